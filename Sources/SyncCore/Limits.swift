@@ -1,0 +1,45 @@
+/// Every bound spsync enforces, in one place, each named with its unit last.
+///
+/// Defaults are the normative values of `Protocol/SPEC.md`; a test checks that they agree with
+/// each other (a full batch fits in a frame).
+public struct Limits: Sendable, Equatable {
+    /// Largest frame on the wire, header included.
+    public var frameBytesMax = 4 * 1024 * 1024
+    /// Most changes in one `CHANGES` batch (a batch is also cut before it would outgrow a frame).
+    public var batchChangesMax = 512
+    /// Most `CHANGES` batches in flight without an `ACK`.
+    public var windowBatches = 4
+    /// Most field writes in one change.
+    public var fieldWritesPerChangeMax = 64
+    /// Most live values one register may hold before further concurrent writes are refused.
+    public var liveValuesPerFieldMax = 16
+    /// Most elements in one grow-only set (status events, notes, SNOMED events).
+    public var setElementsMax = 4096
+    /// Largest single value or string, in bytes of UTF-8.
+    public var stringBytesMax = 16 * 1024
+    /// Most entries in one causal context.
+    public var contextEntriesMax = 256
+    /// Refused writes tolerated in one session before the peer is disconnected.
+    public var refusalsPerSessionMax = 100
+    /// How far ahead of local time a write's clock may be before it is parked.
+    public var clockSkewMaxSeconds = 300
+    public var handshakeTimeoutSeconds = 10
+    public var idleTimeoutSeconds = 120
+    public var sessionsMax = 512
+    public var handshakesPerSecondMax = 20
+    public var fullResyncsPerPeerPerDayMax = 2
+
+    public init() {}
+
+    /// The defaults.
+    public static let standard = Limits()
+
+    /// Largest encoding of one field write the limits allow: a value, a full context, framing slack.
+    public var fieldWriteBytesMax: Int { stringBytesMax + contextEntriesMax * 64 + 256 }
+
+    /// Largest change the limits allow, on the wire.
+    public var changeBytesMax: Int { fieldWritesPerChangeMax * fieldWriteBytesMax + 256 }
+
+    /// Clock skew bound in milliseconds.
+    public var clockSkewMaxMillis: UInt64 { UInt64(clockSkewMaxSeconds) * 1000 }
+}

@@ -1,0 +1,33 @@
+/// An operating error: expected, typed, mapped to a protocol error code or an exit status, and
+/// worded to tell the operator what to do next.
+public struct SyncError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Stable machine-readable codes; the protocol's `ERROR` codes are a subset.
+    public enum Code: String, Sendable, Codable {
+        case invalidNodeID = "invalid_node_id"
+        case invalidRecordID = "invalid_record_id"
+        case invalidField = "invalid_field"
+        case invalidValue = "invalid_value"
+        case unauthorised = "unauthorised"
+        case limitExceeded = "limit_exceeded"
+        case malformed = "malformed"
+        case clockAhead = "clock_ahead"
+        case rolledBack = "rolled_back"
+        case notFound = "not_found"
+        case conflict = "conflict"
+        case storeNewer = "store_newer"
+        case storeInvalid = "store_invalid"
+        case exists = "exists"
+        case io = "io"
+        case usage = "usage"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
