@@ -1,0 +1,51 @@
+import GRDB
+import SyncCore
+
+/// The append-only audit log: ids, stamps and refusal codes, never field values.
+enum Audit {
+    static func append(
+        _ db: Database, at wallMillis: UInt64, action: String, actor: String? = nil, origin: NodeID? = nil,
+        seq: UInt64? = nil, record: String? = nil, field: String? = nil, code: String? = nil
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO audit (at, action, actor, origin, seq, record, field, code)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [Int64(wallMillis), action, actor, origin?.rawValue, seq.map { Int64($0) }, record, field, code])
+    }
+}
+
+/// One line of the audit log.
+public struct AuditEntry: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var at: UInt64
+    public var action: String
+    public var actor: String?
+    public var origin: String?
+    public var seq: UInt64?
+    public var record: String?
+    public var field: String?
+    public var code: String?
+}
+
+extension Store {
+    /// The newest audit entries, newest last.
+    public func audit(limit: Int = 100, action: String? = nil) throws -> [AuditEntry] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM (SELECT * FROM audit WHERE (?1 IS NULL OR action = ?1) ORDER BY id DESC LIMIT ?2)
+                    ORDER BY id
+                    """,
+                arguments: [action, limit])
+            return rows.map { row in
+                AuditEntry(
+                    id: row["id"], at: UInt64(row["at"] as Int64), action: row["action"], actor: row["actor"],
+                    origin: row["origin"], seq: (row["seq"] as Int64?).map { UInt64($0) }, record: row["record"],
+                    field: row["field"], code: row["code"])
+            }
+        }
+    }
+}

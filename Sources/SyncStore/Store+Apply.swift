@@ -1,0 +1,167 @@
+import Foundation
+import GRDB
+import SyncCore
+
+/// Caches and bookkeeping for one write transaction.
+struct ApplySession {
+    var originIDs: [Origin: Int64] = [:]
+    var origins: [Int64: Origin] = [:]
+    var recordIDs: [RecordID: Int64] = [:]
+    /// Records created in this transaction: a field of theirs not yet written here has no rows.
+    var freshRecords: Set<Int64> = []
+    var writtenFields: Set<String> = []
+    var touched: Set<RecordID> = []
+    var hlc: HybridLogicalClock
+    let wallMillis: UInt64
+
+    init(hlc: HLC, wallMillis: UInt64) {
+        self.hlc = HybridLogicalClock(last: hlc)
+        self.wallMillis = wallMillis
+    }
+}
+
+extension Store {
+    // MARK: Interning
+
+    static func originID(_ origin: Origin, _ db: Database, _ s: inout ApplySession) throws -> Int64 {
+        if let id = s.originIDs[origin] { return id }
+        let inc = Data(origin.incarnation.bytes)
+        var id = try Int64.fetchOne(
+            db, sql: "SELECT id FROM origin WHERE node_id = ? AND incarnation = ?", arguments: [origin.node.rawValue, inc])
+        if id == nil {
+            try db.execute(sql: "INSERT INTO origin (node_id, incarnation) VALUES (?, ?)", arguments: [origin.node.rawValue, inc])
+            id = db.lastInsertedRowID
+        }
+        guard let id else { preconditionFailure("origin row vanished inside its transaction") }
+        s.originIDs[origin] = id
+        s.origins[id] = origin
+        return id
+    }
+
+    static func origin(id: Int64, _ db: Database, _ s: inout ApplySession) throws -> Origin {
+        if let o = s.origins[id] { return o }
+        guard let row = try Row.fetchOne(db, sql: "SELECT node_id, incarnation FROM origin WHERE id = ?", arguments: [id]) else {
+            throw SyncError(.storeInvalid, "origin \(id) is missing: the store is damaged")
+        }
+        let o = Origin(node: try NodeID(row["node_id"] as String), incarnation: try UUIDv7(bytes: [UInt8](row["incarnation"] as Data)))
+        s.origins[id] = o
+        s.originIDs[o] = id
+        return o
+    }
+
+    static func recordID(_ record: RecordID, create: Bool, _ db: Database, _ s: inout ApplySession) throws -> Int64? {
+        if let id = s.recordIDs[record] { return id }
+        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM record WHERE key = ?", arguments: [record.rawValue]) {
+            s.recordIDs[record] = id
+            return id
+        }
+        guard create else { return nil }
+        let (kind, owner, practice, pcn): (String, String?, String?, String?)
+        switch record.kind {
+        case .organisation(let n): (kind, owner, practice, pcn) = ("organisation", n.rawValue, nil, nil)
+        case .service(let o): (kind, owner, practice, pcn) = ("service", o.rawValue, nil, nil)
+        case .referral(let p, let c): (kind, owner, practice, pcn) = ("referral", nil, p.rawValue, c.rawValue)
+        }
+        try db.execute(
+            sql: "INSERT INTO record (key, kind, owner, practice, pcn) VALUES (?, ?, ?, ?, ?)",
+            arguments: [record.rawValue, kind, owner, practice, pcn])
+        let id = db.lastInsertedRowID
+        s.recordIDs[record] = id
+        s.freshRecords.insert(id)
+        return id
+    }
+
+    // MARK: Reading writes back
+
+    /// The writes held for some fields of a record, decoded from their stored bodies.
+    static func writes(
+        record: RecordID, recordRow: Int64, fields: [String], _ db: Database, _ s: inout ApplySession
+    ) throws -> [FieldWrite] {
+        guard !fields.isEmpty else { return [] }
+        let marks = Array(repeating: "?", count: fields.count).joined(separator: ",")
+        let rows = try Row.fetchAll(
+            db,
+            sql: "SELECT origin, seq, hlc, body FROM field_write WHERE record = ? AND field IN (\(marks))",
+            arguments: StatementArguments([recordRow] + fields))
+        return try rows.map { row in
+            let origin = try Store.origin(id: row["origin"], db, &s)
+            return try FieldWrite(
+                origin: origin, seq: UInt64(row["seq"] as Int64), hlc: HLC(rawValue: UInt64(bitPattern: row["hlc"])),
+                record: record, body: [UInt8](row["body"] as Data))
+        }
+    }
+
+    // MARK: The one insert path, for local and received writes alike
+
+    enum InsertOutcome { case inserted, duplicate }
+
+    /// Inserts one validated write and re-resolves its field. Idempotent per field write.
+    static func insert(
+        _ write: FieldWrite, body: [UInt8], from peer: NodeID?, _ db: Database, _ s: inout ApplySession
+    ) throws -> InsertOutcome {
+        let originRow = try originID(write.origin, db, &s)
+        guard let recordRow = try recordID(write.record, create: true, db, &s) else {
+            preconditionFailure("record row must exist after create")
+        }
+        let fieldKey = "\(recordRow)|\(write.field.rawValue)"
+        let redactionKey = "\(recordRow)|\(FieldKey.redaction(write.field.dataClass).rawValue)"
+        // A new record's field that this transaction has not written, with no redaction of its
+        // class written either, has no other writes: it is live and wins on its own.
+        let alone = s.freshRecords.contains(recordRow) && !s.writtenFields.contains(fieldKey)
+            && !s.writtenFields.contains(redactionKey)
+        s.writtenFields.insert(fieldKey)
+        try db.execute(
+            sql: """
+                INSERT INTO field_write (origin, seq, hlc, record, field, kind, value, body, live, winner, received_from, arrived_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                ON CONFLICT (origin, seq, field) DO NOTHING
+                """,
+            arguments: [
+                originRow, Int64(write.seq), Int64(bitPattern: write.hlc.rawValue), recordRow, write.field.rawValue,
+                Int64(write.kind.rawValue), write.value.map { Data($0) }, Data(body),
+                alone && write.kind == .register ? 1 : 0, peer?.rawValue, Int64(s.wallMillis),
+            ])
+        guard db.changesCount > 0 else { return .duplicate }
+        s.touched.insert(write.record)
+        guard !alone else { return .inserted }
+        if write.field.isRedaction {
+            // A redaction re-decides every field of its class on this record.
+            let fields = try String.fetchAll(
+                db, sql: "SELECT DISTINCT field FROM field_write WHERE record = ? AND field LIKE ? AND field <> ?",
+                arguments: [recordRow, "\(write.field.dataClass.rawValue).%", write.field.rawValue])
+            for f in fields { try resolve(record: write.record, recordRow: recordRow, field: try FieldKey(f), db, &s) }
+        } else {
+            try resolve(record: write.record, recordRow: recordRow, field: write.field, db, &s)
+        }
+        return .inserted
+    }
+
+    /// Re-decides live, winner, conflict and redaction for one field from all writes held.
+    static func resolve(record: RecordID, recordRow: Int64, field: FieldKey, _ db: Database, _ s: inout ApplySession) throws {
+        let redactionField = FieldKey.redaction(field.dataClass)
+        let all = try writes(record: record, recordRow: recordRow, fields: [field.rawValue, redactionField.rawValue], db, &s)
+        let own = all.filter { $0.field == field }
+        let resolution = Merge.resolve(own, redactions: all.filter { $0.field == redactionField })
+        let live = Set(resolution.live)
+        let update = try db.makeStatement(
+            sql: "UPDATE field_write SET live = ?, winner = ? WHERE origin = ? AND seq = ? AND field = ? AND (live <> ? OR winner <> ?)")
+        for w in own {
+            let isLive = live.contains(w.id) ? 1 : 0
+            let isWinner = resolution.winner == w.id ? 1 : 0
+            try update.execute(arguments: [isLive, isWinner, try originID(w.origin, db, &s), Int64(w.seq), field.rawValue, isLive, isWinner])
+        }
+        let strip = try db.makeStatement(
+            sql: "UPDATE field_write SET value = NULL, body = ? WHERE origin = ? AND seq = ? AND field = ? AND value IS NOT NULL")
+        for w in own where resolution.redacted.contains(w.id) && w.value != nil {
+            try strip.execute(arguments: [Data(w.redacted.encodedBody()), try originID(w.origin, db, &s), Int64(w.seq), field.rawValue])
+            try Audit.append(db, at: s.wallMillis, action: "redacted", origin: w.origin.node, seq: w.seq, record: record.rawValue, field: field.rawValue)
+        }
+        if resolution.inConflict {
+            try db.execute(
+                sql: "INSERT INTO conflict (record, field, live_count) VALUES (?, ?, ?) ON CONFLICT (record, field) DO UPDATE SET live_count = excluded.live_count",
+                arguments: [recordRow, field.rawValue, resolution.live.count])
+        } else {
+            try db.execute(sql: "DELETE FROM conflict WHERE record = ? AND field = ?", arguments: [recordRow, field.rawValue])
+        }
+    }
+}

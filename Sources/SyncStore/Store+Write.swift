@@ -1,0 +1,295 @@
+import Foundation
+import GRDB
+import SyncCore
+
+/// A change as it arrives from a peer: the envelope and the wire bytes of each field write.
+public struct IncomingChange: Sendable, Equatable {
+    public var origin: Origin
+    public var seq: UInt64
+    public var hlc: HLC
+    public var record: String
+    public var bodies: [[UInt8]]
+
+    public init(origin: Origin, seq: UInt64, hlc: HLC, record: String, bodies: [[UInt8]]) {
+        self.origin = origin
+        self.seq = seq
+        self.hlc = hlc
+        self.record = record
+        self.bodies = bodies
+    }
+}
+
+/// Where a batch from a peer sits in that peer's change log; stored with the batch, atomically.
+public struct BatchCheckpoint: Sendable, Equatable {
+    public var peerIncarnation: Incarnation
+    /// The peer's local seq this batch follows: must equal the stored checkpoint.
+    public var after: UInt64
+    /// The peer's local seq this batch brings the checkpoint to.
+    public var upTo: UInt64
+
+    public init(peerIncarnation: Incarnation, after: UInt64, upTo: UInt64) {
+        self.peerIncarnation = peerIncarnation
+        self.after = after
+        self.upTo = upTo
+    }
+}
+
+/// What applying a batch did.
+public struct ApplyReport: Sendable, Equatable {
+    public var applied = 0
+    public var duplicates = 0
+    public var parked = 0
+    public var quarantined = 0
+    /// Refused writes with their codes (the audit log has them too).
+    public var refused: [SyncError] = []
+    public init() {}
+}
+
+extension Store {
+    // MARK: Local writes
+
+    /// Makes one change at this node: validates every field write exactly as a received one would
+    /// be, allocates seq and HLC inside `BEGIN IMMEDIATE`, and applies it. Returns its reference.
+    @discardableResult
+    public func write(
+        _ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64, actor: String = "operator"
+    ) throws -> ChangeRef {
+        guard !values.isEmpty else { throw SyncError(.usage, "nothing to write") }
+        guard values.count <= limits.fieldWritesPerChangeMax else {
+            throw SyncError(.limitExceeded, "a change may write at most \(limits.fieldWritesPerChangeMax) fields")
+        }
+        guard Set(values.map(\.0)).count == values.count else {
+            throw SyncError(.usage, "a change writes each field once")
+        }
+        return try pool.writeWithoutTransaction { db in
+            var ref: ChangeRef?
+            try db.inTransaction(.immediate) {
+                let node = try Store.nodeState(db)
+                if let at = node.rolledBackAt {
+                    throw SyncError(
+                        .rolledBack,
+                        "local writes are stopped: on \(Date(timeIntervalSince1970: Double(at) / 1000)) a peer showed this "
+                            + "store was restored from an older backup. Run `spsync restore FILE` with the newest backup "
+                            + "(or the current store) to start a new incarnation; nothing will be lost")
+                }
+                var clock = HybridLogicalClock(last: node.hlc)
+                let ahead = clock.aheadMillis(ofWall: wallMillis)
+                guard ahead <= limits.clockSkewMaxMillis else {
+                    throw SyncError(
+                        .clockAhead,
+                        "refusing local writes: this node's clock (HLC) is \(ahead / 1000) s ahead of the system clock, "
+                            + "more than the \(limits.clockSkewMaxSeconds) s allowed. Check the system time (timedatectl) "
+                            + "and NTP; writes resume once the system clock catches up")
+                }
+                let hlc = clock.tick(wallMillis: wallMillis)
+                let seq = node.lastSeq + 1
+                var s = ApplySession(hlc: hlc, wallMillis: wallMillis)
+                let recordRow = try Store.recordID(record, create: false, db, &s)
+                var writes: [FieldWrite] = []
+                for (field, value) in values {
+                    var context = CausalContext()
+                    if let recordRow {
+                        let redaction = FieldKey.redaction(field.dataClass)
+                        let known = try Store.writes(
+                            record: record, recordRow: recordRow, fields: [field.rawValue, redaction.rawValue], db, &s)
+                        context = Merge.context(
+                            replacing: known.filter { $0.field == field },
+                            redactions: field.isRedaction ? [] : known.filter { $0.field == redaction })
+                    }
+                    let w = FieldWrite(
+                        origin: node.origin, seq: seq, hlc: hlc, record: record, field: field,
+                        kind: field.knownKind ?? .register, value: value, context: context)
+                    try Validation.check(w, limits: limits)
+                    writes.append(w)
+                }
+                for w in writes {
+                    _ = try Store.insert(w, body: w.encodedBody(), from: nil, db, &s)
+                    try Audit.append(db, at: wallMillis, action: "local_write", actor: actor, origin: w.origin.node, seq: seq, record: record.rawValue, field: w.field.rawValue)
+                }
+                try db.execute(sql: "UPDATE node SET last_seq = ?, hlc = ? WHERE id = 1", arguments: [Int64(seq), Int64(bitPattern: hlc.rawValue)])
+                try Store.refreshViews(db, &s)
+                ref = ChangeRef(origin: node.origin, seq: seq)
+                return .commit
+            }
+            guard let ref else { preconditionFailure("committed without a change reference") }
+            return ref
+        }
+    }
+
+    // MARK: Received batches
+
+    /// Applies a batch from `peer` and stores its checkpoint in the same transaction.
+    ///
+    /// Each field write is validated (refused ones are audited and never stored), parked if stamped
+    /// more than `clockSkewMaxSeconds` ahead of `wallMillis`, quarantined if it cannot be applied,
+    /// and otherwise applied idempotently. `faultInjection`, for tests, is called after each write
+    /// and may throw to abort the whole transaction.
+    public func apply(
+        _ changes: [IncomingChange], from peer: NodeID, checkpoint: BatchCheckpoint?, wallMillis: UInt64,
+        faultInjection: (@Sendable (Int) throws -> Void)? = nil
+    ) throws -> ApplyReport {
+        try pool.writeWithoutTransaction { db in
+            var report = ApplyReport()
+            try db.inTransaction(.immediate) {
+                let node = try Store.nodeState(db)
+                if let checkpoint {
+                    let stored = try Store.checkpoint(db, peer: peer, incarnation: checkpoint.peerIncarnation)
+                    guard stored == checkpoint.after else {
+                        throw SyncError(.malformed, "batch from \(peer) follows seq \(checkpoint.after) but the checkpoint is at \(stored)")
+                    }
+                }
+                var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
+                var count = 0
+                for change in changes {
+                    for body in change.bodies {
+                        try Store.applyOne(change, body: body, from: peer, limits: limits, db, &s, &report)
+                        count += 1
+                        try faultInjection?(count)
+                    }
+                }
+                if let checkpoint {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO peer_checkpoint (peer, peer_incarnation, after_local_seq, updated_at) VALUES (?, ?, ?, ?)
+                            ON CONFLICT (peer, peer_incarnation) DO UPDATE SET after_local_seq = excluded.after_local_seq, updated_at = excluded.updated_at
+                            """,
+                        arguments: [peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo), Int64(wallMillis)])
+                }
+                try db.execute(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1", arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
+                try Store.refreshViews(db, &s)
+                return .commit
+            }
+            return report
+        }
+    }
+
+    static func applyOne(
+        _ change: IncomingChange, body: [UInt8], from peer: NodeID?, limits: Limits, _ db: Database,
+        _ s: inout ApplySession, _ report: inout ApplyReport
+    ) throws {
+        let write: FieldWrite
+        do {
+            let record = try RecordID(change.record)
+            write = try FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body)
+            try Validation.check(write, limits: limits)
+        } catch {
+            report.refused.append(error)
+            // The field name, when the body decodes that far, makes the audit line useful; no value is kept.
+            let field = try? FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: RecordID(change.record), body: body).field.rawValue
+            try Audit.append(db, at: s.wallMillis, action: "refused", actor: peer?.rawValue, origin: change.origin.node, seq: change.seq, record: change.record, field: field, code: error.code.rawValue)
+            return
+        }
+        if write.hlc.millis > s.wallMillis + limits.clockSkewMaxMillis {
+            try db.execute(
+                sql: """
+                    INSERT INTO parked (origin_node, origin_incarnation, seq, hlc, record_key, body, received_from, parked_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    """,
+                arguments: [write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq), Int64(bitPattern: write.hlc.rawValue), change.record, Data(body), peer?.rawValue, Int64(s.wallMillis)])
+            if db.changesCount > 0 {
+                report.parked += 1
+                try Audit.append(db, at: s.wallMillis, action: "parked", actor: peer?.rawValue, origin: write.origin.node, seq: write.seq, record: change.record, field: write.field.rawValue)
+            }
+            return
+        }
+        do {
+            var outcome = InsertOutcome.duplicate
+            try db.inSavepoint {
+                outcome = try Store.insert(write, body: body, from: peer, db, &s)
+                return .commit
+            }
+            switch outcome {
+            case .inserted:
+                report.applied += 1
+                s.hlc.observe(write.hlc)
+            case .duplicate: report.duplicates += 1
+            }
+        } catch let error as DatabaseError {
+            // A write the store cannot take for a reason that will not pass: keep it aside, move on.
+            report.quarantined += 1
+            try db.execute(
+                sql: "INSERT INTO quarantine (origin_node, origin_incarnation, seq, record_key, body, error, received_from, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq), change.record, Data(body), "\(error.resultCode): \(error.message ?? "")", peer?.rawValue, Int64(s.wallMillis)])
+            try Audit.append(db, at: s.wallMillis, action: "quarantined", actor: peer?.rawValue, origin: write.origin.node, seq: write.seq, record: change.record, field: write.field.rawValue, code: "\(error.resultCode)")
+        }
+    }
+
+    /// Applies parked writes whose time has come; they get their local seq now and flow on.
+    @discardableResult
+    public func releaseParked(wallMillis: UInt64) throws -> Int {
+        try pool.writeWithoutTransaction { db in
+            var released = 0
+            try db.inTransaction(.immediate) {
+                let node = try Store.nodeState(db)
+                var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
+                var report = ApplyReport()
+                let due = try Row.fetchAll(
+                    db, sql: "SELECT * FROM parked WHERE (hlc >> 16) <= ? ORDER BY hlc",
+                    arguments: [Int64(wallMillis + limits.clockSkewMaxMillis)])
+                for row in due {
+                    let origin = Origin(node: try NodeID(row["origin_node"] as String), incarnation: try UUIDv7(bytes: [UInt8](row["origin_incarnation"] as Data)))
+                    let change = IncomingChange(
+                        origin: origin, seq: UInt64(row["seq"] as Int64), hlc: HLC(rawValue: UInt64(bitPattern: row["hlc"])),
+                        record: row["record_key"], bodies: [])
+                    let peer = (row["received_from"] as String?).flatMap { try? NodeID($0) }
+                    try Store.applyOne(change, body: [UInt8](row["body"] as Data), from: peer, limits: limits, db, &s, &report)
+                    try db.execute(sql: "DELETE FROM parked WHERE id = ?", arguments: [row["id"] as Int64])
+                    released += 1
+                }
+                try db.execute(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1", arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
+                try Store.refreshViews(db, &s)
+                return .commit
+            }
+            return released
+        }
+    }
+
+    // MARK: Checkpoints and the sent ledger
+
+    static func checkpoint(_ db: Database, peer: NodeID, incarnation: Incarnation) throws -> UInt64 {
+        let v = try Int64.fetchOne(
+            db, sql: "SELECT after_local_seq FROM peer_checkpoint WHERE peer = ? AND peer_incarnation = ?",
+            arguments: [peer.rawValue, Data(incarnation.bytes)])
+        return UInt64(v ?? 0)
+    }
+
+    /// How far this node has pulled from `peer`'s incarnation (0 for one never seen: start over).
+    public func checkpoint(peer: NodeID, incarnation: Incarnation) throws -> UInt64 {
+        try pool.read { db in try Store.checkpoint(db, peer: peer, incarnation: incarnation) }
+    }
+
+    /// Records that classes of records were sent to a peer incarnation (advanced on `ACK`).
+    public func recordSent(peer: NodeID, incarnation: Incarnation, _ entries: [(RecordID, DataClass)]) throws {
+        try pool.write { db in
+            var s = ApplySession(hlc: .zero, wallMillis: 0)
+            for (record, cls) in entries {
+                guard let row = try Store.recordID(record, create: false, db, &s) else { continue }
+                try db.execute(
+                    sql: "INSERT INTO sent_ledger (peer, peer_incarnation, record, class) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    arguments: [peer.rawValue, Data(incarnation.bytes), row, cls.rawValue])
+            }
+        }
+    }
+
+    /// Removes ledger entries (the peer was sent `NARROW` for them).
+    public func recordNarrowed(peer: NodeID, incarnation: Incarnation, _ entries: [(RecordID, DataClass)]) throws {
+        try pool.write { db in
+            for (record, cls) in entries {
+                try db.execute(
+                    sql: "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND class = ? AND record = (SELECT id FROM record WHERE key = ?)",
+                    arguments: [peer.rawValue, Data(incarnation.bytes), cls.rawValue, record.rawValue])
+            }
+        }
+    }
+
+    /// The classes of a record sent to a peer incarnation.
+    public func sentClasses(peer: NodeID, incarnation: Incarnation, record: RecordID) throws -> Set<DataClass> {
+        try pool.read { db in
+            let names = try String.fetchAll(
+                db,
+                sql: "SELECT class FROM sent_ledger JOIN record ON record.id = sent_ledger.record WHERE peer = ? AND peer_incarnation = ? AND record.key = ?",
+                arguments: [peer.rawValue, Data(incarnation.bytes), record.rawValue])
+            return Set(names.compactMap(DataClass.init(rawValue:)))
+        }
+    }
+}

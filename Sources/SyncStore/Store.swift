@@ -1,0 +1,145 @@
+import Foundation
+import GRDB
+import SyncCore
+
+/// A node's SQLite store: the change log, field-write state, typed views, checkpoints, the sent
+/// ledger, parked and quarantined writes and the audit log, in one WAL-mode file.
+///
+/// The CLI and the daemon may both hold it open: every write runs in `BEGIN IMMEDIATE`, and seq
+/// and HLC come from stored counters inside that transaction.
+public final class Store: Sendable {
+    /// `PRAGMA application_id`: "SPSY".
+    public static let applicationID: Int32 = 0x5350_5359
+    /// The schema version this binary knows (`PRAGMA user_version`).
+    public static var schemaVersion: Int { embeddedMigrations.count }
+
+    public let path: String
+    public let limits: Limits
+    let pool: DatabasePool
+
+    private init(path: String, pool: DatabasePool, limits: Limits) {
+        self.path = path
+        self.pool = pool
+        self.limits = limits
+    }
+
+    /// Creates a new store for `node` at `path`, which must not exist yet.
+    public static func create(at path: String, node: NodeID, wallMillis: UInt64, limits: Limits = .standard) throws -> Store {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw SyncError(.exists, "a store already exists at \(path); refusing to overwrite it")
+        }
+        let store = try Store(path: path, pool: openPool(path), limits: limits)
+        try store.pool.barrierWriteWithoutTransaction { db in
+            try migrate(db)
+            try db.inTransaction(.immediate) {
+                try db.execute(
+                    sql: "INSERT INTO node (id, node_id, incarnation, last_seq, hlc, created_at) VALUES (1, ?, ?, 0, 0, ?)",
+                    arguments: [node.rawValue, Data(newIncarnation(wallMillis).bytes), Int64(wallMillis)])
+                return .commit
+            }
+        }
+        return store
+    }
+
+    /// Opens an existing store, migrating it forward; refuses one made by a newer spsync.
+    public static func open(at path: String, limits: Limits = .standard) throws -> Store {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SyncError(.notFound, "no store at \(path): run `spsync init` first, or pass the right --home")
+        }
+        let store = try Store(path: path, pool: openPool(path), limits: limits)
+        try store.pool.barrierWriteWithoutTransaction { db in try migrate(db) }
+        return store
+    }
+
+    static func openPool(_ path: String) throws -> DatabasePool {
+        var config = Configuration()
+        config.busyMode = .timeout(15)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Redacted values are overwritten on disk, not just unlinked from the b-tree.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            return try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw SyncError(.io, "cannot open the store at \(path): \(error)")
+        }
+    }
+
+    /// Runs the numbered migrations this file lacks, each in its own transaction.
+    static func migrate(_ db: Database) throws {
+        let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        guard appID == applicationID || (appID == 0 && version == 0) else {
+            throw SyncError(.storeInvalid, "this file is not an spsync store (application_id \(appID))")
+        }
+        guard version <= schemaVersion else {
+            throw SyncError(
+                .storeNewer,
+                "the store has schema version \(version) but this spsync knows only up to \(schemaVersion): "
+                    + "it was written by a newer spsync; upgrade spsync instead of downgrading the store")
+        }
+        for (index, migration) in embeddedMigrations.enumerated() where index + 1 > version {
+            try db.inTransaction(.immediate) {
+                try db.execute(sql: migration.sql)
+                try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+                try db.execute(sql: "PRAGMA user_version = \(index + 1)")
+                return .commit
+            }
+        }
+    }
+
+    static func newIncarnation(_ wallMillis: UInt64) -> Incarnation {
+        var rng = SystemRandomNumberGenerator()
+        return UUIDv7(millis: wallMillis, random: (rng.next(), rng.next()))
+    }
+
+    /// A new random UUIDv7 for a record id.
+    public static func newUUID(wallMillis: UInt64) -> UUIDv7 { newIncarnation(wallMillis) }
+
+    // MARK: The node
+
+    /// This node as the store knows it.
+    public struct NodeState: Sendable, Equatable {
+        public var node: NodeID
+        public var incarnation: Incarnation
+        public var lastSeq: UInt64
+        public var hlc: HLC
+        public var rolledBackAt: UInt64?
+        public var origin: Origin { Origin(node: node, incarnation: incarnation) }
+    }
+
+    public func nodeState() throws -> NodeState {
+        try pool.read { db in try Store.nodeState(db) }
+    }
+
+    static func nodeState(_ db: Database) throws -> NodeState {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM node WHERE id = 1") else {
+            throw SyncError(.storeInvalid, "the store has no node row: it is damaged; restore it from a backup")
+        }
+        let rolled: Int64? = row["rolled_back_at"]
+        return NodeState(
+            node: try NodeID(row["node_id"] as String),
+            incarnation: try UUIDv7(bytes: [UInt8](row["incarnation"] as Data)),
+            lastSeq: UInt64(row["last_seq"] as Int64),
+            hlc: HLC(rawValue: UInt64(bitPattern: row["hlc"] as Int64)),
+            rolledBackAt: rolled.map { UInt64($0) })
+    }
+
+    /// Records that a peer holds a higher seq of this incarnation than the store: it was restored
+    /// from an older backup. Local writes stop until `spsync restore` starts a new incarnation.
+    public func markRolledBack(wallMillis: UInt64, evidence peer: NodeID) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE node SET rolled_back_at = ? WHERE id = 1 AND rolled_back_at IS NULL", arguments: [Int64(wallMillis)])
+            try Audit.append(db, at: wallMillis, action: "rolled_back", actor: peer.rawValue)
+        }
+    }
+
+    /// The store's size in bytes (main file and WAL).
+    public func fileBytes() -> Int {
+        [path, path + "-wal"].reduce(0) { sum, p in
+            sum + ((try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0)
+        }
+    }
+}
