@@ -1,0 +1,80 @@
+/// The verdict of a trust policy on a presented certificate.
+public enum TrustDecision: Sendable, Hashable {
+    /// The certificate belongs to the configured peer `peerID`.
+    case accept(peerID: String)
+    /// The certificate is refused; `reason` is logged and reported, so make it actionable.
+    case reject(reason: String)
+}
+
+/// Decides whether a peer's certificate is trusted, and which configured peer it is.
+///
+/// Called on the connection's event loop, inside the TLS handshake, before any application byte
+/// is read: implementations must be quick and must not block (read a snapshot of the peer table,
+/// do not query a database). OpenSSL's own chain verification is not used for self-signed
+/// certificates: this policy is the only gate.
+public protocol TrustPolicy: Sendable {
+    /// Returns whether `certificate` is accepted, and as which peer.
+    func evaluate(_ certificate: PeerCertificate) -> TrustDecision
+}
+
+/// A trust policy given as a closure.
+public struct ClosureTrustPolicy: TrustPolicy {
+    private let body: @Sendable (PeerCertificate) -> TrustDecision
+
+    /// Wraps `body` as a policy.
+    public init(_ body: @escaping @Sendable (PeerCertificate) -> TrustDecision) {
+        self.body = body
+    }
+
+    public func evaluate(_ certificate: PeerCertificate) -> TrustDecision {
+        body(certificate)
+    }
+}
+
+/// Pinning, as the daemon configures it: known fingerprints, optional CA-vouched peer ids, blocked keys.
+///
+/// Evaluation order: a blocked fingerprint is refused; a pinned fingerprint is accepted as its
+/// peer only if the certificate's SAN names that same peer; otherwise a certificate that verified
+/// against the configured CA (CA mode) is accepted if its SAN names a peer in `caPeerIDs`;
+/// everything else is refused with the fingerprint and node id it offered.
+public struct PinnedPeerTrust: TrustPolicy {
+    /// Pinned fingerprints and the peer id each belongs to.
+    public var pinned: [CertificateFingerprint: String]
+    /// Peer ids that may also authenticate with any certificate signed by the configured CA.
+    public var caPeerIDs: Set<String>
+    /// Fingerprints refused for good (`spsync peer block`).
+    public var blocked: Set<CertificateFingerprint>
+
+    /// Makes a policy from the peer table.
+    public init(
+        pinned: [CertificateFingerprint: String], caPeerIDs: Set<String> = [], blocked: Set<CertificateFingerprint> = []
+    ) {
+        self.pinned = pinned
+        self.caPeerIDs = caPeerIDs
+        self.blocked = blocked
+    }
+
+    public func evaluate(_ certificate: PeerCertificate) -> TrustDecision {
+        let fingerprint = certificate.fingerprint
+        let named = certificate.nodeID.map { "node \($0)" } ?? "no spsync:node/ SAN URI"
+        if blocked.contains(fingerprint) {
+            return .reject(reason: "fingerprint \(fingerprint) (\(named)) is blocked")
+        }
+        if let peerID = pinned[fingerprint] {
+            guard certificate.nodeID == peerID else {
+                return .reject(
+                    reason: "fingerprint \(fingerprint) is pinned to peer \(peerID) but the certificate names "
+                        + "\(named); check the peer entry with `spsync peer list`")
+            }
+            return .accept(peerID: peerID)
+        }
+        if certificate.verifiedByCA, let nodeID = certificate.nodeID, caPeerIDs.contains(nodeID) {
+            return .accept(peerID: nodeID)
+        }
+        let hint =
+            certificate.nodeID.map {
+                "; if this is peer \($0), add it with `spsync peer add \($0) --fingerprint \(fingerprint) ...`"
+            } ?? ""
+        return .reject(reason: "unknown fingerprint \(fingerprint) (\(named))\(hint)")
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import SyncTransport
+
+/// A fresh directory under the system temporary directory, removed by `remove()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("spsync-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        path = base.path
+    }
+
+    func remove() {
+        do {
+            try FileManager.default.removeItem(atPath: path)
+        } catch {
+            Issue.record("cannot remove temporary directory \(path): \(error)")
+        }
+    }
+}
+
+/// Identities shared by the tests (key generation is cheap, but one set keeps fingerprints stable per run).
+enum TestIdentities {
+    static let practice = make("A81001")
+    static let hub = make("U12345")
+    static let charity = make("GB-CHC-1234567")
+    static let stranger = make("A99999")
+
+    private static func make(_ nodeID: String) -> NodeIdentity {
+        do {
+            return try NodeIdentity.makeInMemory(nodeID: nodeID)
+        } catch {
+            preconditionFailure("test identity \(nodeID): \(error)")
+        }
+    }
+}
+
+/// Pins exactly the given identities, each as its own node id.
+func pinning(_ identities: NodeIdentity...) -> PinnedPeerTrust {
+    PinnedPeerTrust(pinned: Dictionary(uniqueKeysWithValues: identities.map { ($0.fingerprint, $0.nodeID) }))
+}
+
+/// A TLS context for `identity` trusting `trust`, with short timeouts for tests.
+func makeContext(
+    _ identity: NodeIdentity, trust: any TrustPolicy, handshakeTimeoutSeconds: Int64 = 10,
+    idleTimeoutSeconds: Int64 = 30, testing: TestingOverrides = TestingOverrides(),
+    minimumVersion: TLSConfiguration.MinimumVersion = .tls13
+) throws -> TLSContext {
+    var configuration = TLSConfiguration(
+        identity: identity, trust: trust, minimumVersion: minimumVersion,
+        handshakeTimeoutSeconds: handshakeTimeoutSeconds, idleTimeoutSeconds: idleTimeoutSeconds)
+    configuration.testing = testing
+    return try TLSContext(configuration: configuration)
+}
+
+extension Error {
+    /// The transport error code, if this is a `TransportError`.
+    var transportCode: TransportError.Code? { (self as? TransportError)?.code }
+}
