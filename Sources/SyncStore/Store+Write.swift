@@ -106,7 +106,7 @@ extension Store {
                     _ = try Store.insert(w, body: w.encodedBody(), from: nil, db, &s)
                     try Audit.append(db, at: wallMillis, action: "local_write", actor: actor, origin: w.origin.node, seq: seq, record: record.rawValue, field: w.field.rawValue)
                 }
-                try db.execute(sql: "UPDATE node SET last_seq = ?, hlc = ? WHERE id = 1", arguments: [Int64(seq), Int64(bitPattern: hlc.rawValue)])
+                try db.cachedStatement(sql: "UPDATE node SET last_seq = ?, hlc = ? WHERE id = 1").execute(arguments: [Int64(seq), Int64(bitPattern: hlc.rawValue)])
                 try Store.refreshViews(db, &s)
                 ref = ChangeRef(origin: node.origin, seq: seq)
                 return .commit
@@ -141,21 +141,18 @@ extension Store {
                 var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
                 var count = 0
                 for change in changes {
-                    for body in change.bodies {
-                        try Store.applyOne(change, body: body, from: peer, limits: limits, db, &s, &report)
+                    try Store.applyChange(change, from: peer, limits: limits, db, &s, &report) {
                         count += 1
                         try faultInjection?(count)
                     }
                 }
                 if let checkpoint {
-                    try db.execute(
-                        sql: """
+                    try db.cachedStatement(sql: """
                             INSERT INTO peer_checkpoint (peer, peer_incarnation, after_local_seq, updated_at) VALUES (?, ?, ?, ?)
                             ON CONFLICT (peer, peer_incarnation) DO UPDATE SET after_local_seq = excluded.after_local_seq, updated_at = excluded.updated_at
-                            """,
-                        arguments: [peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo), Int64(wallMillis)])
+                            """).execute(arguments: [peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo), Int64(wallMillis)])
                 }
-                try db.execute(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1", arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
+                try db.cachedStatement(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1").execute(arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
                 try Store.refreshViews(db, &s)
                 return .commit
             }
@@ -163,55 +160,125 @@ extension Store {
         }
     }
 
+    /// Applies one received change: decodes and validates each field write (refusing and auditing
+    /// the bad ones), parks the far-future ones, and inserts the rest.
+    static func applyChange(
+        _ change: IncomingChange, from peer: NodeID?, limits: Limits, _ db: Database,
+        _ s: inout ApplySession, _ report: inout ApplyReport, afterEach: () throws -> Void = {}
+    ) throws {
+        var accepted: [(FieldWrite, [UInt8])] = []
+        let record: RecordID
+        do { record = try RecordID(change.record) } catch {
+            for _ in change.bodies { try refuse(change, nil, error, from: peer, db, &s, &report) }
+            return
+        }
+        for body in change.bodies {
+            do {
+                let write = try FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body)
+                try Validation.check(write, limits: limits)
+                accepted.append((write, body))
+            } catch {
+                // The field name, when the body decodes that far, makes the audit line useful; no value is kept.
+                let field = try? FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body).field.rawValue
+                try refuse(change, field, error, from: peer, db, &s, &report)
+            }
+        }
+        if change.hlc.millis > s.wallMillis + limits.clockSkewMaxMillis {
+            for (write, body) in accepted {
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO parked (origin_node, origin_incarnation, seq, hlc, record_key, body, received_from, parked_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                        """).execute(arguments: [write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq), Int64(bitPattern: write.hlc.rawValue), change.record, Data(body), peer?.rawValue, Int64(s.wallMillis)])
+                if db.changesCount > 0 {
+                    report.parked += 1
+                    try Audit.append(db, at: s.wallMillis, action: "parked", actor: peer?.rawValue, origin: write.origin.node, seq: write.seq, record: change.record, field: write.field.rawValue)
+                }
+            }
+            return
+        }
+        // One savepoint per change; if a write fails for a reason that will not pass, the change is
+        // rolled back to it and retried write by write, so only the bad write is set aside.
+        let savedReport = report
+        try db.cachedStatement(sql: "SAVEPOINT spsync_change").execute()
+        do {
+            for (write, body) in accepted {
+                try insertCounted(write, body, from: peer, db, &s, &report)
+                try afterEach()
+            }
+            try db.cachedStatement(sql: "RELEASE spsync_change").execute()
+        } catch let error as DatabaseError {
+            try db.cachedStatement(sql: "ROLLBACK TO spsync_change").execute()
+            try db.cachedStatement(sql: "RELEASE spsync_change").execute()
+            try checkTransient(error)
+            report = savedReport
+            s.forgetRowsSinceSavepoint()
+            for (write, body) in accepted {
+                try db.cachedStatement(sql: "SAVEPOINT spsync_write").execute()
+                do {
+                    try insertCounted(write, body, from: peer, db, &s, &report)
+                    try db.cachedStatement(sql: "RELEASE spsync_write").execute()
+                } catch let error as DatabaseError {
+                    try db.cachedStatement(sql: "ROLLBACK TO spsync_write").execute()
+                    try db.cachedStatement(sql: "RELEASE spsync_write").execute()
+                    try checkTransient(error)
+                    try quarantine(write, body, change.record, error, from: peer, db, &s, &report)
+                }
+            }
+        }
+    }
+
+    /// Applies one field write of a received change (as `applyChange` does for all of them).
     static func applyOne(
         _ change: IncomingChange, body: [UInt8], from peer: NodeID?, limits: Limits, _ db: Database,
         _ s: inout ApplySession, _ report: inout ApplyReport
     ) throws {
-        let write: FieldWrite
-        do {
-            let record = try RecordID(change.record)
-            write = try FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body)
-            try Validation.check(write, limits: limits)
-        } catch {
-            report.refused.append(error)
-            // The field name, when the body decodes that far, makes the audit line useful; no value is kept.
-            let field = try? FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: RecordID(change.record), body: body).field.rawValue
-            try Audit.append(db, at: s.wallMillis, action: "refused", actor: peer?.rawValue, origin: change.origin.node, seq: change.seq, record: change.record, field: field, code: error.code.rawValue)
+        var single = change
+        single.bodies = [body]
+        try applyChange(single, from: peer, limits: limits, db, &s, &report)
+    }
+
+    private static func insertCounted(
+        _ write: FieldWrite, _ body: [UInt8], from peer: NodeID?, _ db: Database, _ s: inout ApplySession, _ report: inout ApplyReport
+    ) throws {
+        switch try Store.insert(write, body: body, from: peer, db, &s) {
+        case .inserted:
+            report.applied += 1
+            s.hlc.observe(write.hlc)
+        case .duplicate:
+            report.duplicates += 1
+        }
+    }
+
+    /// Trouble that will pass (a full disk, I/O, a lock) aborts the whole batch: nothing is applied
+    /// and the peer sends it again later.
+    private static func checkTransient(_ error: DatabaseError) throws {
+        switch error.resultCode {
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_NOMEM, .SQLITE_READONLY, .SQLITE_CANTOPEN:
+            throw SyncError(.io, "the store could not take a write (\(error.resultCode)): free disk space or check the volume, then sync again; nothing was applied")
+        default:
             return
         }
-        if write.hlc.millis > s.wallMillis + limits.clockSkewMaxMillis {
-            try db.execute(
-                sql: """
-                    INSERT INTO parked (origin_node, origin_incarnation, seq, hlc, record_key, body, received_from, parked_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                    """,
-                arguments: [write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq), Int64(bitPattern: write.hlc.rawValue), change.record, Data(body), peer?.rawValue, Int64(s.wallMillis)])
-            if db.changesCount > 0 {
-                report.parked += 1
-                try Audit.append(db, at: s.wallMillis, action: "parked", actor: peer?.rawValue, origin: write.origin.node, seq: write.seq, record: change.record, field: write.field.rawValue)
-            }
-            return
-        }
-        do {
-            var outcome = InsertOutcome.duplicate
-            try db.inSavepoint {
-                outcome = try Store.insert(write, body: body, from: peer, db, &s)
-                return .commit
-            }
-            switch outcome {
-            case .inserted:
-                report.applied += 1
-                s.hlc.observe(write.hlc)
-            case .duplicate: report.duplicates += 1
-            }
-        } catch let error as DatabaseError {
-            // A write the store cannot take for a reason that will not pass: keep it aside, move on.
-            report.quarantined += 1
-            try db.execute(
-                sql: "INSERT INTO quarantine (origin_node, origin_incarnation, seq, record_key, body, error, received_from, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                arguments: [write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq), change.record, Data(body), "\(error.resultCode): \(error.message ?? "")", peer?.rawValue, Int64(s.wallMillis)])
-            try Audit.append(db, at: s.wallMillis, action: "quarantined", actor: peer?.rawValue, origin: write.origin.node, seq: write.seq, record: change.record, field: write.field.rawValue, code: "\(error.resultCode)")
-        }
+    }
+
+    private static func refuse(
+        _ change: IncomingChange, _ field: String?, _ error: SyncError, from peer: NodeID?, _ db: Database,
+        _ s: inout ApplySession, _ report: inout ApplyReport
+    ) throws {
+        report.refused.append(error)
+        try Audit.append(db, at: s.wallMillis, action: "refused", actor: peer?.rawValue, origin: change.origin.node, seq: change.seq, record: change.record, field: field, code: error.code.rawValue)
+    }
+
+    /// Sets aside a write the store cannot take for a reason that will not pass; the stream moves on.
+    private static func quarantine(
+        _ write: FieldWrite, _ body: [UInt8], _ recordKey: String, _ error: DatabaseError, from peer: NodeID?,
+        _ db: Database, _ s: inout ApplySession, _ report: inout ApplyReport
+    ) throws {
+        report.quarantined += 1
+        try db.cachedStatement(
+            sql: "INSERT INTO quarantine (origin_node, origin_incarnation, seq, record_key, body, error, received_from, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq), recordKey, Data(body), "\(error.resultCode): \(error.message ?? "")", peer?.rawValue, Int64(s.wallMillis)])
+        try Audit.append(db, at: s.wallMillis, action: "quarantined", actor: peer?.rawValue, origin: write.origin.node, seq: write.seq, record: recordKey, field: write.field.rawValue, code: "\(error.resultCode)")
     }
 
     /// Applies parked writes whose time has come; they get their local seq now and flow on.
@@ -230,13 +297,14 @@ extension Store {
                     let origin = Origin(node: try NodeID(row["origin_node"] as String), incarnation: try UUIDv7(bytes: [UInt8](row["origin_incarnation"] as Data)))
                     let change = IncomingChange(
                         origin: origin, seq: UInt64(row["seq"] as Int64), hlc: HLC(rawValue: UInt64(bitPattern: row["hlc"])),
-                        record: row["record_key"], bodies: [])
+                        record: row["record_key"], bodies: [[UInt8](row["body"] as Data)])
+                    // The peer it came from is kept for the audit trail; an unreadable one is recorded as unknown.
                     let peer = (row["received_from"] as String?).flatMap { try? NodeID($0) }
-                    try Store.applyOne(change, body: [UInt8](row["body"] as Data), from: peer, limits: limits, db, &s, &report)
-                    try db.execute(sql: "DELETE FROM parked WHERE id = ?", arguments: [row["id"] as Int64])
+                    try Store.applyChange(change, from: peer, limits: limits, db, &s, &report)
+                    try db.cachedStatement(sql: "DELETE FROM parked WHERE id = ?").execute(arguments: [row["id"] as Int64])
                     released += 1
                 }
-                try db.execute(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1", arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
+                try db.cachedStatement(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1").execute(arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
                 try Store.refreshViews(db, &s)
                 return .commit
             }
@@ -264,9 +332,7 @@ extension Store {
             var s = ApplySession(hlc: .zero, wallMillis: 0)
             for (record, cls) in entries {
                 guard let row = try Store.recordID(record, create: false, db, &s) else { continue }
-                try db.execute(
-                    sql: "INSERT INTO sent_ledger (peer, peer_incarnation, record, class) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    arguments: [peer.rawValue, Data(incarnation.bytes), row, cls.rawValue])
+                try db.cachedStatement(sql: "INSERT INTO sent_ledger (peer, peer_incarnation, record, class) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING").execute(arguments: [peer.rawValue, Data(incarnation.bytes), row, cls.rawValue])
             }
         }
     }
@@ -275,9 +341,7 @@ extension Store {
     public func recordNarrowed(peer: NodeID, incarnation: Incarnation, _ entries: [(RecordID, DataClass)]) throws {
         try pool.write { db in
             for (record, cls) in entries {
-                try db.execute(
-                    sql: "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND class = ? AND record = (SELECT id FROM record WHERE key = ?)",
-                    arguments: [peer.rawValue, Data(incarnation.bytes), cls.rawValue, record.rawValue])
+                try db.cachedStatement(sql: "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND class = ? AND record = (SELECT id FROM record WHERE key = ?)").execute(arguments: [peer.rawValue, Data(incarnation.bytes), cls.rawValue, record.rawValue])
             }
         }
     }

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+import SyncStore
+
+/// `spsync conflicts`: fields and statuses waiting for a person to decide.
+struct Conflicts: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List conflicts waiting for a person (resolve with `spsync resolve` or `spsync settle`).")
+
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try runReporting {
+            let conflicts = try home.nodeHome.store().conflicts()
+            if output.json { return try printJSON(conflicts) }
+            if conflicts.isEmpty { return print("no conflicts") }
+            printTable(
+                ["record", "field", "write", "by", "value"],
+                conflicts.flatMap { c in c.candidates.map { [c.record, c.field, $0.write, $0.origin, $0.value ?? "(redacted)"] } })
+        }
+    }
+}
+
+/// `spsync resolve RECORD FIELD (--keep WRITE | --value V)`: a write that replaces every live value.
+struct Resolve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Resolve a field in conflict by keeping one value or writing a new one.")
+
+    @OptionGroup var home: HomeOptions
+    @Argument var record: String
+    @Argument var field: String
+    @Option(help: "Keep this candidate's value (its write reference from `spsync conflicts`).") var keep: String?
+    @Option(help: "Write this value instead.") var value: String?
+
+    func validate() throws {
+        guard (keep == nil) != (value == nil) else { throw ValidationError("give exactly one of --keep or --value") }
+    }
+
+    func run() throws {
+        try runReporting {
+            let store = try home.nodeHome.store()
+            let id = try recordID(record)
+            let key: FieldKey
+            do { key = try FieldKey(field) } catch let e as SyncError { throw SyncError(.usage, e.message) }
+            let live = try store.live(id, key)
+            guard live.count > 1 else { throw SyncError(.notFound, "\(id) \(key) is not in conflict here (see `spsync conflicts`)") }
+            let chosen: [UInt8]
+            if let keep {
+                guard let w = live.first(where: { $0.write.change.description == keep }), let v = w.write.value else {
+                    throw SyncError(.usage, "--keep \(keep) is not one of the live values of \(key): see `spsync conflicts`")
+                }
+                chosen = v
+            } else {
+                chosen = FieldValue.text(value ?? "")
+            }
+            // The new write's causal context covers every live value, so it replaces them all.
+            try store.write(id, [(key, chosen)], wallMillis: WallClock.now())
+            print("\(id) \(key): resolved")
+        }
+    }
+}
+
+/// `spsync settle REFERRAL --keep STATUS`: settles contradictory decisions of the current episode.
+struct Settle: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Settle contradictory service decisions (e.g. accepted and declined) on a referral.")
+
+    @OptionGroup var home: HomeOptions
+    @Argument var referral: String
+    @Option(help: "The status to keep: accepted, declined or unable_to_contact.") var keep: String
+
+    func validate() throws {
+        guard ProgressEvent.Kind(rawValue: keep)?.isDecision == true else {
+            throw ValidationError("--keep must be accepted, declined or unable_to_contact")
+        }
+    }
+
+    func run() throws {
+        try runReporting {
+            let store = try home.nodeHome.store()
+            _ = try referringNode(store)
+            let id = try recordID(referral)
+            guard let conflict = try store.conflicts().first(where: { $0.record == id.rawValue && $0.field == "status" }) else {
+                throw SyncError(.notFound, "\(id) has no contradictory decisions to settle here")
+            }
+            let event = ProgressEvent(event: "settled", settles: conflict.candidates.map(\.write), keep: keep)
+            try store.write(id, [(.progressEvents, FieldValue.json(event))], wallMillis: WallClock.now())
+            print("\(id): settled as \(keep) (\(try store.referral(id).status))")
+        }
+    }
+}
+
+/// `spsync backup FILE`.
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a consistent copy of the store to FILE (safe while the daemon runs).")
+
+    @OptionGroup var home: HomeOptions
+    @Argument var file: String
+
+    func run() throws {
+        try runReporting {
+            try home.nodeHome.store().backup(to: file)
+            print("backed up to \(file)")
+        }
+    }
+}
+
+/// `spsync restore FILE`: replace the store with a backup under a new incarnation.
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replace the store with a backup, starting a new incarnation (stop the daemon first).",
+        discussion: "Writes made after the backup are not lost: peers hold them and send them back on the next sync.")
+
+    @OptionGroup var home: HomeOptions
+    @Argument var file: String
+
+    func run() throws {
+        try runReporting {
+            let home = self.home.nodeHome
+            let node = try home.config().nodeID
+            guard FileManager.default.fileExists(atPath: file) else { throw SyncError(.notFound, "no backup at \(file)") }
+            let inc = try Store.restore(from: file, to: home.storePath, expecting: node, wallMillis: WallClock.now())
+            print("restored \(file) as incarnation \(inc); the previous store is kept beside it as store.sqlite.replaced-*")
+            print("Run `spsync sync` (or start the daemon) so peers send back anything newer than the backup.")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+
+/// `--home DIR`, shared by every command.
+struct HomeOptions: ParsableArguments {
+    @Option(name: .long, help: "The node's home folder (default: $SPSYNC_HOME, then $XDG_STATE_HOME/spsync).")
+    var home: String?
+
+    var nodeHome: NodeHome { NodeHome.resolve(home) }
+}
+
+/// `--json`, on every listing.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+}
+
+/// Runs a command body, turning operating errors into one line on stderr and a non-zero exit.
+func runReporting(_ body: () throws -> Void) throws {
+    // The store, keys and config hold patient data and secrets: files spsync creates are private.
+    umask(0o077)
+    do {
+        try body()
+    } catch let error as SyncError {
+        FileHandle.standardError.write(Data("spsync: \(error.message)\n".utf8))
+        throw ExitCode(error.code == .usage ? 64 : 1)
+    }
+}
+
+/// Prints a value as pretty, stable JSON.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// Prints rows as an aligned text table.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    var widths = header.map(\.count)
+    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }
+    print(line(header))
+    for row in rows { print(line(row)) }
+}
+
+/// A time in ms since the Unix epoch as ISO 8601 (UTC).
+func isoTime(_ millis: UInt64) -> String {
+    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+}
+
+/// Parses an organisation code given on the command line.
+func nodeID(_ text: String, option: String) throws -> NodeID {
+    do {
+        return try NodeID(text)
+    } catch {
+        throw SyncError(.usage, "\(option): \(error.message)")
+    }
+}
+
+/// Parses a record id given on the command line.
+func recordID(_ text: String) throws -> RecordID {
+    do {
+        return try RecordID(text)
+    } catch {
+        throw SyncError(.usage, error.message)
+    }
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// The root command: it only routes.
+@main
+struct SPSync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spsync",
+        abstract: "Keeps social prescribing referrals and service capacity in step between GP practices, PCN hubs and charities.",
+        discussion: "Every command takes --home DIR (default $SPSYNC_HOME, then $XDG_STATE_HOME/spsync). Listings take --json.",
+        subcommands: [
+            Init.self, Id.self, ServiceCommand.self, ReferralCommand.self, Conflicts.self, Resolve.self, Settle.self,
+            Backup.self, Restore.self,
+        ]
+    )
+}
