@@ -5,7 +5,8 @@ import SyncStore
 
 /// `spsync conflicts`: fields and statuses waiting for a person to decide.
 struct Conflicts: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List conflicts waiting for a person (resolve with `spsync resolve` or `spsync settle`).")
+    static let configuration = CommandConfiguration(
+        abstract: "List conflicts waiting for a person (resolve with `spsync resolve` or `spsync settle`).")
 
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
@@ -17,14 +18,17 @@ struct Conflicts: ParsableCommand {
             if conflicts.isEmpty { return print("no conflicts") }
             printTable(
                 ["record", "field", "write", "by", "value"],
-                conflicts.flatMap { c in c.candidates.map { [c.record, c.field, $0.write, $0.origin, $0.value ?? "(redacted)"] } })
+                conflicts.flatMap { c in
+                    c.candidates.map { [c.record, c.field, $0.write, $0.origin, $0.value ?? "(redacted)"] }
+                })
         }
     }
 }
 
 /// `spsync resolve RECORD FIELD (--keep WRITE | --value V)`: a write that replaces every live value.
 struct Resolve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Resolve a field in conflict by keeping one value or writing a new one.")
+    static let configuration = CommandConfiguration(
+        abstract: "Resolve a field in conflict by keeping one value or writing a new one.")
 
     @OptionGroup var home: HomeOptions
     @Argument var record: String
@@ -43,11 +47,14 @@ struct Resolve: ParsableCommand {
             let key: FieldKey
             do { key = try FieldKey(field) } catch let e as SyncError { throw SyncError(.usage, e.message) }
             let live = try store.live(id, key)
-            guard live.count > 1 else { throw SyncError(.notFound, "\(id) \(key) is not in conflict here (see `spsync conflicts`)") }
+            guard live.count > 1 else {
+                throw SyncError(.notFound, "\(id) \(key) is not in conflict here (see `spsync conflicts`)")
+            }
             let chosen: [UInt8]
             if let keep {
                 guard let w = live.first(where: { $0.write.change.description == keep }), let v = w.write.value else {
-                    throw SyncError(.usage, "--keep \(keep) is not one of the live values of \(key): see `spsync conflicts`")
+                    throw SyncError(
+                        .usage, "--keep \(keep) is not one of the live values of \(key): see `spsync conflicts`")
                 }
                 chosen = v
             } else {
@@ -62,7 +69,8 @@ struct Resolve: ParsableCommand {
 
 /// `spsync settle REFERRAL --keep STATUS`: settles contradictory decisions of the current episode.
 struct Settle: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Settle contradictory service decisions (e.g. accepted and declined) on a referral.")
+    static let configuration = CommandConfiguration(
+        abstract: "Settle contradictory service decisions (e.g. accepted and declined) on a referral.")
 
     @OptionGroup var home: HomeOptions
     @Argument var referral: String
@@ -79,7 +87,9 @@ struct Settle: ParsableCommand {
             let store = try home.nodeHome.store()
             _ = try referringNode(store)
             let id = try recordID(referral)
-            guard let conflict = try store.conflicts().first(where: { $0.record == id.rawValue && $0.field == "status" }) else {
+            guard
+                let conflict = try store.conflicts().first(where: { $0.record == id.rawValue && $0.field == "status" })
+            else {
                 throw SyncError(.notFound, "\(id) has no contradictory decisions to settle here")
             }
             let event = ProgressEvent(event: "settled", settles: conflict.candidates.map(\.write), keep: keep)
@@ -91,7 +101,8 @@ struct Settle: ParsableCommand {
 
 /// `spsync backup FILE`.
 struct Backup: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a consistent copy of the store to FILE (safe while the daemon runs).")
+    static let configuration = CommandConfiguration(
+        abstract: "Write a consistent copy of the store to FILE (safe while the daemon runs).")
 
     @OptionGroup var home: HomeOptions
     @Argument var file: String
@@ -117,9 +128,13 @@ struct Restore: ParsableCommand {
         try runReporting {
             let home = self.home.nodeHome
             let node = try home.config().nodeID
-            guard FileManager.default.fileExists(atPath: file) else { throw SyncError(.notFound, "no backup at \(file)") }
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw SyncError(.notFound, "no backup at \(file)")
+            }
             let inc = try Store.restore(from: file, to: home.storePath, expecting: node, wallMillis: WallClock.now())
-            print("restored \(file) as incarnation \(inc); the previous store is kept beside it as store.sqlite.replaced-*")
+            print(
+                "restored \(file) as incarnation \(inc); the previous store is kept beside it as store.sqlite.replaced-*"
+            )
             print("Run `spsync sync` (or start the daemon) so peers send back anything newer than the backup.")
         }
     }

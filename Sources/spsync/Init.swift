@@ -6,7 +6,8 @@ import SyncTransport
 
 /// `spsync init`: makes a node's home: its key and certificate, `node.toml` and the store.
 struct Init: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create this organisation's node: key, certificate, node.toml and store.")
+    static let configuration = CommandConfiguration(
+        abstract: "Create this organisation's node: key, certificate, node.toml and store.")
 
     @OptionGroup var home: HomeOptions
     @Option(help: "The organisation code: practice ODS code (A81001), PCN (U12345) or charity id (GB-CHC-1234567).")
@@ -28,7 +29,9 @@ struct Init: ParsableCommand {
             case .practice:
                 guard let pcn else { throw SyncError(.usage, "a practice names its PCN hub: add --pcn U12345") }
                 pcnID = try nodeID(pcn, option: "--pcn")
-                guard pcnID?.role == .hub else { throw SyncError(.usage, "--pcn \(pcn) is not a PCN code (U and five digits)") }
+                guard pcnID?.role == .hub else {
+                    throw SyncError(.usage, "--pcn \(pcn) is not a PCN code (U and five digits)")
+                }
             case .hub:
                 if let pcn, pcn != id.rawValue { throw SyncError(.usage, "a PCN hub is its own PCN: leave out --pcn") }
                 pcnID = id
@@ -36,15 +39,20 @@ struct Init: ParsableCommand {
                 if pcn != nil { throw SyncError(.usage, "a charity belongs to no PCN: leave out --pcn") }
             }
             if let listen { try PeerAddress.validate(listen, option: "--listen") }
-            guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw SyncError(.usage, "--name must not be empty") }
+            guard !name.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw SyncError(.usage, "--name must not be empty")
+            }
             let home = self.home.nodeHome
             if home.exists || FileManager.default.fileExists(atPath: home.storePath) {
-                throw SyncError(.exists, "a node already exists in \(home.path); use another --home, or remove it if you mean to start over")
+                throw SyncError(
+                    .exists,
+                    "a node already exists in \(home.path); use another --home, or remove it if you mean to start over")
             }
             let fm = FileManager.default
             let created = !fm.fileExists(atPath: home.path)
             do {
-                try fm.createDirectory(atPath: home.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try fm.createDirectory(
+                    atPath: home.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 let wall = WallClock.now()
                 let identity: NodeIdentity
                 do {
@@ -53,14 +61,22 @@ struct Init: ParsableCommand {
                     throw SyncError(.io, "cannot make the node's key and certificate: \(error)")
                 }
                 let store = try Store.create(at: home.storePath, node: id, wallMillis: wall)
-                var fields: [(FieldKey, [UInt8])] = [(.orgName, FieldValue.text(name)), (.orgRole, FieldValue.text(id.role.rawValue))]
+                var fields: [(FieldKey, [UInt8])] = [
+                    (.orgName, FieldValue.text(name)), (.orgRole, FieldValue.text(id.role.rawValue)),
+                ]
                 if let pcnID { fields.append((.orgPCN, FieldValue.text(pcnID.rawValue))) }
                 try store.write(.organisation(id), fields, wallMillis: wall, actor: "init")
-                let config = NodeConfig(node: .init(id: id.rawValue, role: id.role.rawValue, name: name, pcn: pcnID?.rawValue, listen: listen))
+                let config = NodeConfig(
+                    node: .init(
+                        id: id.rawValue, role: id.role.rawValue, name: name, pcn: pcnID?.rawValue, listen: listen))
                 try config.save(home.configPath)
                 let state = try store.nodeState()
                 if output.json {
-                    try printJSON(IdInfo(id: id.rawValue, role: id.role.rawValue, name: name, pcn: pcnID?.rawValue, incarnation: state.incarnation.description, fingerprint: identity.fingerprint.description, home: home.path))
+                    try printJSON(
+                        IdInfo(
+                            id: id.rawValue, role: id.role.rawValue, name: name, pcn: pcnID?.rawValue,
+                            incarnation: state.incarnation.description, fingerprint: identity.fingerprint.description,
+                            home: home.path))
                 } else {
                     print("Created node \(id) (\(id.role.rawValue)) in \(home.path)")
                     print("fingerprint \(identity.fingerprint)")
@@ -71,7 +87,10 @@ struct Init: ParsableCommand {
                 if created {
                     try? fm.removeItem(atPath: home.path)
                 } else {
-                    for f in [home.configPath, home.storePath, home.storePath + "-wal", home.storePath + "-shm", home.path + "/key.pem", home.path + "/cert.pem"] {
+                    for f in [
+                        home.configPath, home.storePath, home.storePath + "-wal", home.storePath + "-shm",
+                        home.path + "/key.pem", home.path + "/cert.pem",
+                    ] {
                         try? fm.removeItem(atPath: f)
                     }
                 }
@@ -94,7 +113,8 @@ struct IdInfo: Codable {
 
 /// `spsync id`: node id, role, incarnation, fingerprint.
 struct Id: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show this node's id, role, incarnation and certificate fingerprint.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show this node's id, role, incarnation and certificate fingerprint.")
 
     @OptionGroup var home: HomeOptions
     @OptionGroup var output: OutputOptions
@@ -112,14 +132,17 @@ struct Id: ParsableCommand {
             }
             let info = IdInfo(
                 id: state.node.rawValue, role: state.node.role.rawValue, name: config.node.name, pcn: config.node.pcn,
-                incarnation: state.incarnation.description, fingerprint: identity.fingerprint.description, home: home.path)
+                incarnation: state.incarnation.description, fingerprint: identity.fingerprint.description,
+                home: home.path)
             if output.json {
                 try printJSON(info)
             } else {
-                printTable(["field", "value"], [
-                    ["id", info.id], ["role", info.role], ["name", info.name], ["pcn", info.pcn ?? "-"],
-                    ["incarnation", info.incarnation], ["fingerprint", info.fingerprint], ["home", info.home],
-                ])
+                printTable(
+                    ["field", "value"],
+                    [
+                        ["id", info.id], ["role", info.role], ["name", info.name], ["pcn", info.pcn ?? "-"],
+                        ["incarnation", info.incarnation], ["fingerprint", info.fingerprint], ["home", info.home],
+                    ])
             }
         }
     }
@@ -128,7 +151,8 @@ struct Id: ParsableCommand {
 /// `HOST:PORT` as given for listeners and peers.
 enum PeerAddress {
     static func validate(_ text: String, option: String) throws {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port),
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65535).contains(port),
             colon != text.startIndex
         else {
             throw SyncError(.usage, "\(option) \(text): give HOST:PORT, e.g. 127.0.0.1:7443 or hub.example.nhs.uk:7443")

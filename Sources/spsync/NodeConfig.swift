@@ -80,6 +80,9 @@ struct NodeConfig: Codable, Sendable, Equatable {
             # spsync node configuration. Written by `spsync init` and `spsync peer …`; safe to edit by hand
             # while the daemon is stopped. Times are local to the node.
 
+            # Certificate fingerprints refused for good (`spsync peer block`).
+            blocked = [\(blocked.map(q).joined(separator: ", "))]
+
             [node]
             # This organisation's code; it is the node id and gives the role (practice, hub or vcse).
             id = \(q(node.id))
@@ -94,7 +97,6 @@ struct NodeConfig: Codable, Sendable, Equatable {
         out += node.tlsMin.map { "tls_min = \(q($0))\n" } ?? "# tls_min = \"1.3\"\n"
         out += "# Optional network CA (PEM): also accept certificates it signed for configured peer ids.\n"
         out += node.caFile.map { "ca_file = \(q($0))\n" } ?? "# ca_file = \"/etc/spsync/network-ca.pem\"\n"
-        out += "\n# Fingerprints refused for good (`spsync peer block`).\nblocked = [\(blocked.map(q).joined(separator: ", "))]\n"
         for p in peers {
             out += "\n[[peers]]\nid = \(q(p.id))\naddress = \(q(p.address))\nfingerprint = \(q(p.fingerprint))\n"
             if let r = p.role { out += "role = \(q(r))\n" }

@@ -7,7 +7,9 @@ import SyncStore
 struct ReferralCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "referral", abstract: "Make, address, progress and inspect referrals.",
-        subcommands: [ReferralCreate.self, ReferralUpdate.self, ReferralList.self, ReferralShow.self, ReferralRedact.self])
+        subcommands: [
+            ReferralCreate.self, ReferralUpdate.self, ReferralList.self, ReferralShow.self, ReferralRedact.self,
+        ])
 }
 
 /// Contact and clinical details given on the command line.
@@ -25,7 +27,8 @@ struct PersonOptions: ParsableArguments {
     var contactFields: [(FieldKey, [UInt8])] {
         [
             (FieldKey.contactGivenName, name), (.contactPhone, phone), (.contactEmail, email),
-            (.contactPreferred, preferredContact), (.contactAccessNeeds, accessNeeds), (.contactInterpreter, interpreter),
+            (.contactPreferred, preferredContact), (.contactAccessNeeds, accessNeeds),
+            (.contactInterpreter, interpreter),
         ].compactMap { k, v in v.map { (k, FieldValue.text($0)) } }
     }
 
@@ -59,18 +62,23 @@ extension ISO8601DateFormatter {
 func referringNode(_ store: Store) throws -> NodeID {
     let node = try store.nodeState().node
     guard node.role != .vcse else {
-        throw SyncError(.unauthorised, "\(node) is a charity: referrals are made by practices and PCN hubs; a charity records progress with `spsync referral update ID --status …`")
+        throw SyncError(
+            .unauthorised,
+            "\(node) is a charity: referrals are made by practices and PCN hubs; a charity records progress with `spsync referral update ID --status …`"
+        )
     }
     return node
 }
 
 struct ReferralCreate: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Refer a person (practices and hubs). Prints the referral id.")
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Refer a person (practices and hubs). Prints the referral id.")
 
     @OptionGroup var home: HomeOptions
     @Option(help: "Who it is addressed to: the PCN hub, or a charity together with --service.") var to: String
     @Option(help: "The service to refer to (S.…).") var service: String?
-    @Option(parsing: .upToNextOption, help: "Needs: \(NeedCategory.allCases.map(\.rawValue).joined(separator: ", ")).") var need: [String]
+    @Option(parsing: .upToNextOption, help: "Needs: \(NeedCategory.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var need: [String]
     @Option(help: "explicit or implied: the basis for sharing contact details with the service.") var consent: String?
     @Option(help: "routine, soon or urgent.") var urgency: String?
     @Option(help: "A note for the service.") var note: String?
@@ -81,10 +89,15 @@ struct ReferralCreate: ParsableCommand {
     func validate() throws {
         guard !need.isEmpty else { throw ValidationError("give at least one --need") }
         for n in need where NeedCategory(rawValue: n) == nil {
-            throw ValidationError("--need \(n) is not a need: use \(NeedCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--need \(n) is not a need: use \(NeedCategory.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if let consent, consent != "explicit", consent != "implied" { throw ValidationError("--consent must be explicit or implied") }
-        if let urgency, !["routine", "soon", "urgent"].contains(urgency) { throw ValidationError("--urgency must be routine, soon or urgent") }
+        if let consent, consent != "explicit", consent != "implied" {
+            throw ValidationError("--consent must be explicit or implied")
+        }
+        if let urgency, !["routine", "soon", "urgent"].contains(urgency) {
+            throw ValidationError("--urgency must be routine, soon or urgent")
+        }
     }
 
     func run() throws {
@@ -95,28 +108,45 @@ struct ReferralCreate: ParsableCommand {
             let config = try home.config()
             let (practiceID, pcnID): (NodeID, NodeID)
             if node.role == .practice {
-                guard let pcn = config.node.pcn else { throw SyncError(.usage, "node.toml names no pcn for this practice") }
+                guard let pcn = config.node.pcn else {
+                    throw SyncError(.usage, "node.toml names no pcn for this practice")
+                }
                 (practiceID, pcnID) = (node, try nodeID(pcn, option: "node.toml pcn"))
-                if practice != nil { throw SyncError(.usage, "--practice is for hubs; a practice refers its own patients") }
+                if practice != nil {
+                    throw SyncError(.usage, "--practice is for hubs; a practice refers its own patients")
+                }
             } else {
-                guard let practice else { throw SyncError(.usage, "a hub names the person's practice: add --practice A81001") }
+                guard let practice else {
+                    throw SyncError(.usage, "a hub names the person's practice: add --practice A81001")
+                }
                 (practiceID, pcnID) = (try nodeID(practice, option: "--practice"), node)
-                guard practiceID.role == .practice else { throw SyncError(.usage, "--practice \(practice) is not a practice ODS code") }
+                guard practiceID.role == .practice else {
+                    throw SyncError(.usage, "--practice \(practice) is not a practice ODS code")
+                }
             }
             let toID = try nodeID(to, option: "--to")
             var serviceID: RecordID?
             if let service {
                 serviceID = try recordID(service)
-                guard let owner = serviceID?.serviceOwner else { throw SyncError(.usage, "--service \(service) is not a service id (S.…)") }
+                guard let owner = serviceID?.serviceOwner else {
+                    throw SyncError(.usage, "--service \(service) is not a service id (S.…)")
+                }
                 guard owner == toID else {
-                    throw SyncError(.usage, "--service \(service) is run by \(owner): a referral to a service is addressed to its owner, so use --to \(owner)")
+                    throw SyncError(
+                        .usage,
+                        "--service \(service) is run by \(owner): a referral to a service is addressed to its owner, so use --to \(owner)"
+                    )
                 }
             } else if toID != pcnID {
-                throw SyncError(.usage, "--to \(toID): a referral goes to the PCN hub \(pcnID), or to a charity with --service S.…")
+                throw SyncError(
+                    .usage, "--to \(toID): a referral goes to the PCN hub \(pcnID), or to a charity with --service S.…")
             }
             let contact = person.contactFields
             if !contact.isEmpty, consent == nil {
-                throw SyncError(.usage, "contact details need a basis for sharing them: add --consent explicit (or implied), or leave the contact details out")
+                throw SyncError(
+                    .usage,
+                    "contact details need a basis for sharing them: add --consent explicit (or implied), or leave the contact details out"
+                )
             }
             let wall = WallClock.now()
             let id = try RecordID.referral(practice: practiceID, pcn: pcnID, uuid: Store.newUUID(wallMillis: wall))
@@ -127,7 +157,9 @@ struct ReferralCreate: ParsableCommand {
             if let serviceID { fields.append((.routingService, FieldValue.text(serviceID.rawValue))) }
             if let urgency { fields.append((.routingUrgency, FieldValue.text(urgency))) }
             if let note { fields.append((.routingNote, FieldValue.text(note))) }
-            if let consent { fields.append((.consent, FieldValue.json(Consent(basis: consent, recordedBy: node.rawValue, at: wall)))) }
+            if let consent {
+                fields.append((.consent, FieldValue.json(Consent(basis: consent, recordedBy: node.rawValue, at: wall))))
+            }
             fields += contact
             fields += try person.clinicalFields()
             try store.write(id, fields, wallMillis: wall)
@@ -137,26 +169,35 @@ struct ReferralCreate: ParsableCommand {
 }
 
 struct ReferralUpdate: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "update", abstract: "Address, progress, annotate or record the outcome of a referral.")
+    static let configuration = CommandConfiguration(
+        commandName: "update", abstract: "Address, progress, annotate or record the outcome of a referral.")
 
     @OptionGroup var home: HomeOptions
     @Argument(help: "The referral id (R.…).") var id: String
     @Option(help: "Address it to this service (practices and hubs).") var service: String?
-    @Option(help: "Record a status: practice/hub: referred, withdrawn, closed, reopened; service: received, contacted, accepted, declined, unable_to_contact, attending, did_not_attend, completed.")
+    @Option(
+        help:
+            "Record a status: practice/hub: referred, withdrawn, closed, reopened; service: received, contacted, accepted, declined, unable_to_contact, attending, did_not_attend, completed."
+    )
     var status: String?
     @Option(help: "Reason, with --status (e.g. why declined).") var reason: String?
     @Option(help: "Add a note.") var note: String?
     @Option(help: "withdrawn, or a new basis: explicit or implied.") var consent: String?
-    @Option(help: "ONS4 scores before, four numbers 0-10: life satisfaction,worthwhile,happiness,anxiety.") var ons4Before: String?
+    @Option(help: "ONS4 scores before, four numbers 0-10: life satisfaction,worthwhile,happiness,anxiety.")
+    var ons4Before: String?
     @Option(help: "ONS4 scores after.") var ons4After: String?
     @Option(help: "Outcome message back to the GP.") var outcome: String?
     @OptionGroup var person: PersonOptions
 
     func validate() throws {
         if let status, ProgressEvent.Kind(rawValue: status) == nil || status == "settled" {
-            throw ValidationError("--status \(status) is not a status: use \(ProgressEvent.Kind.allCases.filter { $0 != .settled }.map(\.rawValue).joined(separator: ", ")) (settle contradictions with `spsync settle`)")
+            throw ValidationError(
+                "--status \(status) is not a status: use \(ProgressEvent.Kind.allCases.filter { $0 != .settled }.map(\.rawValue).joined(separator: ", ")) (settle contradictions with `spsync settle`)"
+            )
         }
-        if let consent, !["withdrawn", "explicit", "implied"].contains(consent) { throw ValidationError("--consent must be withdrawn, explicit or implied") }
+        if let consent, !["withdrawn", "explicit", "implied"].contains(consent) {
+            throw ValidationError("--consent must be withdrawn, explicit or implied")
+        }
     }
 
     static func scores(_ text: String?, _ option: String) throws -> [Int]? {
@@ -173,13 +214,18 @@ struct ReferralUpdate: ParsableCommand {
             let store = try home.nodeHome.store()
             let node = try store.nodeState().node
             let record = try recordID(id)
-            guard let (practice, pcn) = record.referralParties else { throw SyncError(.usage, "\(id) is not a referral id (R.…)") }
+            guard let (practice, pcn) = record.referralParties else {
+                throw SyncError(.usage, "\(id) is not a referral id (R.…)")
+            }
             let current = try store.referral(record)
             let isParty = node == practice || node == pcn
             // A charity's events and notes name its service: the referral's current target, which it must own.
             func ownService() throws -> String {
                 guard let s = current.service, (try? RecordID(s))?.serviceOwner == node else {
-                    throw SyncError(.unauthorised, "\(record) is not addressed to a service of \(node): only the current service's owner records its progress")
+                    throw SyncError(
+                        .unauthorised,
+                        "\(record) is not addressed to a service of \(node): only the current service's owner records its progress"
+                    )
                 }
                 return s
             }
@@ -187,16 +233,29 @@ struct ReferralUpdate: ParsableCommand {
             var fields: [(FieldKey, [UInt8])] = []
             if let service {
                 let s = try recordID(service)
-                guard s.serviceOwner != nil else { throw SyncError(.usage, "--service \(service) is not a service id (S.…)") }
+                guard s.serviceOwner != nil else {
+                    throw SyncError(.usage, "--service \(service) is not a service id (S.…)")
+                }
                 fields.append((.routingService, FieldValue.text(s.rawValue)))
             }
             if let status, let kind = ProgressEvent.Kind(rawValue: status) {
                 if kind.byPracticeOrHub {
-                    guard isParty else { throw SyncError(.unauthorised, "'\(status)' is the practice's or PCN's to record; a service records received, contacted, accepted, declined, unable_to_contact, attending, did_not_attend, completed") }
+                    guard isParty else {
+                        throw SyncError(
+                            .unauthorised,
+                            "'\(status)' is the practice's or PCN's to record; a service records received, contacted, accepted, declined, unable_to_contact, attending, did_not_attend, completed"
+                        )
+                    }
                     fields.append((.progressEvents, FieldValue.json(ProgressEvent(event: status, reason: reason))))
                 } else {
-                    guard !isParty || node.role == .vcse else { throw SyncError(.unauthorised, "'\(status)' is for the service's owner to record, not \(node)") }
-                    fields.append((.progressEvents, FieldValue.json(ProgressEvent(event: status, service: try ownService(), reason: reason))))
+                    guard !isParty || node.role == .vcse else {
+                        throw SyncError(.unauthorised, "'\(status)' is for the service's owner to record, not \(node)")
+                    }
+                    fields.append(
+                        (
+                            .progressEvents,
+                            FieldValue.json(ProgressEvent(event: status, service: try ownService(), reason: reason))
+                        ))
                 }
             }
             if let note {
@@ -204,20 +263,31 @@ struct ReferralUpdate: ParsableCommand {
                 fields.append((.progressNotes, FieldValue.json(n)))
             }
             if let consent {
-                let held = try store.live(record, .consent).first?.write.value.flatMap { try? FieldValue.decode(Consent.self, $0, field: .consent) }
-                let c = consent == "withdrawn"
-                    ? Consent(basis: held?.basis ?? "explicit", recordedBy: node.rawValue, at: held?.at ?? wall, withdrawnAt: wall)
+                let held = try store.live(record, .consent).first?.write.value.flatMap {
+                    try? FieldValue.decode(Consent.self, $0, field: .consent)
+                }
+                let c =
+                    consent == "withdrawn"
+                    ? Consent(
+                        basis: held?.basis ?? "explicit", recordedBy: node.rawValue, at: held?.at ?? wall,
+                        withdrawnAt: wall)
                     : Consent(basis: consent, recordedBy: node.rawValue, at: wall)
                 fields.append((.consent, FieldValue.json(c)))
             }
-            let before = try Self.scores(ons4Before, "--ons4-before"), after = try Self.scores(ons4After, "--ons4-after")
+            let before = try Self.scores(ons4Before, "--ons4-before"),
+                after = try Self.scores(ons4After, "--ons4-after")
             if before != nil || after != nil || outcome != nil {
-                let entry = OutcomeEntry(service: node == pcn ? current.service : try ownService(), ons4Before: before, ons4After: after, message: outcome)
+                let entry = OutcomeEntry(
+                    service: node == pcn ? current.service : try ownService(), ons4Before: before, ons4After: after,
+                    message: outcome)
                 fields.append((.outcomeEntries, FieldValue.json(entry)))
             }
             fields += person.contactFields
             fields += try person.clinicalFields()
-            guard !fields.isEmpty else { throw SyncError(.usage, "nothing to update: give --service, --status, --note, --consent, an outcome or details") }
+            guard !fields.isEmpty else {
+                throw SyncError(
+                    .usage, "nothing to update: give --service, --status, --note, --consent, an outcome or details")
+            }
             let ref = try store.write(record, fields, wallMillis: wall)
             let now = try store.referral(record)
             print("\(record): \(now.status), to \(now.to) (change \(ref.seq))")
@@ -226,7 +296,8 @@ struct ReferralUpdate: ParsableCommand {
 }
 
 struct ReferralList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the referrals this node holds.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the referrals this node holds.")
 
     @OptionGroup var home: HomeOptions
     @Option(help: "Only referrals with this status.") var status: String?
@@ -238,7 +309,9 @@ struct ReferralList: ParsableCommand {
             if output.json { return try printJSON(referrals) }
             printTable(
                 ["id", "status", "to", "service", "needs", "updated"],
-                referrals.map { [$0.id, $0.status, $0.to, $0.service ?? "-", $0.needs.joined(separator: ","), isoTime($0.updated)] })
+                referrals.map {
+                    [$0.id, $0.status, $0.to, $0.service ?? "-", $0.needs.joined(separator: ","), isoTime($0.updated)]
+                })
         }
     }
 }
@@ -277,10 +350,13 @@ struct ReferralShow: ParsableCommand {
                 TimelineEntry(
                     at: isoTime(w.write.hlc.millis), hlc: w.write.hlc.description, origin: w.write.origin.node.rawValue,
                     change: w.write.change.description, field: w.write.field.rawValue,
-                    value: w.write.value == nil ? "(redacted)" : w.write.text, live: w.live, receivedFrom: w.receivedFrom)
+                    value: w.write.value == nil ? "(redacted)" : w.write.text, live: w.live,
+                    receivedFrom: w.receivedFrom)
             }
             if output.json { return try printJSON(ReferralDetail(referral: summary, timeline: timeline)) }
-            print("\(summary.id)\n  status   \(summary.status)\n  to       \(summary.to)\n  service  \(summary.service ?? "-")\n  needs    \(summary.needs.joined(separator: ", "))\n")
+            print(
+                "\(summary.id)\n  status   \(summary.status)\n  to       \(summary.to)\n  service  \(summary.service ?? "-")\n  needs    \(summary.needs.joined(separator: ", "))\n"
+            )
             printTable(
                 ["when", "by", "field", "value"],
                 timeline.map { [$0.at, $0.origin, $0.field + ($0.live ? "" : " (replaced)"), $0.value ?? ""] })
@@ -289,17 +365,21 @@ struct ReferralShow: ParsableCommand {
 }
 
 struct ReferralRedact: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "redact", abstract: "Strip a class of a referral's data everywhere it reaches (practice and hub only).")
+    static let configuration = CommandConfiguration(
+        commandName: "redact",
+        abstract: "Strip a class of a referral's data everywhere it reaches (practice and hub only).")
 
     @OptionGroup var home: HomeOptions
     @Argument var id: String
-    @Option(name: .customLong("class"), help: "routing, consent, contact, clinical, progress or outcome.") var dataClass: String
+    @Option(name: .customLong("class"), help: "routing, consent, contact, clinical, progress or outcome.")
+    var dataClass: String
     @Option(help: "Why (kept in the record, e.g. 'entered for the wrong person').") var reason = "redacted by operator"
 
     func run() throws {
         try runReporting {
             guard let cls = DataClass(rawValue: dataClass), DataClass.referralClasses.contains(cls) else {
-                throw SyncError(.usage, "--class \(dataClass): use routing, consent, contact, clinical, progress or outcome")
+                throw SyncError(
+                    .usage, "--class \(dataClass): use routing, consent, contact, clinical, progress or outcome")
             }
             let store = try home.nodeHome.store()
             _ = try referringNode(store)

@@ -5,10 +5,12 @@ import ArgumentParser
 struct SPSync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spsync",
-        abstract: "Keeps social prescribing referrals and service capacity in step between GP practices, PCN hubs and charities.",
-        discussion: "Every command takes --home DIR (default $SPSYNC_HOME, then $XDG_STATE_HOME/spsync). Listings take --json.",
+        abstract:
+            "Keeps social prescribing referrals and service capacity in step between GP practices, PCN hubs and charities.",
+        discussion:
+            "Every command takes --home DIR (default $SPSYNC_HOME, then $XDG_STATE_HOME/spsync). Listings take --json.",
         subcommands: [
-            Init.self, Id.self, ServiceCommand.self, ReferralCommand.self, Conflicts.self, Resolve.self, Settle.self,
+            Init.self, Id.self, PeerCommand.self, ServiceCommand.self, ReferralCommand.self, Conflicts.self, Resolve.self, Settle.self,
             Backup.self, Restore.self,
         ]
     )

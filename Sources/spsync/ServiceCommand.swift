@@ -15,13 +15,17 @@ func charityNode(_ home: NodeHome, action: String) throws -> (NodeID, Store) {
     let store = try home.store()
     let node = try store.nodeState().node
     guard node.role == .vcse else {
-        throw SyncError(.unauthorised, "\(node) is a \(node.role.rawValue): only a charity (vcse) node can \(action); services belong to the charity that runs them")
+        throw SyncError(
+            .unauthorised,
+            "\(node) is a \(node.role.rawValue): only a charity (vcse) node can \(action); services belong to the charity that runs them"
+        )
     }
     return (node, store)
 }
 
 struct ServiceAdd: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add", abstract: "Publish a new service (charities only). Prints its id.")
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Publish a new service (charities only). Prints its id.")
 
     @OptionGroup var home: HomeOptions
     @Option var name: String
@@ -43,10 +47,14 @@ struct ServiceAdd: ParsableCommand {
 
     func validate() throws {
         guard ServiceCategory(rawValue: category) != nil else {
-            throw ValidationError("--category \(category) is not a category: use one of \(ServiceCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--category \(category) is not a category: use one of \(ServiceCategory.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         guard ReferralRoute(rawValue: route) != nil else { throw ValidationError("--route must be direct or signpost") }
-        guard Accepting(rawValue: accepting) != nil else { throw ValidationError("--accepting must be open, waitlist, paused or closed") }
+        guard Accepting(rawValue: accepting) != nil else {
+            throw ValidationError("--accepting must be open, waitlist, paused or closed")
+        }
         if (available == nil) != (maximum == nil) { throw ValidationError("give --available and --maximum together") }
         if let ageMin, let ageMax, ageMin > ageMax { throw ValidationError("--age-min is above --age-max") }
     }
@@ -61,7 +69,12 @@ struct ServiceAdd: ParsableCommand {
                 (.serviceRoute, FieldValue.text(route)), (.serviceAccepting, FieldValue.text(accepting)),
             ]
             if let available, let maximum {
-                fields.append((.serviceCapacity, FieldValue.json(ServiceCapacity(unit: unit, available: available, maximum: maximum, updated: wall))))
+                fields.append(
+                    (
+                        .serviceCapacity,
+                        FieldValue.json(
+                            ServiceCapacity(unit: unit, available: available, maximum: maximum, updated: wall))
+                    ))
             }
             if let description { fields.append((.serviceDescription, FieldValue.text(description))) }
             if let eligibility { fields.append((.serviceEligibility, FieldValue.text(eligibility))) }
@@ -70,7 +83,9 @@ struct ServiceAdd: ParsableCommand {
             if let area { fields.append((.serviceArea, FieldValue.text(area))) }
             if let schedule { fields.append((.serviceSchedule, FieldValue.text(schedule))) }
             if let waitDays { fields.append((.serviceWaitDays, FieldValue.integer(waitDays))) }
-            if let validDays { fields.append((.serviceCapacityValidUntil, FieldValue.integer(Int(wall) + validDays * 86_400_000))) }
+            if let validDays {
+                fields.append((.serviceCapacityValidUntil, FieldValue.integer(Int(wall) + validDays * 86_400_000)))
+            }
             try store.write(id, fields, wallMillis: wall)
             if output.json { try printJSON(["id": id.rawValue]) } else { print(id) }
         }
@@ -78,7 +93,8 @@ struct ServiceAdd: ParsableCommand {
 }
 
 struct ServiceSetCapacity: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "set-capacity", abstract: "Set how many places a service has free now.")
+    static let configuration = CommandConfiguration(
+        commandName: "set-capacity", abstract: "Set how many places a service has free now.")
 
     @OptionGroup var home: HomeOptions
     @Argument(help: "The service id (S.…).") var service: String
@@ -89,7 +105,9 @@ struct ServiceSetCapacity: ParsableCommand {
     @Option(help: "Days the figures stay valid.") var validDays: Int?
 
     func validate() throws {
-        if let accepting, Accepting(rawValue: accepting) == nil { throw ValidationError("--accepting must be open, waitlist, paused or closed") }
+        if let accepting, Accepting(rawValue: accepting) == nil {
+            throw ValidationError("--accepting must be open, waitlist, paused or closed")
+        }
         guard available >= 0 else { throw ValidationError("--available cannot be negative") }
     }
 
@@ -98,17 +116,23 @@ struct ServiceSetCapacity: ParsableCommand {
             let (node, store) = try charityNode(home.nodeHome, action: "set capacity")
             let id = try recordID(service)
             guard id.serviceOwner == node else {
-                throw SyncError(.unauthorised, "\(id) belongs to \(id.serviceOwner?.rawValue ?? "nobody"), not to \(node): only its owner sets its capacity")
+                throw SyncError(
+                    .unauthorised,
+                    "\(id) belongs to \(id.serviceOwner?.rawValue ?? "nobody"), not to \(node): only its owner sets its capacity"
+                )
             }
             let wall = WallClock.now()
             let current = try store.service(id, wallMillis: wall).capacity
             guard let max = maximum ?? current?.maximum else {
                 throw SyncError(.usage, "\(id) has no maximum yet: give --maximum as well")
             }
-            let capacity = ServiceCapacity(unit: unit ?? current?.unit ?? "places", available: available, maximum: max, updated: wall)
+            let capacity = ServiceCapacity(
+                unit: unit ?? current?.unit ?? "places", available: available, maximum: max, updated: wall)
             var fields: [(FieldKey, [UInt8])] = [(.serviceCapacity, FieldValue.json(capacity))]
             if let accepting { fields.append((.serviceAccepting, FieldValue.text(accepting))) }
-            if let validDays { fields.append((.serviceCapacityValidUntil, FieldValue.integer(Int(wall) + validDays * 86_400_000))) }
+            if let validDays {
+                fields.append((.serviceCapacityValidUntil, FieldValue.integer(Int(wall) + validDays * 86_400_000)))
+            }
             try store.write(id, fields, wallMillis: wall)
             print("\(id): \(available) of \(max) \(capacity.unit) available")
         }
@@ -116,7 +140,8 @@ struct ServiceSetCapacity: ParsableCommand {
 }
 
 struct ServiceList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the services this node knows (the directory).")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the services this node knows (the directory).")
 
     @OptionGroup var home: HomeOptions
     @Flag(help: "Only this node's own services.") var mine = false
@@ -131,8 +156,13 @@ struct ServiceList: ParsableCommand {
             printTable(
                 ["id", "name", "category", "owner", "accepting", "capacity", "updated"],
                 services.map { s in
-                    let cap = s.capacity.map { "\($0.available)/\($0.maximum) \($0.unit)" + (s.stale ? " (stale)" : "") } ?? "-"
-                    return [s.id, s.name ?? "-", s.category ?? "-", s.owner, s.accepting ?? "-", cap, s.capacity.map { isoTime($0.updated) } ?? "-"]
+                    let cap =
+                        s.capacity.map { "\($0.available)/\($0.maximum) \($0.unit)" + (s.stale ? " (stale)" : "") }
+                        ?? "-"
+                    return [
+                        s.id, s.name ?? "-", s.category ?? "-", s.owner, s.accepting ?? "-", cap,
+                        s.capacity.map { isoTime($0.updated) } ?? "-",
+                    ]
                 })
         }
     }

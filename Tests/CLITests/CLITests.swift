@@ -39,7 +39,9 @@ struct CLI {
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+        return Result(
+            status: p.terminationStatus, out: String(decoding: o, as: UTF8.self),
+            err: String(decoding: e, as: UTF8.self))
     }
 
     func ok(_ args: [String]) throws -> String {
@@ -70,7 +72,8 @@ struct CLITests {
         #expect(out.contains("sha256:"))
         let key = try FileManager.default.attributesOfItem(atPath: p.home + "/key.pem")[.posixPermissions] as? Int
         #expect(key == 0o600)
-        let store = try FileManager.default.attributesOfItem(atPath: p.home + "/store.sqlite")[.posixPermissions] as? Int
+        let store =
+            try FileManager.default.attributesOfItem(atPath: p.home + "/store.sqlite")[.posixPermissions] as? Int
         #expect(store == 0o600)
         let id = try p.json(["id"]) as? [String: Any]
         #expect(id?["id"] as? String == "A81001")
@@ -79,7 +82,9 @@ struct CLITests {
         #expect((id?["incarnation"] as? String)?.count == 36)
     }
 
-    @Test("init refuses an existing node, an invalid id, a role that disagrees, a practice without a PCN — and leaves nothing behind")
+    @Test(
+        "init refuses an existing node, an invalid id, a role that disagrees, a practice without a PCN — and leaves nothing behind"
+    )
     func initRefusals() throws {
         let ws = Workspace()
         let p = ws.node("p")
@@ -100,12 +105,17 @@ struct CLITests {
         }
     }
 
-    @Test("a charity publishes a service and sets capacity; bad capacity and a practice's service are refused, changing nothing")
+    @Test(
+        "a charity publishes a service and sets capacity; bad capacity and a practice's service are refused, changing nothing"
+    )
     func services() throws {
         let ws = Workspace()
         let c = ws.node("charity")
         _ = try c.ok(["init", "--org", "GB-CHC-1234567", "--name", "Walk Leeds"])
-        let s = try c.ok(["service", "add", "--name", "Walk and Talk", "--category", "physical_activity", "--maximum", "10", "--available", "4"])
+        let s = try c.ok([
+            "service", "add", "--name", "Walk and Talk", "--category", "physical_activity", "--maximum", "10",
+            "--available", "4",
+        ])
         #expect(s.hasPrefix("S.GB-CHC-1234567."))
         _ = try c.ok(["service", "set-capacity", s, "--available", "3"])
         let before = try c.ok(["service", "list", "--json"])
@@ -131,16 +141,25 @@ struct CLITests {
         let p = ws.node("practice")
         _ = try p.ok(["init", "--org", "A81001", "--name", "Riverside", "--pcn", "U12345"])
         let service = "S.GB-CHC-1234567.019e7044-8800-7234-abcd-ef0123456789"
-        let id = try p.ok(["referral", "create", "--to", "U12345", "--need", "loneliness", "mobility", "--name", "Pat", "--phone", "07700900123", "--consent", "explicit", "--nhs-number", "9990000018"])
+        let id = try p.ok([
+            "referral", "create", "--to", "U12345", "--need", "loneliness", "mobility", "--name", "Pat", "--phone",
+            "07700900123", "--consent", "explicit", "--nhs-number", "9990000018",
+        ])
         #expect(id.hasPrefix("R.A81001.U12345."))
         let before = try p.ok(["referral", "list", "--json"])
         for (args, hint) in [
-            (["referral", "create", "--to", "U12345", "--need", "loneliness", "--nhs-number", "9990000019"], "check digit"),
+            (
+                ["referral", "create", "--to", "U12345", "--need", "loneliness", "--nhs-number", "9990000019"],
+                "check digit"
+            ),
             (["referral", "create", "--to", "U12345", "--need", "loneliness", "--phone", "0770"], "--consent"),
             (["referral", "create", "--to", "U99999", "--need", "loneliness"], "PCN hub"),
             (["referral", "create", "--to", "ZZ", "--need", "loneliness"], "organisation code"),
             (["referral", "update", id, "--status", "accepted"], "service's owner"),
-            (["referral", "update", "R.A81001.U12345.019e7044-8800-7234-abcd-ef0123456780", "--status", "closed"], "no referral"),
+            (
+                ["referral", "update", "R.A81001.U12345.019e7044-8800-7234-abcd-ef0123456780", "--status", "closed"],
+                "no referral"
+            ),
         ] {
             let r = try p.run(args)
             #expect(r.status != 0, "\(args) was accepted")
@@ -193,5 +212,39 @@ struct CLITests {
         let id = try p.ok(["referral", "create", "--to", "U12345", "--need", "debt", "--urgency", "soon"])
         let r = try p.run(["resolve", id, "routing.urgency", "--value", "urgent"])
         #expect(r.status != 0 && r.err.contains("not in conflict"))
+    }
+}
+
+@Suite("spsync peer")
+struct PeerCLITests {
+    @Test("peer add validates id, role, fingerprint, address and schedule; list, block and remove")
+    func peers() throws {
+        let ws = Workspace()
+        let p = ws.node("practice"), h = ws.node("hub")
+        _ = try p.ok(["init", "--org", "A81001", "--name", "Riverside", "--pcn", "U12345"])
+        _ = try h.ok(["init", "--org", "U12345", "--name", "Riverside PCN"])
+        let fp = (try h.json(["id"]) as? [String: Any])?["fingerprint"] as? String ?? ""
+        _ = try p.ok(["peer", "add", "U12345", "--fingerprint", fp, "--address", "127.0.0.1:7443", "--schedule", "nightly 01:00-05:00"])
+        for (args, hint) in [
+            (["peer", "add", "U12345", "--fingerprint", fp, "--address", "127.0.0.1:7443"], "peer already"),
+            (["peer", "add", "U12346", "--fingerprint", "sha256:12", "--address", "h:1"], "64 hex digits"),
+            (["peer", "add", "U12346", "--fingerprint", fp, "--address", "nohost"], "HOST:PORT"),
+            (["peer", "add", "U12346", "--fingerprint", fp, "--address", "h:1", "--schedule", "hourly"], "schedule"),
+            (["peer", "add", "U12346", "--role", "vcse", "--fingerprint", fp, "--address", "h:1"], "does not agree"),
+            (["peer", "add", "A81001", "--fingerprint", fp, "--address", "h:1"], "this node itself"),
+            (["peer", "remove", "U99999"], "not a peer"),
+        ] {
+            let r = try p.run(args)
+            #expect(r.status != 0, "\(args) was accepted")
+            #expect(r.err.contains(hint), "\(args): \(r.err)")
+        }
+        let list = try p.json(["peer", "list"]) as? [[String: Any]]
+        #expect(list?.count == 1)
+        #expect(list?.first?["schedule"] as? String == "nightly 01:00-05:00")
+        _ = try p.ok(["peer", "block", fp])
+        #expect((try p.json(["peer", "list"]) as? [[String: Any]])?.first?["blocked"] as? Bool == true)
+        _ = try p.ok(["peer", "remove", "U12345"])
+        let again = try p.run(["peer", "add", "U12345", "--fingerprint", fp, "--address", "127.0.0.1:7443"])
+        #expect(again.status != 0 && again.err.contains("blocked"))
     }
 }

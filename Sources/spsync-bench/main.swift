@@ -1,0 +1,128 @@
+import Foundation
+import GRDB
+import SyncCore
+import SyncStore
+
+// Benchmarks, not tests: run on demand in release mode, print figures.
+//
+//   swift run -c release spsync-bench store [--referrals 200000]
+//
+// `store`: applies N referral changes of 5 field writes each, received from a peer, through the
+// merge path into a fresh SQLite store (validation, idempotency, resolution, typed views,
+// checkpoint per batch), then inserts the same rows as plain SQLite rows through the same library
+// in one transaction, and prints both rates and their ratio.
+
+func option(_ name: String, default value: Int) -> Int {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count, let v = Int(args[i + 1]) else { return value }
+    return v
+}
+
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+func benchStore() throws {
+    let referrals = option("--referrals", default: 200_000)
+    let batchChanges = option("--batch", default: Limits.standard.batchChangesMax)
+    let dir = NSTemporaryDirectory() + "spsync-bench-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+
+    let practice = try NodeID("A81001"), hub = try NodeID("U12345")
+    let origin = Origin(node: practice, incarnation: UUIDv7(millis: 1, random: (1, 2)))
+    let wall: UInt64 = 1_780_000_000_000
+    print("preparing \(referrals) referral changes x 5 field writes = \(referrals * 5) field writes …")
+    var changes: [IncomingChange] = []
+    changes.reserveCapacity(referrals)
+    let nhs = ["9990000018", "9990000026", "9990000034", "9990000042"]
+    for i in 0..<referrals {
+        let record = try RecordID.referral(
+            practice: practice, pcn: hub,
+            uuid: UUIDv7(millis: wall + UInt64(i), random: (UInt64(i), UInt64(i) &* 2654435761)))
+        let seq = UInt64(i + 1)
+        let hlc = HLC(millis: wall + UInt64(i), counter: 0)
+        let values: [(FieldKey, [UInt8])] = [
+            (.routingNeeds, FieldValue.json(["loneliness"])), (.routingUrgency, FieldValue.text("routine")),
+            (.contactGivenName, FieldValue.text("Person \(i)")),
+            (.contactPhone, FieldValue.text("07700\(900000 + i % 99999)")),
+            (.clinicalNHSNumber, FieldValue.text(nhs[i % nhs.count])),
+        ]
+        let bodies = values.map { f, v in
+            FieldWrite(origin: origin, seq: seq, hlc: hlc, record: record, field: f, kind: .register, value: v)
+                .encodedBody()
+        }
+        changes.append(IncomingChange(origin: origin, seq: seq, hlc: hlc, record: record.rawValue, bodies: bodies))
+    }
+    let writes = referrals * 5
+
+    let store = try Store.create(at: dir + "/merge.sqlite", node: hub, wallMillis: wall)
+    let clock = ContinuousClock()
+    var applied = 0
+    let mergeTime = try clock.measure {
+        var after: UInt64 = 0
+        for start in stride(from: 0, to: changes.count, by: batchChanges) {
+            let batch = Array(changes[start..<min(start + batchChanges, changes.count)])
+            let upTo = after + UInt64(batch.count * 5)
+            let report = try store.apply(
+                batch, from: practice,
+                checkpoint: BatchCheckpoint(peerIncarnation: origin.incarnation, after: after, upTo: upTo),
+                wallMillis: wall + 1_000_000_000)
+            applied += report.applied
+            after = upTo
+        }
+    }
+    precondition(applied == writes, "merge path applied \(applied) of \(writes)")
+
+    // Plain rows: the same field writes as rows of a table with an equivalent key, one transaction.
+    let plain = try DatabaseQueue(
+        path: dir + "/plain.sqlite",
+        configuration: {
+            var c = Configuration()
+            c.journalMode = .wal
+            return c
+        }())
+    try plain.write { db in
+        try db.execute(
+            sql: """
+                CREATE TABLE w (origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL, record TEXT NOT NULL,
+                  field TEXT NOT NULL, body BLOB NOT NULL, UNIQUE (origin, seq, field)) STRICT
+                """)
+    }
+    let plainTime = try clock.measure {
+        try plain.write { db in
+            let stmt = try db.makeStatement(
+                sql: "INSERT INTO w (origin, seq, hlc, record, field, body) VALUES (?, ?, ?, ?, ?, ?)")
+            let fields = [
+                "routing.needs", "routing.urgency", "contact.givenName", "contact.phone", "clinical.nhsNumber",
+            ]
+            for change in changes {
+                for (body, field) in zip(change.bodies, fields) {
+                    try stmt.execute(arguments: [
+                        "A81001", Int64(change.seq), Int64(bitPattern: change.hlc.rawValue), change.record, field,
+                        Data(body),
+                    ])
+                }
+            }
+        }
+    }
+    let mergeRate = Double(writes) / seconds(mergeTime)
+    let plainRate = Double(writes) / seconds(plainTime)
+    print(
+        String(
+            format: "merge path:   %d field writes in %.2f s = %.0f writes/s (batches of %d changes)", writes,
+            seconds(mergeTime), mergeRate, batchChanges))
+    print(String(format: "plain insert: %d rows in %.2f s = %.0f rows/s", writes, seconds(plainTime), plainRate))
+    print(String(format: "ratio merge/plain: %.2fx (target >= 0.5x)", mergeRate / plainRate))
+    print("store size: \(store.fileBytes() / 1_048_576) MiB")
+}
+
+let command = CommandLine.arguments.dropFirst().first ?? "help"
+switch command {
+case "store":
+    do { try benchStore() } catch {
+        FileHandle.standardError.write(Data("spsync-bench: \(error)\n".utf8))
+        exit(1)
+    }
+default:
+    print("usage: spsync-bench store [--referrals N] [--batch N]")
+    exit(command == "help" ? 0 : 64)
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+import SyncTransport
+
+/// `spsync peer …`: the organisations this node syncs with, pinned by certificate fingerprint.
+struct PeerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer", abstract: "Add, list, remove and block peers.",
+        subcommands: [PeerAdd.self, PeerList.self, PeerRemove.self, PeerBlock.self])
+}
+
+/// Parses a fingerprint given on the command line.
+func fingerprint(_ text: String) throws -> CertificateFingerprint {
+    do {
+        return try CertificateFingerprint(parsing: text)
+    } catch {
+        throw SyncError(.usage, "\(error)")
+    }
+}
+
+struct PeerAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a peer, pinned to its certificate fingerprint.")
+
+    @OptionGroup var home: HomeOptions
+    @Argument(help: "The peer's organisation code.") var id: String
+    @Option(help: "The fingerprint its `spsync id` prints (sha256:…).") var fingerprint: String
+    @Option(help: "Where to dial it: HOST:PORT.") var address: String
+    @Option(help: "practice, hub or vcse; must agree with the code.") var role: String?
+    @Option(help: "live, nightly HH:MM-HH:MM, every 15m, or manual.") var schedule = "manual"
+
+    func run() throws {
+        try runReporting {
+            let home = self.home.nodeHome
+            var config = try home.config()
+            let peer = try nodeID(id, option: "peer id")
+            if let role, Role(rawValue: role) != peer.role {
+                throw SyncError(.usage, "--role \(role) does not agree with \(peer), which is a \(peer.role.rawValue) code")
+            }
+            guard peer.rawValue != config.node.id else { throw SyncError(.usage, "\(peer) is this node itself") }
+            let fp = try spsync.fingerprint(fingerprint)
+            try PeerAddress.validate(address, option: "--address")
+            let parsed = try Schedule(schedule)
+            if config.blocked.contains(fp.description) {
+                throw SyncError(.unauthorised, "\(fp) is blocked on this node; a blocked key is refused for good")
+            }
+            if config.peers.contains(where: { $0.id == peer.rawValue }) {
+                throw SyncError(.exists, "\(peer) is a peer already: `spsync peer remove \(peer)` first to change it")
+            }
+            if let other = config.peers.first(where: { $0.fingerprint == fp.description }) {
+                throw SyncError(.exists, "that fingerprint is already pinned to \(other.id): each node has its own key")
+            }
+            config.peers.append(
+                PeerConfig(id: peer.rawValue, address: address, fingerprint: fp.description, role: peer.role.rawValue, schedule: parsed.description))
+            try config.save(home.configPath)
+            print("added peer \(peer) at \(address), \(parsed)")
+        }
+    }
+}
+
+/// A peer as `peer list --json` prints it.
+struct PeerInfo: Codable {
+    var id: String
+    var role: String?
+    var address: String
+    var fingerprint: String
+    var nextFingerprint: String?
+    var schedule: String
+    var blocked: Bool
+}
+
+struct PeerList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List configured peers.")
+
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try runReporting {
+            let config = try home.nodeHome.config()
+            let peers = config.peers.map {
+                PeerInfo(
+                    id: $0.id, role: $0.role, address: $0.address, fingerprint: $0.fingerprint, nextFingerprint: $0.nextFingerprint,
+                    schedule: $0.schedule ?? "manual", blocked: config.blocked.contains($0.fingerprint))
+            }
+            if output.json { return try printJSON(peers) }
+            if peers.isEmpty { return print("no peers: add one with `spsync peer add ID --fingerprint sha256:… --address HOST:PORT`") }
+            printTable(
+                ["id", "role", "address", "schedule", "fingerprint"],
+                peers.map { [$0.id, $0.role ?? "-", $0.address, $0.schedule, $0.fingerprint + ($0.blocked ? " (blocked)" : "")] })
+        }
+    }
+}
+
+struct PeerRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a peer (its key is no longer accepted).")
+
+    @OptionGroup var home: HomeOptions
+    @Argument var id: String
+
+    func run() throws {
+        try runReporting {
+            let home = self.home.nodeHome
+            var config = try home.config()
+            guard config.peers.contains(where: { $0.id == id }) else {
+                throw SyncError(.notFound, "\(id) is not a peer here (see `spsync peer list`)")
+            }
+            config.peers.removeAll { $0.id == id }
+            try config.save(home.configPath)
+            print("removed peer \(id); restart the daemon (or wait for it to reload) to close its connections")
+        }
+    }
+}
+
+struct PeerBlock: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "block", abstract: "Refuse a certificate fingerprint for good.")
+
+    @OptionGroup var home: HomeOptions
+    @Argument var fingerprint: String
+
+    func run() throws {
+        try runReporting {
+            let home = self.home.nodeHome
+            var config = try home.config()
+            let fp = try spsync.fingerprint(fingerprint)
+            guard !config.blocked.contains(fp.description) else { return print("\(fp) is already blocked") }
+            config.blocked.append(fp.description)
+            try config.save(home.configPath)
+            let owners = config.peers.filter { $0.fingerprint == fp.description || $0.nextFingerprint == fp.description }.map(\.id)
+            print("blocked \(fp)" + (owners.isEmpty ? "" : " (it was pinned to \(owners.joined(separator: ", ")); that peer cannot connect until it rotates its key)"))
+        }
+    }
+}
