@@ -1,0 +1,91 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Our own targets build in Swift 6 language mode with every warning an error: NIO's
+/// `@preconcurrency` APIs otherwise turn real data races into mere warnings.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "spsync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "spsync", targets: ["spsync"]),
+        .executable(name: "spsync-bench", targets: ["spsync-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+    ],
+    targets: [
+        // The system's OpenSSL 3 (libssl-dev), so distribution security updates and the operator's
+        // OpenSSL policy apply without a rebuild.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // Pure model and merge rules. No I/O, no clock reads, no randomness; imports nothing of ours.
+        .target(name: "SyncCore", swiftSettings: strict),
+        // SQLite persistence: migrations, change log, atomic idempotent apply, audit log.
+        .target(
+            name: "SyncStore",
+            dependencies: ["SyncCore", .product(name: "GRDB", package: "GRDB.swift")],
+            exclude: ["Migrations"],
+            swiftSettings: strict
+        ),
+        // Wire framing (length, type byte, payload), messages and the session state machine. No sockets.
+        .target(name: "SyncProtocol", swiftSettings: strict),
+        // TLS 1.3 mutual authentication over SwiftNIO with the system OpenSSL: node identity and
+        // certificates, pinning trust, the TLS handler, listener and dialer.
+        .target(
+            name: "SyncTransport",
+            dependencies: [
+                "COpenSSL", "SyncProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "spsync",
+            dependencies: [
+                "SyncCore", "SyncStore", "SyncTransport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict
+        ),
+        // Benchmarks are not tests: run on demand, print figures (see README, Performance).
+        .executableTarget(
+            name: "spsync-bench",
+            dependencies: ["SyncCore", "SyncStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore"], swiftSettings: strict),
+        .testTarget(
+            name: "SyncStoreTests",
+            dependencies: ["SyncCore", "SyncStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "SyncTransportTests",
+            dependencies: [
+                "COpenSSL", "SyncProtocol", "SyncTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CLITests", dependencies: ["spsync"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)
