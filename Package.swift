@@ -51,10 +51,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The node: configuration, schedules, peer sessions over TLS, the daemon and its control socket.
+        .target(
+            name: "SyncNode",
+            dependencies: [
+                "SyncCore", "SyncStore", "SyncProtocol", "SyncTransport",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "spsync",
             dependencies: [
-                "SyncCore", "SyncStore", "SyncTransport",
+                "SyncCore", "SyncStore", "SyncTransport", "SyncNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],

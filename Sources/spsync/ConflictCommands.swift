@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncNode
 import SyncStore
 
 /// `spsync conflicts`: fields and statuses waiting for a person to decide.

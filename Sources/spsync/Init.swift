@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncNode
 import SyncStore
 import SyncTransport
 

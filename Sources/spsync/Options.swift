@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncNode
 
 /// `--home DIR`, shared by every command.
 struct HomeOptions: ParsableArguments {

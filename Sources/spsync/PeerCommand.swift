@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncNode
 import SyncTransport
 
 /// `spsync peer …`: the organisations this node syncs with, pinned by certificate fingerprint.

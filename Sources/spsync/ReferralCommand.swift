@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncNode
 import SyncStore
 
 /// `spsync referral …`: referrals from practices to link workers and on to services.

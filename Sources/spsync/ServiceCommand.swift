@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncNode
 import SyncStore
 
 /// `spsync service …`: a charity's services in the directory.

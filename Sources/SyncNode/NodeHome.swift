@@ -3,15 +3,17 @@ import SyncCore
 import SyncStore
 
 /// A node's home folder: `node.toml`, `store.sqlite`, `key.pem`, `cert.pem`, `control.sock`.
-struct NodeHome {
-    let path: String
+public struct NodeHome {
+    public let path: String
 
-    var configPath: String { path + "/node.toml" }
-    var storePath: String { path + "/store.sqlite" }
-    var controlSocketPath: String { path + "/control.sock" }
+    public init(path: String) { self.path = path }
+
+    public var configPath: String { path + "/node.toml" }
+    public var storePath: String { path + "/store.sqlite" }
+    public var controlSocketPath: String { path + "/control.sock" }
 
     /// `--home`, else `$SPSYNC_HOME`, else `$XDG_STATE_HOME/spsync`, else `~/.local/state/spsync`.
-    static func resolve(_ option: String?) -> NodeHome {
+    public static func resolve(_ option: String?) -> NodeHome {
         let env = ProcessInfo.processInfo.environment
         if let option, !option.isEmpty { return NodeHome(path: option) }
         if let home = env["SPSYNC_HOME"], !home.isEmpty { return NodeHome(path: home) }
@@ -19,18 +21,18 @@ struct NodeHome {
         return NodeHome(path: NSHomeDirectory() + "/.local/state/spsync")
     }
 
-    var exists: Bool { FileManager.default.fileExists(atPath: configPath) }
+    public var exists: Bool { FileManager.default.fileExists(atPath: configPath) }
 
-    func config() throws -> NodeConfig { try NodeConfig.load(configPath) }
+    public func config() throws -> NodeConfig { try NodeConfig.load(configPath) }
 
-    func store() throws -> Store { try Store.open(at: storePath) }
+    public func store() throws -> Store { try Store.open(at: storePath) }
 }
 
 /// The wall clock in ms since the Unix epoch: the one place the CLI reads it.
 ///
 /// `SPSYNC_CLOCK_OFFSET_SECONDS` shifts it, for tests that need a node whose clock runs ahead.
-enum WallClock {
-    static func now() -> UInt64 {
+public enum WallClock {
+    public static func now() -> UInt64 {
         let offset = Double(ProcessInfo.processInfo.environment["SPSYNC_CLOCK_OFFSET_SECONDS"] ?? "") ?? 0
         return UInt64(max(0, (Date().timeIntervalSince1970 + offset) * 1000))
     }

@@ -1,7 +1,7 @@
 import SyncCore
 
 /// When the daemon dials a peer: `live`, `nightly HH:MM-HH:MM`, `every 15m`, or `manual`.
-enum Schedule: Equatable, Sendable, CustomStringConvertible {
+public enum Schedule: Equatable, Sendable, CustomStringConvertible {
     /// Keep one connection open and push changes as they happen.
     case live
     /// One successful sync per night inside the window (minutes after local midnight; may wrap).
@@ -11,7 +11,7 @@ enum Schedule: Equatable, Sendable, CustomStringConvertible {
     /// Only `spsync sync` or `spsync sync --now`.
     case manual
 
-    init(_ text: String) throws {
+    public init(_ text: String) throws {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t == "live" {
             self = .live
@@ -43,7 +43,7 @@ enum Schedule: Equatable, Sendable, CustomStringConvertible {
         throw Schedule.error(text)
     }
 
-    var description: String {
+    public var description: String {
         switch self {
         case .live: return "live"
         case .manual: return "manual"

@@ -3,31 +3,56 @@ import SyncCore
 import TOMLKit
 
 /// A peer as `node.toml` configures it.
-struct PeerConfig: Codable, Sendable, Equatable {
-    var id: String
-    var address: String
-    var fingerprint: String
-    var role: String?
-    var schedule: String?
+public struct PeerConfig: Codable, Sendable, Equatable {
+    public var id: String
+    public var address: String
+    public var fingerprint: String
+    public var role: String?
+    public var schedule: String?
     /// The fingerprint the peer announced for its rotated certificate; promoted on first use.
-    var nextFingerprint: String?
+    public var nextFingerprint: String?
 
-    enum CodingKeys: String, CodingKey {
+    public init(
+        id: String, address: String, fingerprint: String, role: String? = nil, schedule: String? = nil,
+        nextFingerprint: String? = nil
+    ) {
+        self.id = id
+        self.address = address
+        self.fingerprint = fingerprint
+        self.role = role
+        self.schedule = schedule
+        self.nextFingerprint = nextFingerprint
+    }
+
+    public enum CodingKeys: String, CodingKey {
         case id, address, fingerprint, role, schedule
         case nextFingerprint = "next_fingerprint"
     }
 }
 
 /// `node.toml`: this node's configuration. spsync writes it with comments; operators may edit it.
-struct NodeConfig: Codable, Sendable, Equatable {
-    struct Node: Codable, Sendable, Equatable {
-        var id: String
-        var role: String
-        var name: String
-        var pcn: String?
-        var listen: String?
-        var tlsMin: String?
-        var caFile: String?
+public struct NodeConfig: Codable, Sendable, Equatable {
+    public struct Node: Codable, Sendable, Equatable {
+        public var id: String
+        public var role: String
+        public var name: String
+        public var pcn: String?
+        public var listen: String?
+        public var tlsMin: String?
+        public var caFile: String?
+
+        public init(
+            id: String, role: String, name: String, pcn: String? = nil, listen: String? = nil, tlsMin: String? = nil,
+            caFile: String? = nil
+        ) {
+            self.id = id
+            self.role = role
+            self.name = name
+            self.pcn = pcn
+            self.listen = listen
+            self.tlsMin = tlsMin
+            self.caFile = caFile
+        }
 
         enum CodingKeys: String, CodingKey {
             case id, role, name, pcn, listen
@@ -36,28 +61,28 @@ struct NodeConfig: Codable, Sendable, Equatable {
         }
     }
 
-    var node: Node
-    var peers: [PeerConfig]
-    var blocked: [String]
+    public var node: Node
+    public var peers: [PeerConfig]
+    public var blocked: [String]
 
-    init(node: Node, peers: [PeerConfig] = [], blocked: [String] = []) {
+    public init(node: Node, peers: [PeerConfig] = [], blocked: [String] = []) {
         self.node = node
         self.peers = peers
         self.blocked = blocked
     }
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         node = try c.decode(Node.self, forKey: .node)
         peers = try c.decodeIfPresent([PeerConfig].self, forKey: .peers) ?? []
         blocked = try c.decodeIfPresent([String].self, forKey: .blocked) ?? []
     }
 
-    var nodeID: NodeID {
+    public var nodeID: NodeID {
         get throws { try NodeID(node.id) }
     }
 
-    static func load(_ path: String) throws -> NodeConfig {
+    public static func load(_ path: String) throws -> NodeConfig {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -72,7 +97,7 @@ struct NodeConfig: Codable, Sendable, Equatable {
     }
 
     /// The annotated TOML text of this configuration.
-    func render() -> String {
+    public func render() -> String {
         func q(_ s: String) -> String {
             "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
@@ -107,7 +132,7 @@ struct NodeConfig: Codable, Sendable, Equatable {
         return out
     }
 
-    func save(_ path: String) throws {
+    public func save(_ path: String) throws {
         let tmp = path + ".tmp"
         do {
             try render().write(toFile: tmp, atomically: false, encoding: .utf8)
