@@ -198,6 +198,32 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     // MARK: - Inbound
 
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch state {
+        case .idle, .handshaking:
+            // A socket error (reset, refused) during the handshake: report it as what it means here.
+            fail(
+                context: context,
+                TransportError(
+                    .closedDuringHandshake,
+                    "the connection failed during the TLS handshake (\(error)); the peer may have refused "
+                        + "the connection or is not an spsync node"))
+        case .established:
+            // Typically a reset. On a client right after connecting, it is how a TLS 1.3 server's
+            // refusal of our certificate looks when its alert was lost to the reset.
+            fail(
+                context: context,
+                TransportError(
+                    .truncated,
+                    "the connection failed (\(error)) without a TLS close_notify; if this happens right after "
+                        + "connecting, the peer may not trust our certificate (fingerprint "
+                        + "\(configuration.identity.fingerprint))",
+                    offeredFingerprint: peer?.fingerprint))
+        case .closing, .closed:
+            context.fireErrorCaught(error)
+        }
+    }
+
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard state == .handshaking || state == .established else { return }
         lastInbound = .now()
@@ -250,7 +276,11 @@ public final class TLSHandler: ChannelDuplexHandler {
             deliveredSinceReadComplete = false
             readRequested = false
             context.fireChannelReadComplete()
-        } else if state == .established {
+        }
+        // Always pass the read on: this readComplete did not come from the socket, so autoRead will
+        // not ask again. The ciphertext backlog stays bounded because deliverPlaintext leaves at
+        // most readBatchBytesMax of it behind.
+        if state == .established {
             context.read()
         }
     }
@@ -447,13 +477,16 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     // MARK: - Data
 
-    /// Decrypts and passes up at most about `limit` bytes of plaintext; returns how many went up.
+    /// Decrypts and passes up about `limit` bytes of plaintext, more while over `limit` of ciphertext waits;
+    /// returns how many bytes went up.
     private func deliverPlaintext(context: ChannelHandlerContext, limit: Int) -> Int {
         delivering = true
         defer { delivering = false }
         let chunkBytes = 16 * 1024  // one TLS record's worth of plaintext at most
         var total = 0
-        while state == .established && total < limit {
+        while state == .established
+            && (total < limit || Int(spsync_BIO_pending(networkToSSL)) > configuration.readBatchBytesMax)
+        {
             OpenSSLErrors.clear()
             var buffer = context.channel.allocator.buffer(capacity: chunkBytes)
             var result: Int32 = 0

@@ -189,7 +189,8 @@ struct TLSHandlerEmbeddedTests {
             rounds += 1
         }
         #expect(pair.serverApp.received.count == before + 200_000)
-        #expect(rounds >= 200_000 / (64 * 1024))  // at most readBatchBytesMax per read request
+        // Each read request decrypts a bounded batch, not everything buffered.
+        #expect(rounds >= 2)
         _ = try pair.client.finish(acceptAlreadyClosed: true)
         _ = try pair.server.finish(acceptAlreadyClosed: true)
     }
