@@ -1,0 +1,222 @@
+import SyncCore
+import SyncStore
+
+/// The frame type byte of each message (Protocol/SPEC.md, "Framing").
+public enum MessageType: UInt8, Sendable, CaseIterable {
+    case hello = 0x01
+    case pull = 0x02
+    case changes = 0x03
+    case ack = 0x04
+    case caughtUp = 0x05
+    case ping = 0x06
+    case pong = 0x07
+    case bye = 0x08
+    case error = 0x09
+    case holding = 0x0A
+}
+
+/// The protocol versions this build speaks, lowest first.
+public enum ProtocolVersion {
+    /// Version 1: Protocol/SPEC.md as written.
+    public static let supported: [UInt32] = [1]
+    /// The oldest version this build accepts (`protocolMin`).
+    public static let minimum: UInt32 = 1
+}
+
+/// What a node wants once both directions are caught up.
+public enum SessionMode: Sendable, Equatable {
+    /// Say `BYE` and close (one-shot sync, nightly schedules).
+    case oneShot
+    /// Stay connected and push new changes as they happen.
+    case live
+}
+
+/// Why an `ERROR` is sent; the numbers are the wire values of `ErrorCode` in spsync.proto.
+public enum ErrorCode: Int, Sendable, Equatable, CustomStringConvertible {
+    case unspecified = 0
+    case malformed = 1
+    case unexpectedMessage = 2
+    case versionUnsupported = 3
+    case wrongNode = 4
+    case rolledBack = 5
+    case checkpointMismatch = 6
+    case windowExceeded = 7
+    case limitExceeded = 8
+    case tooManyRefusals = 9
+    case handshakeTimeout = 10
+    case idleTimeout = 11
+    case busy = 12
+    case `internal` = 13
+    case shuttingDown = 14
+
+    /// The code's name in the spec and in `spsync status` (`rolled_back`, …).
+    public var description: String {
+        switch self {
+        case .unspecified: return "unspecified"
+        case .malformed: return "malformed"
+        case .unexpectedMessage: return "unexpected_message"
+        case .versionUnsupported: return "version_unsupported"
+        case .wrongNode: return "wrong_node"
+        case .rolledBack: return "rolled_back"
+        case .checkpointMismatch: return "checkpoint_mismatch"
+        case .windowExceeded: return "window_exceeded"
+        case .limitExceeded: return "limit_exceeded"
+        case .tooManyRefusals: return "too_many_refusals"
+        case .handshakeTimeout: return "handshake_timeout"
+        case .idleTimeout: return "idle_timeout"
+        case .busy: return "busy"
+        case .internal: return "internal"
+        case .shuttingDown: return "shutting_down"
+        }
+    }
+}
+
+/// A protocol failure: a malformed or unexpected message, a broken limit, a refusal. Sent to the
+/// peer as `ERROR {code, detail}` before closing, and reported to the operator.
+public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: ErrorCode
+    /// For the operator; never holds field values.
+    public var detail: String
+
+    public init(_ code: ErrorCode, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String { "\(code): \(detail)" }
+}
+
+/// `HELLO`: who the sender is and what it holds of the receiver.
+public struct Hello: Sendable, Equatable {
+    public var protocolVersions: [UInt32]
+    public var schemaVersion: UInt32
+    public var node: NodeID
+    public var incarnation: Incarnation
+    /// Highest seq the sender holds of each incarnation of the receiver's node.
+    public var heldOfYou: [Incarnation: UInt64]
+    public var software: String
+    /// The sender's wall clock, ms since the Unix epoch.
+    public var wallMillis: UInt64
+    public var mode: SessionMode
+
+    public init(
+        protocolVersions: [UInt32] = ProtocolVersion.supported, schemaVersion: UInt32, node: NodeID,
+        incarnation: Incarnation, heldOfYou: [Incarnation: UInt64], software: String, wallMillis: UInt64,
+        mode: SessionMode
+    ) {
+        self.protocolVersions = protocolVersions
+        self.schemaVersion = schemaVersion
+        self.node = node
+        self.incarnation = incarnation
+        self.heldOfYou = heldOfYou
+        self.software = software
+        self.wallMillis = wallMillis
+        self.mode = mode
+    }
+}
+
+/// Why a class of a record was narrowed; wire values of `NarrowCause`.
+public enum NarrowCause: Int, Sendable, Equatable {
+    case unspecified = 0
+    case readdressed = 1
+    case consentWithdrawn = 2
+    case resync = 3
+}
+
+/// `WIDEN`: classes of a record became visible; the live writes the receiver may now see.
+public struct Widen: Sendable, Equatable {
+    public var record: RecordID
+    public var classes: [DataClass]
+    public var changes: [IncomingChange]
+
+    public init(record: RecordID, classes: [DataClass], changes: [IncomingChange]) {
+        self.record = record
+        self.classes = classes
+        self.changes = changes
+    }
+}
+
+/// `NARROW`: classes of a record are no longer visible to the receiver.
+public struct Narrow: Sendable, Equatable {
+    public var record: RecordID
+    /// Classes this version knows; unknown class names on the wire are ignored.
+    public var classes: [DataClass]
+    public var cause: NarrowCause
+
+    public init(record: RecordID, classes: [DataClass], cause: NarrowCause) {
+        self.record = record
+        self.classes = classes
+        self.cause = cause
+    }
+}
+
+/// One item of a `CHANGES` batch.
+public enum BatchItem: Sendable, Equatable {
+    case change(IncomingChange)
+    case widen(Widen)
+    case narrow(Narrow)
+}
+
+/// `CHANGES`: the sender's change log in (after, upTo], filtered for the receiver.
+public struct Changes: Sendable, Equatable {
+    public var after: UInt64
+    public var upTo: UInt64
+    public var items: [BatchItem]
+
+    public init(after: UInt64, upTo: UInt64, items: [BatchItem]) {
+        self.after = after
+        self.upTo = upTo
+        self.items = items
+    }
+
+    /// Number of changes carried directly (what `batchChangesMax` bounds; `WIDEN` contents are
+    /// bounded by `frameBytesMax` alone).
+    public var changeCount: Int {
+        items.reduce(0) { n, item in
+            if case .change = item { return n + 1 }
+            return n
+        }
+    }
+
+    /// The items as the store applies them, in order.
+    public var storeItems: [IncomingItem] {
+        items.flatMap { item -> [IncomingItem] in
+            switch item {
+            case .change(let c): return [.change(c)]
+            case .widen(let w): return w.changes.map { .change($0) }
+            case .narrow(let n): return [.narrow(record: n.record, classes: Set(n.classes), cause: n.cause.rawValue)]
+            }
+        }
+    }
+}
+
+/// A protocol message, as the session sees it (wire types stay in `Generated/`).
+public enum Message: Sendable, Equatable {
+    case hello(Hello)
+    /// Ask for the peer's change log of `incarnation` after local seq `after`.
+    case pull(incarnation: Incarnation, after: UInt64)
+    /// Records held through the peer (sent before `PULL` when the peer's ledger cannot know them).
+    case holding([RecordID])
+    case changes(Changes)
+    case ack(upTo: UInt64)
+    case caughtUp(seq: UInt64)
+    case ping(nonce: UInt64)
+    case pong(nonce: UInt64)
+    case bye
+    case error(ProtocolError)
+
+    public var type: MessageType {
+        switch self {
+        case .hello: return .hello
+        case .pull: return .pull
+        case .holding: return .holding
+        case .changes: return .changes
+        case .ack: return .ack
+        case .caughtUp: return .caughtUp
+        case .ping: return .ping
+        case .pong: return .pong
+        case .bye: return .bye
+        case .error: return .error
+        }
+    }
+}
