@@ -1,0 +1,194 @@
+import SyncCore
+import SyncStore
+
+/// Runs a `Session` against a `Store` over any connection that carries frames: the caller passes
+/// each frame received and each timer tick in, and sends the frames that come back out, in order.
+/// When `isClosed` turns true it closes the connection (after sending the last frames returned).
+///
+/// The same driver serves the simulator's in-memory network, the benchmark and the TLS transport.
+/// It is not thread-safe: one connection, one driver, one caller at a time. Store calls block.
+///
+/// ```swift
+/// let driver = try SessionDriver(store: store, peer: peerID, mode: .oneShot)
+/// send(driver.start(nowMillis: now))
+/// for frame in incoming { send(driver.receive(frame, nowMillis: now)); if driver.isClosed { break } }
+/// ```
+public final class SessionDriver {
+    public let store: Store
+    public let peer: NodeID
+    public private(set) var session: Session
+    public private(set) var statistics = Statistics()
+    let encoder: FrameEncoder
+    var holdingNeeded = false
+
+    /// Counters for status and benchmarks.
+    public struct Statistics: Sendable, Equatable {
+        public var framesIn = 0
+        public var framesOut = 0
+        /// Frame bytes on the wire, headers included.
+        public var bytesIn = 0
+        public var bytesOut = 0
+        public var batchesIn = 0
+        public var batchesOut = 0
+        /// Field writes received, applied, duplicate, parked, quarantined, refused.
+        public var writesIn = 0
+        public var applied = 0
+        public var duplicates = 0
+        public var parked = 0
+        public var quarantined = 0
+        public var refused = 0
+        public var narrowed = 0
+        public var writesOut = 0
+        public init() {}
+    }
+
+    /// Makes a driver for a session with `peer` (the node id its certificate proved).
+    public init(
+        store: Store, peer: NodeID, mode: SessionMode, software: String = "spsync", limits: Limits? = nil
+    ) throws {
+        let node = try store.nodeState()
+        self.store = store
+        self.peer = peer
+        let limits = limits ?? store.limits
+        self.encoder = FrameEncoder(frameBytesMax: limits.frameBytesMax)
+        self.session = Session(
+            Session.Configuration(
+                node: node.node, incarnation: node.incarnation, lastSeq: node.lastSeq,
+                rolledBack: node.rolledBackAt != nil,
+                peer: peer, heldOfPeer: try store.heldSeqs(of: peer), mode: mode,
+                schemaVersion: UInt32(Store.schemaVersion),
+                software: software, limits: limits))
+    }
+
+    public var isClosed: Bool { session.isClosed }
+    public var closeReason: Session.CloseReason? {
+        if case .closed(let reason) = session.state { return reason }
+        return nil
+    }
+
+    /// Starts the session; returns the frames to send (`HELLO`).
+    public func start(nowMillis: UInt64) -> [Frame] {
+        run(session.start(nowMillis: nowMillis), nowMillis)
+    }
+
+    /// Handles one frame from the peer; returns the frames to send.
+    public func receive(_ frame: Frame, nowMillis: UInt64) -> [Frame] {
+        statistics.framesIn += 1
+        statistics.bytesIn += frame.wireBytes
+        let message: Message
+        do {
+            message = try Message(frame: frame, limits: session.configuration.limits)
+        } catch {
+            return run(session.frameRefused(error), nowMillis)
+        }
+        return run(session.receive(message), nowMillis)
+    }
+
+    /// Drives the session's timers; call every second or so.
+    public func tick(nowMillis: UInt64) -> [Frame] {
+        run(session.tick(nowMillis: nowMillis), nowMillis)
+    }
+
+    /// Tells a live session that the store has new changes to push.
+    public func localChangesAvailable(nowMillis: UInt64) -> [Frame] {
+        run(session.localChangesAvailable(), nowMillis)
+    }
+
+    /// The connection closed under the session.
+    public func transportClosed() {
+        _ = session.transportClosed()
+    }
+
+    /// Ends the session with an `ERROR` (shutdown, say); returns the frames to send.
+    public func abort(_ code: ErrorCode, _ detail: String, nowMillis: UInt64) -> [Frame] {
+        run(session.abort(code, detail), nowMillis)
+    }
+
+    // MARK: Carrying out actions
+
+    func run(_ initial: [Session.Action], _ now: UInt64) -> [Frame] {
+        var out: [Frame] = []
+        var queue = initial[...]
+        while let action = queue.popFirst() {
+            queue.append(contentsOf: perform(action, now, &out))
+        }
+        return out
+    }
+
+    func perform(_ action: Session.Action, _ now: UInt64, _ out: inout [Frame]) -> [Session.Action] {
+        do {
+            return try performThrowing(action, now, &out)
+        } catch let error as ProtocolError {
+            return session.abort(error.code, error.detail)
+        } catch let error as SyncError where error.code == .conflict {
+            return session.applyFailed(ProtocolError(.checkpointMismatch, error.message))
+        } catch {
+            return session.abort(.internal, "this node's store failed: \(error)")
+        }
+    }
+
+    func performThrowing(_ action: Session.Action, _ now: UInt64, _ out: inout [Frame]) throws -> [Session.Action] {
+        switch action {
+        case .send(let message):
+            let frame = message.frame
+            guard frame.lengthFieldValue <= encoder.frameBytesMax else {
+                throw ProtocolError(
+                    .internal, "a \(message.type) message of \(frame.lengthFieldValue) bytes does not fit a frame")
+            }
+            statistics.framesOut += 1
+            statistics.bytesOut += frame.wireBytes
+            if case .changes(let c) = message {
+                statistics.batchesOut += 1
+                statistics.writesOut += c.storeItems.reduce(0) { n, i in
+                    if case .change(let ch) = i { n + ch.bodies.count } else { n }
+                }
+            }
+            out.append(frame)
+            return []
+        case .preparePull(let incarnation):
+            let after = try store.checkpoint(peer: peer, incarnation: incarnation)
+            holdingNeeded = try store.holdingNeeded(peer: peer, peerIncarnation: incarnation)
+            let holding = holdingNeeded ? try store.recordsHeld(through: peer) : []
+            return session.pullPrepared(after: after, holding: holding)
+        case .prepareBatch(let after, let resync):
+            guard let incarnation = session.peerHello?.incarnation else { preconditionFailure("batch before HELLO") }
+            let builder = BatchBuilder(
+                store: store, peer: peer, peerIncarnation: incarnation, limits: session.configuration.limits)
+            let built = try builder.build(after: after, resync: resync)
+            if let (batch, ledger) = built {
+                try store.recordPendingLedger(peer: peer, incarnation: incarnation, upTo: batch.upTo, ledger)
+            }
+            return session.batchPrepared(built?.0)
+        case .apply(let batch, let incarnation):
+            statistics.batchesIn += 1
+            let report = try store.applySync(
+                batch.storeItems, from: peer,
+                checkpoint: BatchCheckpoint(peerIncarnation: incarnation, after: batch.after, upTo: batch.upTo),
+                wallMillis: now)
+            let w = report.writes
+            statistics.writesIn += w.applied + w.duplicates + w.parked + w.quarantined + w.refused.count
+            statistics.applied += w.applied
+            statistics.duplicates += w.duplicates
+            statistics.parked += w.parked
+            statistics.quarantined += w.quarantined
+            statistics.refused += w.refused.count
+            statistics.narrowed += report.narrowed
+            return session.batchApplied(upTo: batch.upTo, refused: w.refused.count)
+        case .confirmLedger(let upTo, let dropLater):
+            guard let incarnation = session.peerHello?.incarnation else { return [] }
+            try store.confirmLedger(peer: peer, incarnation: incarnation, upTo: upTo, dropLater: dropLater)
+            return []
+        case .markRolledBack:
+            try store.markRolledBack(wallMillis: now, evidence: peer)
+            return []
+        case .pulledToEnd(let incarnation, _):
+            if holdingNeeded {
+                try store.markHoldingSent(peer: peer, peerIncarnation: incarnation, wallMillis: now)
+                holdingNeeded = false
+            }
+            return []
+        case .close:
+            return []
+        }
+    }
+}

@@ -1,0 +1,384 @@
+import Foundation
+import GRDB
+import SyncCore
+
+/// One item of a received batch as the store applies it: a change (or part of one), or a
+/// narrowing of what this node may hold of a record.
+public enum IncomingItem: Sendable, Equatable {
+    case change(IncomingChange)
+    /// Purge other origins' writes of these classes of the record (never this node's own).
+    case narrow(record: RecordID, classes: Set<DataClass>, cause: Int)
+}
+
+/// What applying a sync batch did, beyond the writes.
+public struct SyncApplyReport: Sendable, Equatable {
+    public var writes = ApplyReport()
+    /// Narrowings applied (records purged of some classes).
+    public var narrowed = 0
+    /// Narrowings ignored because this node is the record's practice, PCN or owner.
+    public var narrowIgnored = 0
+    public init() {}
+}
+
+/// A visibility decision sent to a peer in a batch: a class of a record widened (sent) or narrowed.
+public struct LedgerEntry: Sendable, Hashable {
+    public var record: RecordID
+    public var dataClass: DataClass
+    public var sent: Bool
+
+    public init(record: RecordID, dataClass: DataClass, sent: Bool) {
+        self.record = record
+        self.dataClass = dataClass
+        self.sent = sent
+    }
+}
+
+/// The store queries and updates the sync protocol needs: rollback evidence, audiences, the sent
+/// ledger with its unacknowledged part, HOLDING, and batches that carry narrowings.
+extension Store {
+    // MARK: Handshake
+
+    /// For each incarnation of `node` this store holds writes of (applied or parked), the highest seq.
+    public func heldSeqs(of node: NodeID) throws -> [Incarnation: UInt64] {
+        try pool.read { db in
+            var out: [Incarnation: UInt64] = [:]
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT origin.incarnation AS inc, max(field_write.seq) AS seq FROM field_write
+                    JOIN origin ON origin.id = field_write.origin WHERE origin.node_id = ? GROUP BY origin.id
+                    UNION ALL
+                    SELECT origin_incarnation AS inc, max(seq) AS seq FROM parked WHERE origin_node = ? GROUP BY origin_incarnation
+                    """,
+                arguments: [node.rawValue, node.rawValue])
+            for row in rows {
+                let inc = try UUIDv7(bytes: [UInt8](row["inc"] as Data))
+                out[inc] = max(out[inc] ?? 0, UInt64(row["seq"] as Int64))
+            }
+            return out
+        }
+    }
+
+    // MARK: Audiences
+
+    /// The facts that decide a referral's audience now (winning target service, standing explicit
+    /// consent); nil for a record that is not a referral or is not held here.
+    public func referralView(_ record: RecordID) throws -> Audience.ReferralView? {
+        guard record.referralParties != nil else { return nil }
+        return try pool.read { db in
+            guard
+                let row = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM record WHERE key = ?", arguments: [record.rawValue])
+            else { return nil }
+            return try Store.referralView(db, recordRow: row)
+        }
+    }
+
+    static func referralView(_ db: Database, recordRow: Int64) throws -> Audience.ReferralView {
+        var service: RecordID?
+        var explicit = false
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT field, value FROM field_write WHERE record = ? AND winner = 1 AND field IN (?, ?)",
+            arguments: [recordRow, FieldKey.routingService.rawValue, FieldKey.consent.rawValue])
+        for row in rows {
+            guard let value = row["value"] as Data? else { continue }
+            let field: String = row["field"]
+            if field == FieldKey.routingService.rawValue {
+                service = try? RecordID(String(decoding: value, as: UTF8.self))
+            } else if let consent = try? FieldValue.decode(Consent.self, [UInt8](value), field: .consent) {
+                explicit = consent.isExplicitAndStanding
+            }
+        }
+        return Audience.ReferralView(currentService: service, explicitConsent: explicit)
+    }
+
+    /// The live writes of some classes of a record held here, at or before a local seq, in local-seq order.
+    public func liveWrites(of record: RecordID, classes: Set<DataClass>, atOrBefore localSeq: UInt64) throws
+        -> [StoredWrite]
+    {
+        try pool.read { db in
+            var s = ApplySession(hlc: .zero, wallMillis: 0)
+            guard let row = try Store.recordID(record, create: false, db, &s) else { return [] }
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM field_write WHERE record = ? AND live = 1 AND local_seq <= ? ORDER BY local_seq",
+                arguments: [row, Int64(localSeq)]
+            ).compactMap { row -> StoredWrite? in
+                let field: String = row["field"]
+                guard let cls = field.split(separator: ".").first.flatMap({ DataClass(rawValue: String($0)) }),
+                    classes.contains(cls)
+                else { return nil }
+                return try Store.storedWrite(row, record: record, db, &s)
+            }
+        }
+    }
+
+    // MARK: The sent ledger
+
+    /// The classes of a record the peer incarnation holds as far as this node's decisions go:
+    /// acknowledged ones, overlaid by decisions in batches not acknowledged yet.
+    public func ledgerClasses(peer: NodeID, incarnation: Incarnation, record: RecordID) throws -> Set<DataClass> {
+        try pool.read { db in
+            let args: StatementArguments = [peer.rawValue, Data(incarnation.bytes), record.rawValue]
+            var classes = Set(
+                try String.fetchAll(
+                    db,
+                    sql:
+                        "SELECT class FROM sent_ledger JOIN record ON record.id = sent_ledger.record WHERE peer = ? AND peer_incarnation = ? AND record.key = ?",
+                    arguments: args
+                ).compactMap(DataClass.init(rawValue:)))
+            let pending = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT class, sent FROM sent_ledger_pending JOIN record ON record.id = sent_ledger_pending.record
+                    WHERE peer = ? AND peer_incarnation = ? AND record.key = ? ORDER BY up_to
+                    """,
+                arguments: args)
+            for row in pending {
+                guard let cls = DataClass(rawValue: row["class"]) else { continue }
+                if row["sent"] as Int64 == 1 { classes.insert(cls) } else { classes.remove(cls) }
+            }
+            return classes
+        }
+    }
+
+    /// Records visibility decisions carried by a batch ending at `upTo`, before it is sent.
+    public func recordPendingLedger(peer: NodeID, incarnation: Incarnation, upTo: UInt64, _ entries: [LedgerEntry])
+        throws
+    {
+        guard !entries.isEmpty else { return }
+        try pool.write { db in
+            var s = ApplySession(hlc: .zero, wallMillis: 0)
+            for e in entries {
+                guard let row = try Store.recordID(e.record, create: false, db, &s) else { continue }
+                try db.execute(
+                    sql: """
+                        INSERT INTO sent_ledger_pending (peer, peer_incarnation, up_to, record, class, sent) VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT DO UPDATE SET sent = excluded.sent
+                        """,
+                    arguments: [
+                        peer.rawValue, Data(incarnation.bytes), Int64(upTo), row, e.dataClass.rawValue, e.sent ? 1 : 0,
+                    ])
+            }
+        }
+    }
+
+    /// The peer has applied everything up to `upTo`: its pending decisions become the ledger.
+    /// With `dropLater`, decisions of later batches (which the peer never applied) are forgotten.
+    public func confirmLedger(peer: NodeID, incarnation: Incarnation, upTo: UInt64, dropLater: Bool) throws {
+        try pool.write { db in
+            let args: StatementArguments = [peer.rawValue, Data(incarnation.bytes), Int64(upTo)]
+            let rows = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT record, class, sent FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ? AND up_to <= ? ORDER BY up_to",
+                arguments: args)
+            for row in rows {
+                if row["sent"] as Int64 == 1 {
+                    try db.execute(
+                        sql:
+                            "INSERT INTO sent_ledger (peer, peer_incarnation, record, class) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        arguments: [
+                            peer.rawValue, Data(incarnation.bytes), row["record"] as Int64, row["class"] as String,
+                        ])
+                } else {
+                    try db.execute(
+                        sql:
+                            "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND record = ? AND class = ?",
+                        arguments: [
+                            peer.rawValue, Data(incarnation.bytes), row["record"] as Int64, row["class"] as String,
+                        ])
+                }
+            }
+            try db.execute(
+                sql: "DELETE FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ? AND up_to <= ?",
+                arguments: args)
+            if dropLater {
+                try db.execute(
+                    sql: "DELETE FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ?",
+                    arguments: [peer.rawValue, Data(incarnation.bytes)])
+            }
+        }
+    }
+
+    // MARK: HOLDING
+
+    /// Whether this node still has to list to `peer` what it holds through it: never done for this
+    /// pair of incarnations (first contact, or either side restored since).
+    public func holdingNeeded(peer: NodeID, peerIncarnation: Incarnation) throws -> Bool {
+        try pool.read { db in
+            let own = try Store.nodeState(db).incarnation
+            return try Int.fetchOne(
+                db,
+                sql:
+                    "SELECT count(*) FROM holding_sent WHERE peer = ? AND peer_incarnation = ? AND own_incarnation = ?",
+                arguments: [peer.rawValue, Data(peerIncarnation.bytes), Data(own.bytes)]) == 0
+        }
+    }
+
+    /// Notes that `peer` has been told what this node holds through it, for this pair of incarnations.
+    public func markHoldingSent(peer: NodeID, peerIncarnation: Incarnation, wallMillis: UInt64) throws {
+        try pool.write { db in
+            let own = try Store.nodeState(db).incarnation
+            try db.execute(
+                sql:
+                    "INSERT INTO holding_sent (peer, peer_incarnation, own_incarnation, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                arguments: [peer.rawValue, Data(peerIncarnation.bytes), Data(own.bytes), Int64(wallMillis)])
+        }
+    }
+
+    /// Referrals this node holds writes of received from `peer` and is neither the practice nor the PCN of.
+    public func recordsHeld(through peer: NodeID) throws -> [RecordID] {
+        try pool.read { db in
+            let me = try Store.nodeState(db).node.rawValue
+            return try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT record.key FROM field_write JOIN record ON record.id = field_write.record
+                    WHERE field_write.received_from = ? AND record.kind = 'referral' AND record.practice <> ? AND record.pcn <> ?
+                    ORDER BY record.key
+                    """,
+                arguments: [peer.rawValue, me, me]
+            ).map { try RecordID($0) }
+        }
+    }
+
+    // MARK: Applying a batch
+
+    /// Applies a batch from `peer` — changes and narrowings, in order — and stores its checkpoint,
+    /// all in one transaction. Writes go through the same path as `apply`; a narrowing purges other
+    /// origins' writes of its classes (state, change log, parked) and keeps a tombstone, unless this
+    /// node is the record's practice, PCN or owner, which ignore it.
+    public func applySync(
+        _ items: [IncomingItem], from peer: NodeID, checkpoint: BatchCheckpoint, wallMillis: UInt64
+    ) throws -> SyncApplyReport {
+        try pool.writeWithoutTransaction { db in
+            var report = SyncApplyReport()
+            try db.inTransaction(.immediate) {
+                let node = try Store.nodeState(db)
+                let stored = try Store.checkpoint(db, peer: peer, incarnation: checkpoint.peerIncarnation)
+                guard stored == checkpoint.after else {
+                    throw SyncError(
+                        .conflict,
+                        "batch from \(peer) follows seq \(checkpoint.after) but the checkpoint is at \(stored)")
+                }
+                var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
+                for item in items {
+                    switch item {
+                    case .change(let change):
+                        for body in change.bodies {
+                            try Store.applyOne(change, body: body, from: peer, limits: limits, db, &s, &report.writes)
+                        }
+                    case .narrow(let record, let classes, let cause):
+                        if Store.isParty(node.node, of: record) {
+                            report.narrowIgnored += 1
+                        } else {
+                            try Store.purge(
+                                record, classes: classes, keeping: node.node, peer: peer, cause: cause, db, &s)
+                            report.narrowed += 1
+                        }
+                    }
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO peer_checkpoint (peer, peer_incarnation, after_local_seq, updated_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (peer, peer_incarnation) DO UPDATE SET after_local_seq = excluded.after_local_seq, updated_at = excluded.updated_at
+                        """,
+                    arguments: [
+                        peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo),
+                        Int64(wallMillis),
+                    ])
+                try db.execute(
+                    sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1",
+                    arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
+                try Store.refreshViews(db, &s)
+                return .commit
+            }
+            return report
+        }
+    }
+
+    /// Whether `node` is the practice or PCN of a referral, or the owner of an organisation or service record.
+    static func isParty(_ node: NodeID, of record: RecordID) -> Bool {
+        switch record.kind {
+        case .organisation(let org): return org == node
+        case .service(let owner): return owner == node
+        case .referral(let practice, let pcn): return node == practice || node == pcn
+        }
+    }
+
+    static func purge(
+        _ record: RecordID, classes: Set<DataClass>, keeping own: NodeID, peer: NodeID, cause: Int, _ db: Database,
+        _ s: inout ApplySession
+    ) throws {
+        guard !classes.isEmpty else { return }
+        // Parked writes of these classes would come back when released: drop them too.
+        let parked = try Row.fetchAll(
+            db,
+            sql: "SELECT id, origin_incarnation, seq, hlc, body FROM parked WHERE record_key = ? AND origin_node <> ?",
+            arguments: [record.rawValue, own.rawValue])
+        for row in parked {
+            let body = [UInt8](row["body"] as Data)
+            let field =
+                (try? FieldWrite(
+                    origin: Origin(
+                        node: own, incarnation: try UUIDv7(bytes: [UInt8](row["origin_incarnation"] as Data))),
+                    seq: UInt64(row["seq"] as Int64), hlc: HLC(rawValue: 0), record: record, body: body))?.field
+            if let field, classes.contains(field.dataClass) {
+                try db.execute(sql: "DELETE FROM parked WHERE id = ?", arguments: [row["id"] as Int64])
+            }
+        }
+        guard let recordRow = try recordID(record, create: false, db, &s) else { return }
+        var fields: Set<String> = []
+        for cls in classes {
+            let pattern = "\(cls.rawValue).%"
+            let purged = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT field_write.local_seq, field_write.field, field_write.seq, origin.node_id FROM field_write
+                    JOIN origin ON origin.id = field_write.origin
+                    WHERE field_write.record = ? AND field_write.field LIKE ? AND origin.node_id <> ?
+                    """,
+                arguments: [recordRow, pattern, own.rawValue])
+            for row in purged {
+                try db.execute(
+                    sql: "DELETE FROM field_write WHERE local_seq = ?", arguments: [row["local_seq"] as Int64])
+                fields.insert(row["field"])
+                try Audit.append(
+                    db, at: s.wallMillis, action: "purged", actor: peer.rawValue,
+                    origin: try NodeID(row["node_id"] as String),
+                    seq: UInt64(row["seq"] as Int64), record: record.rawValue, field: row["field"])
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO tombstone (record, class, peer, cause, purged_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (record, class) DO UPDATE SET peer = excluded.peer, cause = excluded.cause, purged_at = excluded.purged_at
+                    """,
+                arguments: [recordRow, cls.rawValue, peer.rawValue, cause, Int64(s.wallMillis)])
+            // Every field of the class left with writes (this node's own) is decided again.
+            let remaining = try String.fetchAll(
+                db, sql: "SELECT DISTINCT field FROM field_write WHERE record = ? AND field LIKE ?",
+                arguments: [recordRow, pattern])
+            fields.formUnion(remaining)
+        }
+        // Redaction markers are grow-only sets that nothing replaces; only the fields they govern are re-decided.
+        for f in fields.sorted() where !f.hasSuffix(".~redact") {
+            try resolve(record: record, recordRow: recordRow, field: try FieldKey(f), db, &s)
+        }
+        s.touched.insert(record)
+    }
+
+    /// Classes of records purged here on `NARROW`, for status.
+    public func tombstones() throws -> [(record: RecordID, dataClass: DataClass)] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT record.key AS key, class FROM tombstone JOIN record ON record.id = tombstone.record ORDER BY key, class"
+            ).compactMap { row in
+                guard let cls = DataClass(rawValue: row["class"]) else { return nil }
+                return (try RecordID(row["key"] as String), cls)
+            }
+        }
+    }
+}

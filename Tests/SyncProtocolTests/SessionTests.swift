@@ -1,0 +1,156 @@
+import Foundation
+import SyncCore
+import SyncProtocol
+import SyncSimulation
+import SyncStore
+import Testing
+
+/// A temporary folder removed when the test ends.
+final class TempDir {
+    let path: String
+
+    init() {
+        path = NSTemporaryDirectory() + "spsync-proto-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+enum Fix {
+    static let wall: UInt64 = 1_780_000_000_000
+    static let practice = try! NodeID("A81001")
+    static let hub = try! NodeID("U12345")
+    static let charity = try! NodeID("GB-CHC-1234567")
+    static let charity2 = try! NodeID("GB-SC-SC012345")
+    static func uuid(_ n: UInt64) -> UUIDv7 { UUIDv7(millis: wall + n, random: (n, n &* 7919)) }
+    static let service = try! RecordID.service(owner: charity, uuid: uuid(1))
+    static let service2 = try! RecordID.service(owner: charity2, uuid: uuid(2))
+    static func referral(_ n: UInt64) -> RecordID {
+        try! RecordID.referral(practice: practice, pcn: hub, uuid: uuid(100 + n))
+    }
+    static func text(_ s: String) -> [UInt8] { FieldValue.text(s) }
+    static func consent(explicit: Bool, withdrawn: Bool = false) -> [UInt8] {
+        FieldValue.json(
+            Consent(
+                basis: explicit ? "explicit" : "implied", recordedBy: "A81001", at: wall,
+                withdrawnAt: withdrawn ? wall : nil))
+    }
+}
+
+@Suite("sessions between stores")
+struct SessionTests {
+    func stores(_ dir: TempDir) throws -> (p: Store, h: Store, c: Store, c2: Store) {
+        (
+            try Store.create(at: dir.file("p"), node: Fix.practice, wallMillis: Fix.wall),
+            try Store.create(at: dir.file("h"), node: Fix.hub, wallMillis: Fix.wall),
+            try Store.create(at: dir.file("c"), node: Fix.charity, wallMillis: Fix.wall),
+            try Store.create(at: dir.file("c2"), node: Fix.charity2, wallMillis: Fix.wall)
+        )
+    }
+
+    func fields(_ s: Store, _ r: RecordID) throws -> Set<String> {
+        Set(try s.writes(of: r).map(\.write.field.rawValue))
+    }
+
+    @Test("a referral reaches its hub whole and its target charity without clinical or withheld contact")
+    func filtering() throws {
+        let dir = TempDir()
+        let (p, h, c, c2) = try stores(dir)
+        try c.write(Fix.service, [(.serviceName, Fix.text("Walk"))], wallMillis: Fix.wall)
+        let r = Fix.referral(1)
+        try p.write(
+            r,
+            [
+                (.routingService, Fix.text(Fix.service.rawValue)), (.consent, Fix.consent(explicit: false)),
+                (.contactPhone, Fix.text("07700900123")), (.clinicalNHSNumber, Fix.text("9434765919")),
+            ], wallMillis: Fix.wall)
+        for _ in 0..<2 {
+            for (a, b) in [(p, h), (c, h), (c2, h)] { #expect(try MemorySync.sync(a, b, nowMillis: Fix.wall).clean) }
+        }
+        #expect(try fields(h, r) == ["routing.service", "consent.consent", "contact.phone", "clinical.nhsNumber"])
+        #expect(try fields(c, r) == ["routing.service", "consent.consent"])
+        #expect(throws: SyncError.self) { try c2.writes(of: r) }
+        #expect(try p.services(wallMillis: Fix.wall).count == 1)
+
+        // Explicit consent widens the charity's view to contact; withdrawal narrows it again.
+        try h.write(r, [(.consent, Fix.consent(explicit: true))], wallMillis: Fix.wall + 1)
+        #expect(try MemorySync.sync(c, h, nowMillis: Fix.wall + 1).clean)
+        #expect(try fields(c, r).contains("contact.phone"))
+        try p.write(r, [(.consent, Fix.consent(explicit: true, withdrawn: true))], wallMillis: Fix.wall + 2)
+        #expect(try MemorySync.sync(p, h, nowMillis: Fix.wall + 2).clean)
+        #expect(try MemorySync.sync(c, h, nowMillis: Fix.wall + 2).clean)
+        #expect(!(try fields(c, r).contains("contact.phone")))
+        #expect(try c.tombstones().map(\.dataClass) == [.contact])
+    }
+
+    @Test("re-addressed away and back: the charity keeps its own event and gets the referral again")
+    func awayAndBack() throws {
+        let dir = TempDir()
+        let (p, h, c, c2) = try stores(dir)
+        let r = Fix.referral(2)
+        try p.write(r, [(.routingService, Fix.text(Fix.service.rawValue))], wallMillis: Fix.wall)
+        for (a, b) in [(p, h), (c, h)] { try MemorySync.sync(a, b, nowMillis: Fix.wall) }
+        let event = ProgressEvent(event: "accepted", service: Fix.service.rawValue)
+        try c.write(r, [(.progressEvents, FieldValue.json(event))], wallMillis: Fix.wall + 1)
+        try h.write(r, [(.routingService, Fix.text(Fix.service2.rawValue))], wallMillis: Fix.wall + 1)
+        for (a, b) in [(c, h), (c2, h), (p, h), (c, h)] { try MemorySync.sync(a, b, nowMillis: Fix.wall + 2) }
+        #expect(try fields(c, r) == ["progress.events"])
+        #expect(try fields(p, r).contains("progress.events"))
+        #expect(try fields(c2, r) == ["routing.service"])
+        try p.write(r, [(.routingService, Fix.text(Fix.service.rawValue))], wallMillis: Fix.wall + 3)
+        for (a, b) in [(p, h), (c, h), (c2, h)] { try MemorySync.sync(a, b, nowMillis: Fix.wall + 3) }
+        #expect(try fields(c, r) == ["progress.events", "routing.service"])
+        #expect(try c.live(r, .routingService).map(\.write.text) == [Fix.service.rawValue])
+        #expect(try c2.writes(of: r).isEmpty)
+    }
+
+    @Test("a rolled-back store is told so, stops local writes, and syncs again after restore")
+    func rollback() throws {
+        let dir = TempDir()
+        let (p, h, _, _) = try stores(dir)
+        try p.write(Fix.referral(3), [(.routingUrgency, Fix.text("soon"))], wallMillis: Fix.wall)
+        try p.backup(to: dir.file("p.bak"))
+        try p.write(Fix.referral(3), [(.routingUrgency, Fix.text("urgent"))], wallMillis: Fix.wall + 1)
+        try MemorySync.sync(p, h, nowMillis: Fix.wall + 1)
+        // A copy of the old file put back in place (not `spsync restore`): same incarnation, lower seq.
+        let old = try Store.open(at: dir.file("p.bak"))
+        let outcome = try MemorySync.sync(old, h, nowMillis: Fix.wall + 2)
+        #expect(
+            outcome.aReason
+                == .localError(
+                    ProtocolError(
+                        .rolledBack,
+                        outcome.aReason.map { r in
+                            if case .localError(let e) = r { return e.detail } else { return "" }
+                        } ?? "")))
+        #expect(try old.nodeState().rolledBackAt != nil)
+        #expect(throws: SyncError.self) {
+            try old.write(Fix.referral(3), [(.routingUrgency, Fix.text("x"))], wallMillis: Fix.wall + 3)
+        }
+        try Store.restore(
+            from: dir.file("p.bak"), to: dir.file("p2"), expecting: Fix.practice, wallMillis: Fix.wall + 4)
+        let restored = try Store.open(at: dir.file("p2"))
+        #expect(try MemorySync.sync(restored, h, nowMillis: Fix.wall + 5).clean)
+        #expect(try restored.live(Fix.referral(3), .routingUrgency).map(\.write.text) == ["urgent"])
+    }
+
+    @Test("an initial sync in many batches keeps the window and lands every write")
+    func manyBatches() throws {
+        let dir = TempDir()
+        let (p, h, _, _) = try stores(dir)
+        for i in 0..<300 {
+            try p.write(Fix.referral(UInt64(i)), [(.routingUrgency, Fix.text("soon"))], wallMillis: Fix.wall)
+        }
+        var limits = Limits()
+        limits.batchChangesMax = 7
+        limits.windowBatches = 2
+        let o = try MemorySync.sync(h, p, nowMillis: Fix.wall, limits: limits)
+        #expect(o.clean)
+        #expect(o.a.applied == 300)
+        #expect(o.b.batchesOut >= 300 / 7)
+        #expect(try MemorySync.sync(h, p, nowMillis: Fix.wall, limits: limits).a.writesIn == 0)
+    }
+}
