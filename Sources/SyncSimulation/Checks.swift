@@ -1,0 +1,119 @@
+import SyncCore
+import SyncProtocol
+import SyncStore
+
+/// What a healed network must satisfy (DESIGN.md "Testing", issue 3):
+/// - every node converged on what it may see: its values, winners, conflicts and statuses equal
+///   those of all writes anywhere, projected onto its audience now;
+/// - no accepted write was lost: every node entitled to a write holds it;
+/// - no charity holds a clinical value, a referral never addressed to it, or contact details it
+///   may no longer hold;
+/// - validation verdicts agree: no node refused a write its origin accepted; nothing is left
+///   parked or quarantined.
+public enum Checks {
+    /// Whether `node` is entitled to hold `write` now, given every write known (`truth`).
+    public static func entitled(_ node: NodeID, _ write: FieldWrite, truth: Replica) -> Bool {
+        if write.origin.node == node { return true }
+        guard let (practice, pcn) = write.record.referralParties else { return true }
+        if node == practice || node == pcn { return true }
+        if write.field.dataClass == .routing, !truth.resolution(write.record, write.field).live.contains(write.id) {
+            return false
+        }
+        return Audience.mayRead(node, write, view: truth.referralView(write.record))
+    }
+
+    /// Whether `node` must hold `write`: entitled, and either a party to it (its own, the directory,
+    /// its practice or PCN) or live — `WIDEN` carries live writes only, so a write replaced before
+    /// the record became visible to a charity may never reach it.
+    public static func owed(_ node: NodeID, _ write: FieldWrite, truth: Replica) -> Bool {
+        guard entitled(node, write, truth: truth) else { return false }
+        if write.origin.node == node { return true }
+        guard let (practice, pcn) = write.record.referralParties, node != practice, node != pcn else { return true }
+        return truth.resolution(write.record, write.field).live.contains(write.id)
+    }
+
+    /// The fingerprint lines that say something: fields with no live write and no conflict are
+    /// left out (a charity may never have received a dead write it was entitled to).
+    static func meaningful(_ replica: Replica) -> [Substring] {
+        replica.fingerprint().split(separator: "\n").filter { !$0.hasSuffix("live[] win=- conflict=false") }
+    }
+
+    static func run(
+        nodes: [NodeID], held: [[StoredWrite]], truth: Replica, accepted: [WriteID], lostToRestore: Set<WriteID>,
+        stores: [Store], failures: inout [String]
+    ) {
+        var all: [WriteID: FieldWrite] = [:]
+        for (_, fields) in truth.writes { for (_, byID) in fields { for (id, w) in byID { all[id] = w } } }
+        for id in accepted where all[id] == nil && !lostToRestore.contains(id) {
+            failures.append("write \(id) was accepted but no node holds it")
+        }
+        // Records each charity was ever addressed through (any routing.service write naming its service).
+        var addressed: Set<String> = []
+        for w in all.values where w.field == .routingService {
+            if let text = w.text, let owner = (try? RecordID(text))?.serviceOwner {
+                addressed.insert("\(w.record)|\(owner)")
+            }
+        }
+        for (index, node) in nodes.enumerated() {
+            let mine = held[index]
+            let ids = Set(mine.map(\.write.id))
+            var expected = Replica()
+            for w in all.values where entitled(node, w, truth: truth) { expected.apply(w) }
+            var actual = Replica()
+            for w in mine { actual.apply(w.write) }
+            let (el, al) = (meaningful(expected), meaningful(actual))
+            if el != al {
+                let firstDiff = zip(el, al).first { $0 != $1 }
+                let detail =
+                    firstDiff.map { "expected \($0.0) | holds \($0.1)" }
+                    ?? "expected \(el.count) lines, holds \(al.count)"
+                failures.append("\(node) did not converge on what it may see: \(detail.prefix(400))")
+            }
+            for w in all.values.sorted(by: { $0.id < $1.id }) where owed(node, w, truth: truth) && !ids.contains(w.id) {
+                failures.append("\(node) lacks \(w.id), which it is entitled to")
+                break
+            }
+            if node.role == .vcse {
+                for s in mine where s.write.origin.node != node {
+                    let w = s.write
+                    if w.field.dataClass == .clinical { failures.append("\(node) holds clinical \(w.id)") }
+                    if w.record.referralParties != nil, !addressed.contains("\(w.record)|\(node)") {
+                        failures.append("\(node) holds \(w.id) of a referral never addressed to it")
+                    }
+                    if w.field.dataClass == .contact, w.value != nil, !entitled(node, w, truth: truth) {
+                        failures.append("\(node) holds contact \(w.id) it may no longer hold")
+                    }
+                }
+            }
+        }
+        for store in stores {
+            guard let counts = try? store.counts(), let node = try? store.nodeState().node else {
+                failures.append("a store could not be read")
+                continue
+            }
+            if counts.refused > 0 { failures.append("\(node) refused \(counts.refused) writes their origin accepted") }
+            if counts.parked > 0 { failures.append("\(node) still has \(counts.parked) parked writes") }
+            if counts.quarantined > 0 { failures.append("\(node) quarantined \(counts.quarantined) writes") }
+        }
+    }
+}
+
+extension Checks {
+    /// Runs every check over some healed stores; `accepted` are the writes that must not be lost.
+    public static func verify(_ stores: [Store], accepted: [WriteID], lostToRestore: Set<WriteID> = []) throws
+        -> [String]
+    {
+        var held: [[StoredWrite]] = []
+        var truth = Replica()
+        for store in stores {
+            let writes = try store.changes(after: 0, limit: Int.max)
+            held.append(writes)
+            for w in writes { truth.apply(w.write) }
+        }
+        var failures: [String] = []
+        run(
+            nodes: try stores.map { try $0.nodeState().node }, held: held, truth: truth, accepted: accepted,
+            lostToRestore: lostToRestore, stores: stores, failures: &failures)
+        return failures
+    }
+}

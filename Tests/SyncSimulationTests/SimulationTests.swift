@@ -1,0 +1,217 @@
+import Foundation
+import SyncCore
+import SyncProtocol
+import SyncSimulation
+import SyncStore
+import Testing
+
+@Suite("deterministic simulator")
+struct SimulationTests {
+    @Test(
+        "fixed seeds converge under loss, duplication, reordering, partitions, crashes, restore and a fast clock",
+        arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
+    func fixedSeeds(seed: UInt64) {
+        let report = Simulation.run(.init(seed: seed, steps: 100))
+        #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
+    }
+
+    // Seeds 2, 5, 6 and 8 once crashed the simulator: a frame lost while dialing closed the
+    // connection before the second side had started, and `start` trapped. Kept as regressions.
+    @Test("regression: a connection cut before the second side starts", arguments: [2, 5, 6, 8] as [UInt64])
+    func regressionSeeds(seed: UInt64) {
+        #expect(Simulation.run(.init(seed: seed, steps: 120)).failures == [], "replay: spsync-sim --seed \(seed)")
+    }
+
+    @Test("the same seed prints the same trace")
+    func replay() {
+        let a = Simulation.run(.init(seed: 11, steps: 60))
+        let b = Simulation.run(.init(seed: 11, steps: 60))
+        #expect(a.trace == b.trace)
+        #expect(a.trace.count > 60)
+    }
+}
+
+/// The design's named scenarios (DESIGN.md, Testing), each on real SQLite stores and sessions.
+@Suite("named scenarios")
+struct ScenarioTests {
+    final class Net {
+        let dir = NSTemporaryDirectory() + "spsync-scenario-" + UUID().uuidString
+        var now: UInt64 = 1_780_000_000_000
+        var p: Store!
+        var h: Store!
+        var c: Store!
+        var c2: Store!
+        var accepted: [WriteID] = []
+        var service: RecordID!
+        var service2: RecordID!
+        var hubAhead: UInt64 = 0
+        var n: UInt64 = 0
+
+        init() throws {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            p = try Store.create(at: dir + "/p", node: NodeID("A81001"), wallMillis: now)
+            h = try Store.create(at: dir + "/h", node: NodeID("U12345"), wallMillis: now)
+            c = try Store.create(at: dir + "/c", node: NodeID("GB-CHC-1234567"), wallMillis: now)
+            c2 = try Store.create(at: dir + "/c2", node: NodeID("GB-SC-SC012345"), wallMillis: now)
+            service = try RecordID.service(owner: NodeID("GB-CHC-1234567"), uuid: uuid())
+            service2 = try RecordID.service(owner: NodeID("GB-SC-SC012345"), uuid: uuid())
+            try write(c, service, [(.serviceName, FieldValue.text("Walking group"))])
+            try write(c2, service2, [(.serviceName, FieldValue.text("Debt advice"))])
+        }
+
+        deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+        func uuid() -> UUIDv7 {
+            n += 1
+            return UUIDv7(millis: now, random: (n, n &* 31))
+        }
+
+        func wall(_ s: Store) -> UInt64 { s === h ? now + hubAhead : now }
+
+        @discardableResult
+        func write(_ s: Store, _ r: RecordID, _ values: [(FieldKey, [UInt8])]) throws -> ChangeRef {
+            now += 1
+            let ref = try s.write(r, values, wallMillis: wall(s))
+            accepted += values.map { WriteID(origin: ref.origin, seq: ref.seq, field: $0.0) }
+            return ref
+        }
+
+        func sync(_ a: Store, _ b: Store) throws {
+            now += 1
+            let o = try MemorySync.sync(a, b, nowMillis: wall(a))
+            #expect(o.clean, "\(String(describing: o.aReason)) \(String(describing: o.bReason))")
+        }
+
+        /// Syncs every link (practice–hub, charities–hub, practice–charity direct) twice.
+        func settle() throws {
+            for _ in 0..<2 { for (a, b) in [(p!, h!), (c!, h!), (c2!, h!), (p!, c!)] { try sync(a, b) } }
+        }
+
+        func referral(consent explicit: Bool = true) throws -> RecordID {
+            let r = try RecordID.referral(practice: NodeID("A81001"), pcn: NodeID("U12345"), uuid: uuid())
+            let consent = Consent(basis: explicit ? "explicit" : "implied", recordedBy: "A81001", at: now)
+            try write(
+                p, r,
+                [
+                    (.routingService, FieldValue.text(service.rawValue)), (.consent, FieldValue.json(consent)),
+                    (.contactPhone, FieldValue.text("07700 900123")),
+                    (.clinicalNHSNumber, FieldValue.text("9434765919")),
+                    (.progressEvents, FieldValue.json(ProgressEvent(event: "referred"))),
+                ])
+            return r
+        }
+
+        func event(_ kind: String, _ s: RecordID) -> [UInt8] {
+            FieldValue.json(ProgressEvent(event: kind, service: s.rawValue))
+        }
+
+        func failures() throws -> [String] { try Checks.verify([p, h, c, c2], accepted: accepted) }
+    }
+
+    @Test("a charity records an event while its referral is re-addressed away: the event survives")
+    func eventWhileReaddressed() throws {
+        let net = try Net()
+        let r = try net.referral()
+        try net.settle()
+        let event = try net.write(net.c, r, [(.progressEvents, net.event("accepted", net.service))])
+        try net.write(net.h, r, [(.routingService, FieldValue.text(net.service2.rawValue))])
+        try net.settle()
+        for s in [net.p!, net.h!, net.c!] {
+            #expect(try s.writes(of: r).contains { $0.write.change == event }, "\(s.path)")
+        }
+        #expect(try net.c.writes(of: r).allSatisfy { $0.write.origin.node.rawValue == "GB-CHC-1234567" })
+        #expect(try net.failures() == [])
+    }
+
+    @Test("a charity's referral re-addressed away and back: it holds its own events and the referral again")
+    func awayAndBack() throws {
+        let net = try Net()
+        let r = try net.referral()
+        try net.settle()
+        let event = try net.write(net.c, r, [(.progressEvents, net.event("received", net.service))])
+        try net.write(net.h, r, [(.routingService, FieldValue.text(net.service2.rawValue))])
+        try net.settle()
+        try net.write(net.p, r, [(.routingService, FieldValue.text(net.service.rawValue))])
+        try net.settle()
+        let held = try net.c.writes(of: r)
+        #expect(held.contains { $0.write.change == event })
+        #expect(held.contains { $0.write.field == .contactPhone })
+        #expect(try net.c.referral(r).status == "received")
+        #expect(try net.failures() == [])
+    }
+
+    @Test(
+        "a routing write replaced before a charity first saw the record reaches it late by another path: it stays dead")
+    func lateReplacedRouting() throws {
+        let net = try Net()
+        let r = try net.referral()
+        try net.sync(net.p, net.h)
+        let replacing = try net.write(net.h, r, [(.routingService, FieldValue.text(net.service.rawValue))])
+        try net.sync(net.c, net.h)  // the charity first sees the record with the replacing write only
+        try net.sync(net.p, net.c)  // the practice, not yet told, sends its replaced write directly
+        let live = try net.c.live(r, .routingService)
+        #expect(live.map(\.write.change) == [replacing])
+        try net.settle()
+        #expect(try net.failures() == [])
+    }
+
+    @Test("a charity writes an event after its referral was re-addressed: valid everywhere, ignored by the fold")
+    func eventAfterReaddress() throws {
+        let net = try Net()
+        let r = try net.referral()
+        try net.settle()
+        try net.write(net.h, r, [(.routingService, FieldValue.text(net.service2.rawValue))])
+        let late = try net.write(net.c, r, [(.progressEvents, net.event("accepted", net.service))])
+        try net.settle()
+        for s in [net.p!, net.h!] {
+            #expect(try s.writes(of: r).contains { $0.write.change == late })
+            #expect(try s.referral(r).status == "referred")
+            #expect(try s.counts().refused == 0)
+        }
+        #expect(try net.failures() == [])
+    }
+
+    @Test("a practice restored from an older backup: no seq reused, nothing lost")
+    func restoredPractice() throws {
+        let net = try Net()
+        let r = try net.referral()
+        try net.settle()
+        try net.p.backup(to: net.dir + "/p.bak")
+        let after = try net.write(net.p, r, [(.routingUrgency, FieldValue.text("urgent"))])
+        try net.settle()
+        let oldIncarnation = try net.p.nodeState().incarnation
+        net.p = nil
+        try Store.restore(
+            from: net.dir + "/p.bak", to: net.dir + "/p", expecting: NodeID("A81001"), wallMillis: net.now)
+        net.p = try Store.open(at: net.dir + "/p")
+        #expect(try net.p.nodeState().incarnation != oldIncarnation)
+        try net.settle()
+        #expect(try net.p.writes(of: r).contains { $0.write.change == after })
+        let next = try net.write(net.p, r, [(.routingUrgency, FieldValue.text("soon"))])
+        #expect(next.origin.incarnation != oldIncarnation)
+        try net.settle()
+        #expect(try net.h.live(r, .routingUrgency).map(\.write.change) == [next])
+        #expect(try net.failures() == [])
+    }
+
+    @Test("a hub whose clock runs nine minutes ahead withdraws consent: contact leaves the charity, nothing is lost")
+    func fastHubWithdrawsConsent() throws {
+        let net = try Net()
+        let r = try net.referral(consent: true)
+        try net.settle()
+        #expect(try net.c.writes(of: r).contains { $0.write.field == .contactPhone })
+        net.hubAhead = 9 * 60 * 1000
+        let withdrawal = Consent(basis: "explicit", recordedBy: "U12345", at: net.now, withdrawnAt: net.now)
+        try net.write(net.h, r, [(.consent, FieldValue.json(withdrawal))])
+        try net.settle()
+        // Parked at the practice and the charity (stamped beyond the skew bound), but the hub's
+        // NARROW has already taken the contact details from the charity.
+        #expect(try net.c.counts().parked == 1)
+        #expect(!(try net.c.writes(of: r).contains { $0.write.field == .contactPhone }))
+        net.now += 10 * 60 * 1000
+        for s in [net.p!, net.c!, net.c2!] { try s.releaseParked(wallMillis: net.now) }
+        try net.settle()
+        #expect(!(try net.c.writes(of: r).contains { $0.write.field == .contactPhone }))
+        #expect(try net.failures() == [])
+    }
+}
