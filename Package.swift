@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "spsync", targets: ["spsync"]),
         .executable(name: "spsync-bench", targets: ["spsync-bench"]),
+        .executable(name: "spsync-sim", targets: ["spsync-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.2"),
@@ -18,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // The system's OpenSSL 3 (libssl-dev), so distribution security updates and the operator's
@@ -37,7 +40,22 @@ let package = Package(
             swiftSettings: strict
         ),
         // Wire framing (length, type byte, payload), messages and the session state machine. No sockets.
-        .target(name: "SyncProtocol", swiftSettings: strict),
+        .target(
+            name: "SyncProtocol",
+            dependencies: ["SyncCore", "SyncStore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict
+        ),
+        // The deterministic simulator: seeded clock and network, nodes on real SQLite stores.
+        .target(
+            name: "SyncSimulation",
+            dependencies: ["SyncCore", "SyncStore", "SyncProtocol"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "spsync-sim",
+            dependencies: ["SyncSimulation", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
         // TLS 1.3 mutual authentication over SwiftNIO with the system OpenSSL: node identity and
         // certificates, pinning trust, the TLS handler, listener and dialer.
         .target(
@@ -57,6 +75,11 @@ let package = Package(
             dependencies: [
                 "SyncCore", "SyncStore", "SyncProtocol", "SyncTransport",
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -65,6 +88,7 @@ let package = Package(
             dependencies: [
                 "SyncCore", "SyncStore", "SyncTransport", "SyncNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: strict
@@ -72,7 +96,7 @@ let package = Package(
         // Benchmarks are not tests: run on demand, print figures (see README, Performance).
         .executableTarget(
             name: "spsync-bench",
-            dependencies: ["SyncCore", "SyncStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["SyncCore", "SyncStore", "SyncNode", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore"], swiftSettings: strict),
@@ -81,7 +105,12 @@ let package = Package(
             dependencies: ["SyncCore", "SyncStore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
-        .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "SyncProtocolTests",
+            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SyncSimulationTests", dependencies: ["SyncSimulation"], swiftSettings: strict),
         .testTarget(
             name: "SyncTransportTests",
             dependencies: [
@@ -95,6 +124,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CLITests", dependencies: ["spsync"], swiftSettings: strict),
+        // Real daemons on loopback, driven through the spsync binary.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["spsync", "SyncCore", "SyncStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

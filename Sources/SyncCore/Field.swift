@@ -43,7 +43,9 @@ public struct FieldKey: Hashable, Comparable, Sendable, CustomStringConvertible 
         }
         let name = String(text[text.index(after: dot)...])
         guard !name.isEmpty, name.utf8.count <= 64,
-            name.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 126 || $0 == 95 })
+            name.utf8.allSatisfy({
+                ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 126 || $0 == 95
+            })
         else {
             throw SyncError(.invalidField, "field '\(text)' has an invalid name")
         }

@@ -49,7 +49,9 @@ enum ProtoWire {
                 guard offset < end else { throw SyncError(.malformed, "truncated varint") }
                 let byte = bytes[offset]
                 offset += 1
-                guard shift < 64, !(shift == 63 && byte > 1) else { throw SyncError(.malformed, "varint overflows 64 bits") }
+                guard shift < 64, !(shift == 63 && byte > 1) else {
+                    throw SyncError(.malformed, "varint overflows 64 bits")
+                }
                 result |= UInt64(byte & 0x7F) << shift
                 if byte & 0x80 == 0 { return result }
                 shift += 7

@@ -34,7 +34,8 @@ public struct RecordID: Hashable, Comparable, Sendable, CustomStringConvertible 
             let pcn = try NodeID(parts[2])
             guard practice.role == .practice || practice.role == .hub, pcn.role == .hub else {
                 throw SyncError(
-                    .invalidRecordID, "'\(text)': a referral id names its practice and then its PCN (R.A81001.U12345.…)")
+                    .invalidRecordID, "'\(text)': a referral id names its practice and then its PCN (R.A81001.U12345.…)"
+                )
             }
             try uuid(parts[3])
             self.kind = .referral(practice: practice, pcn: pcn)

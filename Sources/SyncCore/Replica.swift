@@ -34,7 +34,8 @@ public struct Replica: Sendable {
     }
 
     public func resolution(_ record: RecordID, _ field: FieldKey) -> Merge.Resolution {
-        Merge.resolve(fieldWrites(record, field), redactions: field.isRedaction ? [] : redactions(record, field.dataClass))
+        Merge.resolve(
+            fieldWrites(record, field), redactions: field.isRedaction ? [] : redactions(record, field.dataClass))
     }
 
     /// The winning value of a register, or nil.
@@ -84,7 +85,9 @@ public struct Replica: Sendable {
             for field in (writes[record] ?? [:]).keys.sorted() where classes.contains(field.dataClass) {
                 let r = resolution(record, field)
                 let live = r.live.map { id in "\(id)=\(writes[record]?[field]?[id]?.text ?? "∅")" }
-                lines.append("\(record) \(field) live[\(live.joined(separator: ","))] win=\(r.winner?.description ?? "-") conflict=\(r.inConflict)")
+                lines.append(
+                    "\(record) \(field) live[\(live.joined(separator: ","))] win=\(r.winner?.description ?? "-") conflict=\(r.inConflict)"
+                )
             }
             if record.referralParties != nil, classes.contains(.progress) {
                 lines.append("\(record) status=\(status(record))")
@@ -98,7 +101,8 @@ public struct Replica: Sendable {
         guard var fields = writes[record] else { return }
         for (field, byID) in fields where field.dataClass == dataClass && !field.isRedaction {
             var updated = byID
-            for (id, w) in byID where w.value != nil && !redactions.allSatisfy({ w.context.covers($0.origin, $0.seq) }) {
+            for (id, w) in byID where w.value != nil && !redactions.allSatisfy({ w.context.covers($0.origin, $0.seq) })
+            {
                 updated[id] = w.redacted
             }
             fields[field] = updated

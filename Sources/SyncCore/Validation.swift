@@ -14,7 +14,8 @@ public enum Validation {
             throw SyncError(.invalidField, "\(field) is a \(known) field, not a \(write.kind)")
         }
         guard write.context.count <= limits.contextEntriesMax else {
-            throw SyncError(.limitExceeded, "\(field): causal context has more than \(limits.contextEntriesMax) entries")
+            throw SyncError(
+                .limitExceeded, "\(field): causal context has more than \(limits.contextEntriesMax) entries")
         }
         if let value = write.value, value.count > limits.stringBytesMax {
             throw SyncError(.limitExceeded, "\(field): value is over \(limits.stringBytesMax) bytes")
@@ -47,7 +48,8 @@ public enum Validation {
         switch field.dataClass {
         case .routing, .consent, .contact, .clinical:
             guard isParty else {
-                throw unauthorised(write, "only the referral's practice \(practice) or PCN \(pcn) write \(field.dataClass)")
+                throw unauthorised(
+                    write, "only the referral's practice \(practice) or PCN \(pcn) write \(field.dataClass)")
             }
         case .progress:
             // A value-less (redacted) write cannot be attributed; it is dead wherever its redaction is.
@@ -64,7 +66,9 @@ public enum Validation {
                 named = nil
             }
             if let kind, kind.byPracticeOrHub {
-                guard isParty else { throw unauthorised(write, "'\(kind.rawValue)' is the practice's or PCN's to record") }
+                guard isParty else {
+                    throw unauthorised(write, "'\(kind.rawValue)' is the practice's or PCN's to record")
+                }
                 return
             }
             if kind != nil, named == nil {

@@ -47,7 +47,9 @@ public struct ServiceCapacity: Codable, Hashable, Sendable {
                 .invalidValue,
                 "capacity: \(available) available is above the maximum of \(maximum); raise --maximum as well")
         }
-        guard !unit.isEmpty, unit.utf8.count <= 32 else { throw SyncError(.invalidValue, "capacity unit must be 1–32 bytes") }
+        guard !unit.isEmpty, unit.utf8.count <= 32 else {
+            throw SyncError(.invalidValue, "capacity unit must be 1–32 bytes")
+        }
     }
 }
 
@@ -85,7 +87,9 @@ public struct ProgressEvent: Codable, Hashable, Sendable {
     /// For `settled`: the status to keep.
     public var keep: String?
 
-    public init(event: String, service: String? = nil, reason: String? = nil, settles: [String]? = nil, keep: String? = nil) {
+    public init(
+        event: String, service: String? = nil, reason: String? = nil, settles: [String]? = nil, keep: String? = nil
+    ) {
         self.event = event
         self.service = service
         self.reason = reason
@@ -207,7 +211,8 @@ public enum FieldValue {
 
     public static func integer(_ bytes: [UInt8], field: FieldKey) throws(SyncError) -> Int {
         guard let i = Int(String(decoding: bytes, as: UTF8.self)) else {
-            throw SyncError(.invalidValue, "\(field): '\(String(decoding: bytes, as: UTF8.self))' is not a whole number")
+            throw SyncError(
+                .invalidValue, "\(field): '\(String(decoding: bytes, as: UTF8.self))' is not a whole number")
         }
         return i
     }

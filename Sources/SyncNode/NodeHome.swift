@@ -3,7 +3,7 @@ import SyncCore
 import SyncStore
 
 /// A node's home folder: `node.toml`, `store.sqlite`, `key.pem`, `cert.pem`, `control.sock`.
-public struct NodeHome {
+public struct NodeHome: Sendable {
     public let path: String
 
     public init(path: String) { self.path = path }

@@ -23,7 +23,8 @@ public enum Schedule: Equatable, Sendable, CustomStringConvertible {
         }
         if t.hasPrefix("nightly ") {
             let window = t.dropFirst("nightly ".count).split(separator: "-").map(String.init)
-            guard window.count == 2, let a = Schedule.minute(window[0]), let b = Schedule.minute(window[1]), a != b else {
+            guard window.count == 2, let a = Schedule.minute(window[0]), let b = Schedule.minute(window[1]), a != b
+            else {
                 throw Schedule.error(text)
             }
             self = .nightly(startMinute: a, endMinute: b)
@@ -47,7 +48,8 @@ public enum Schedule: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .live: return "live"
         case .manual: return "manual"
-        case .every(let s): return s % 3600 == 0 ? "every \(s / 3600)h" : s % 60 == 0 ? "every \(s / 60)m" : "every \(s)s"
+        case .every(let s):
+            return s % 3600 == 0 ? "every \(s / 3600)h" : s % 60 == 0 ? "every \(s / 60)m" : "every \(s)s"
         case .nightly(let a, let b):
             func hm(_ m: Int) -> String {
                 let h = m / 60, mm = m % 60

@@ -7,10 +7,14 @@ enum Audit {
         _ db: Database, at wallMillis: UInt64, action: String, actor: String? = nil, origin: NodeID? = nil,
         seq: UInt64? = nil, record: String? = nil, field: String? = nil, code: String? = nil
     ) throws {
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO audit (at, action, actor, origin, seq, record, field, code)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [Int64(wallMillis), action, actor, origin?.rawValue, seq.map { Int64($0) }, record, field, code])
+                """
+        ).execute(arguments: [
+            Int64(wallMillis), action, actor, origin?.rawValue, seq.map { Int64($0) }, record, field, code,
+        ])
     }
 }
 

@@ -36,9 +36,13 @@ extension Store {
     static func originID(_ origin: Origin, _ db: Database, _ s: inout ApplySession) throws -> Int64 {
         if let id = s.originIDs[origin] { return id }
         let inc = Data(origin.incarnation.bytes)
-        var id = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM origin WHERE node_id = ? AND incarnation = ?"), arguments: [origin.node.rawValue, inc])
+        var id = try Int64.fetchOne(
+            try db.cachedStatement(sql: "SELECT id FROM origin WHERE node_id = ? AND incarnation = ?"),
+            arguments: [origin.node.rawValue, inc])
         if id == nil {
-            try db.cachedStatement(sql: "INSERT INTO origin (node_id, incarnation) VALUES (?, ?)").execute(arguments: [origin.node.rawValue, inc])
+            try db.cachedStatement(sql: "INSERT INTO origin (node_id, incarnation) VALUES (?, ?)").execute(arguments: [
+                origin.node.rawValue, inc,
+            ])
             id = db.lastInsertedRowID
         }
         guard let id else { preconditionFailure("origin row vanished inside its transaction") }
@@ -49,10 +53,15 @@ extension Store {
 
     static func origin(id: Int64, _ db: Database, _ s: inout ApplySession) throws -> Origin {
         if let o = s.origins[id] { return o }
-        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT node_id, incarnation FROM origin WHERE id = ?"), arguments: [id]) else {
+        guard
+            let row = try Row.fetchOne(
+                try db.cachedStatement(sql: "SELECT node_id, incarnation FROM origin WHERE id = ?"), arguments: [id])
+        else {
             throw SyncError(.storeInvalid, "origin \(id) is missing: the store is damaged")
         }
-        let o = Origin(node: try NodeID(row["node_id"] as String), incarnation: try UUIDv7(bytes: [UInt8](row["incarnation"] as Data)))
+        let o = Origin(
+            node: try NodeID(row["node_id"] as String),
+            incarnation: try UUIDv7(bytes: [UInt8](row["incarnation"] as Data)))
         s.origins[id] = o
         s.originIDs[o] = id
         return o
@@ -60,7 +69,9 @@ extension Store {
 
     static func recordID(_ record: RecordID, create: Bool, _ db: Database, _ s: inout ApplySession) throws -> Int64? {
         if let id = s.recordIDs[record] { return id }
-        if let id = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM record WHERE key = ?"), arguments: [record.rawValue]) {
+        if let id = try Int64.fetchOne(
+            try db.cachedStatement(sql: "SELECT id FROM record WHERE key = ?"), arguments: [record.rawValue])
+        {
             s.recordIDs[record] = id
             return id
         }
@@ -71,7 +82,8 @@ extension Store {
         case .service(let o): (kind, owner, practice, pcn) = ("service", o.rawValue, nil, nil)
         case .referral(let p, let c): (kind, owner, practice, pcn) = ("referral", nil, p.rawValue, c.rawValue)
         }
-        try db.cachedStatement(sql: "INSERT INTO record (key, kind, owner, practice, pcn) VALUES (?, ?, ?, ?, ?)").execute(arguments: [record.rawValue, kind, owner, practice, pcn])
+        try db.cachedStatement(sql: "INSERT INTO record (key, kind, owner, practice, pcn) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [record.rawValue, kind, owner, practice, pcn])
         let id = db.lastInsertedRowID
         s.recordIDs[record] = id
         s.freshRecords.insert(id)
@@ -87,7 +99,8 @@ extension Store {
         guard !fields.isEmpty else { return [] }
         let marks = Array(repeating: "?", count: fields.count).joined(separator: ",")
         let rows = try Row.fetchAll(
-            try db.cachedStatement(sql: "SELECT origin, seq, hlc, body FROM field_write WHERE record = ? AND field IN (\(marks))"),
+            try db.cachedStatement(
+                sql: "SELECT origin, seq, hlc, body FROM field_write WHERE record = ? AND field IN (\(marks))"),
             arguments: StatementArguments([recordRow] + fields))
         return try rows.map { row in
             let origin = try Store.origin(id: row["origin"], db, &s)
@@ -113,18 +126,21 @@ extension Store {
         let redactionKey = "\(recordRow)|\(FieldKey.redaction(write.field.dataClass).rawValue)"
         // A new record's field that this transaction has not written, with no redaction of its
         // class written either, has no other writes: it is live and wins on its own.
-        let alone = s.freshRecords.contains(recordRow) && !s.writtenFields.contains(fieldKey)
+        let alone =
+            s.freshRecords.contains(recordRow) && !s.writtenFields.contains(fieldKey)
             && !s.writtenFields.contains(redactionKey)
         s.writtenFields.insert(fieldKey)
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO field_write (origin, seq, hlc, record, field, kind, value, body, live, winner, received_from, arrived_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
                 ON CONFLICT (origin, seq, field) DO NOTHING
-                """).execute(arguments: [
-                originRow, Int64(write.seq), Int64(bitPattern: write.hlc.rawValue), recordRow, write.field.rawValue,
-                Int64(write.kind.rawValue), write.value.map { Data($0) }, Data(body),
-                alone && write.kind == .register ? 1 : 0, peer?.rawValue, Int64(s.wallMillis),
-            ])
+                """
+        ).execute(arguments: [
+            originRow, Int64(write.seq), Int64(bitPattern: write.hlc.rawValue), recordRow, write.field.rawValue,
+            Int64(write.kind.rawValue), write.value.map { Data($0) }, Data(body),
+            alone && write.kind == .register ? 1 : 0, peer?.rawValue, Int64(s.wallMillis),
+        ])
         guard db.changesCount > 0 else { return .duplicate }
         s.touched.insert(write.record)
         guard !alone else { return .inserted }
@@ -141,30 +157,47 @@ extension Store {
     }
 
     /// Re-decides live, winner, conflict and redaction for one field from all writes held.
-    static func resolve(record: RecordID, recordRow: Int64, field: FieldKey, _ db: Database, _ s: inout ApplySession) throws {
+    static func resolve(record: RecordID, recordRow: Int64, field: FieldKey, _ db: Database, _ s: inout ApplySession)
+        throws
+    {
         let redactionField = FieldKey.redaction(field.dataClass)
-        let all = try writes(record: record, recordRow: recordRow, fields: [field.rawValue, redactionField.rawValue], db, &s)
+        let all = try writes(
+            record: record, recordRow: recordRow, fields: [field.rawValue, redactionField.rawValue], db, &s)
         let own = all.filter { $0.field == field }
         let resolution = Merge.resolve(own, redactions: all.filter { $0.field == redactionField })
         let live = Set(resolution.live)
         let update = try db.cachedStatement(
-            sql: "UPDATE field_write SET live = ?, winner = ? WHERE origin = ? AND seq = ? AND field = ? AND (live <> ? OR winner <> ?)")
+            sql:
+                "UPDATE field_write SET live = ?, winner = ? WHERE origin = ? AND seq = ? AND field = ? AND (live <> ? OR winner <> ?)"
+        )
         for w in own {
             let isLive = live.contains(w.id) ? 1 : 0
             let isWinner = resolution.winner == w.id ? 1 : 0
-            try update.execute(arguments: [isLive, isWinner, try originID(w.origin, db, &s), Int64(w.seq), field.rawValue, isLive, isWinner])
+            try update.execute(arguments: [
+                isLive, isWinner, try originID(w.origin, db, &s), Int64(w.seq), field.rawValue, isLive, isWinner,
+            ])
         }
         let strip = try db.cachedStatement(
-            sql: "UPDATE field_write SET value = NULL, body = ? WHERE origin = ? AND seq = ? AND field = ? AND value IS NOT NULL")
+            sql:
+                "UPDATE field_write SET value = NULL, body = ? WHERE origin = ? AND seq = ? AND field = ? AND value IS NOT NULL"
+        )
         for w in own where resolution.redacted.contains(w.id) && w.value != nil {
-            try strip.execute(arguments: [Data(w.redacted.encodedBody()), try originID(w.origin, db, &s), Int64(w.seq), field.rawValue])
-            try Audit.append(db, at: s.wallMillis, action: "redacted", origin: w.origin.node, seq: w.seq, record: record.rawValue, field: field.rawValue)
+            try strip.execute(arguments: [
+                Data(w.redacted.encodedBody()), try originID(w.origin, db, &s), Int64(w.seq), field.rawValue,
+            ])
+            try Audit.append(
+                db, at: s.wallMillis, action: "redacted", origin: w.origin.node, seq: w.seq, record: record.rawValue,
+                field: field.rawValue)
         }
         if resolution.inConflict {
             try db.cachedStatement(
-                sql: "INSERT INTO conflict (record, field, live_count) VALUES (?, ?, ?) ON CONFLICT (record, field) DO UPDATE SET live_count = excluded.live_count").execute(arguments: [recordRow, field.rawValue, resolution.live.count])
+                sql:
+                    "INSERT INTO conflict (record, field, live_count) VALUES (?, ?, ?) ON CONFLICT (record, field) DO UPDATE SET live_count = excluded.live_count"
+            ).execute(arguments: [recordRow, field.rawValue, resolution.live.count])
         } else {
-            try db.cachedStatement(sql: "DELETE FROM conflict WHERE record = ? AND field = ?").execute(arguments: [recordRow, field.rawValue])
+            try db.cachedStatement(sql: "DELETE FROM conflict WHERE record = ? AND field = ?").execute(arguments: [
+                recordRow, field.rawValue,
+            ])
         }
     }
 }

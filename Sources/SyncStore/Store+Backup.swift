@@ -11,7 +11,9 @@ extension Store {
         do {
             try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [file]) }
         } catch let error as DatabaseError {
-            throw SyncError(.io, "backup to \(file) failed: \(error.message ?? "\(error)") (is the disk full, or the folder missing?)")
+            throw SyncError(
+                .io,
+                "backup to \(file) failed: \(error.message ?? "\(error)") (is the disk full, or the folder missing?)")
         }
     }
 
@@ -21,7 +23,9 @@ extension Store {
     /// Writes made after the backup under the old incarnation are not lost: peers hold them and
     /// send them back, since they are no longer this node's current incarnation.
     @discardableResult
-    public static func restore(from file: String, to path: String, expecting node: NodeID, wallMillis: UInt64) throws -> Incarnation {
+    public static func restore(from file: String, to path: String, expecting node: NodeID, wallMillis: UInt64) throws
+        -> Incarnation
+    {
         let staging = path + ".restoring"
         try? FileManager.default.removeItem(atPath: staging)  // a leftover of an interrupted restore
         do {

@@ -88,7 +88,8 @@ extension Store {
 
     public func referral(_ id: RecordID) throws -> ReferralSummary {
         try pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM referral WHERE key = ?", arguments: [id.rawValue]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM referral WHERE key = ?", arguments: [id.rawValue])
+            else {
                 throw SyncError(.notFound, "no referral \(id) here: check the id with `spsync referral list`")
             }
             return Store.referralSummary(row)
@@ -96,7 +97,8 @@ extension Store {
     }
 
     static func referralSummary(_ row: Row) -> ReferralSummary {
-        let needs = (row["needs"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+        let needs =
+            (row["needs"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
         return ReferralSummary(
             id: row["key"], status: row["status"], to: row["addressed_to"], service: row["service"],
             practice: row["practice"], pcn: row["pcn"], needs: needs, urgency: row["urgency"],
@@ -106,14 +108,16 @@ extension Store {
     public func services(owner: NodeID? = nil, wallMillis: UInt64) throws -> [ServiceSummary] {
         try pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM service WHERE (?1 IS NULL OR owner = ?1) ORDER BY name, key", arguments: [owner?.rawValue]
+                db, sql: "SELECT * FROM service WHERE (?1 IS NULL OR owner = ?1) ORDER BY name, key",
+                arguments: [owner?.rawValue]
             ).map { Store.serviceSummary($0, wallMillis: wallMillis) }
         }
     }
 
     public func service(_ id: RecordID, wallMillis: UInt64) throws -> ServiceSummary {
         try pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM service WHERE key = ?", arguments: [id.rawValue]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM service WHERE key = ?", arguments: [id.rawValue])
+            else {
                 throw SyncError(.notFound, "no service \(id) here: check the id with `spsync service list`")
             }
             return Store.serviceSummary(row, wallMillis: wallMillis)
@@ -122,8 +126,11 @@ extension Store {
 
     static func serviceSummary(_ row: Row, wallMillis: UInt64) -> ServiceSummary {
         var capacity: ServiceSummary.Capacity?
-        if let unit = row["capacity_unit"] as String?, let a = row["capacity_available"] as Int?, let m = row["capacity_maximum"] as Int? {
-            capacity = .init(unit: unit, available: a, maximum: m, updated: UInt64(row["capacity_updated"] as Int64? ?? 0))
+        if let unit = row["capacity_unit"] as String?, let a = row["capacity_available"] as Int?,
+            let m = row["capacity_maximum"] as Int?
+        {
+            capacity = .init(
+                unit: unit, available: a, maximum: m, updated: UInt64(row["capacity_updated"] as Int64? ?? 0))
         }
         let validUntil = (row["capacity_valid_until"] as Int64?).map { UInt64($0) }
         return ServiceSummary(
@@ -139,13 +146,16 @@ extension Store {
             guard let row = try Store.recordID(record, create: false, db, &s) else {
                 throw SyncError(.notFound, "no record \(record) here")
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM field_write WHERE record = ? ORDER BY local_seq", arguments: [row]).map {
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM field_write WHERE record = ? ORDER BY local_seq", arguments: [row]
+            ).map {
                 try Store.storedWrite($0, record: record, db, &s)
             }
         }
     }
 
-    static func storedWrite(_ row: Row, record: RecordID, _ db: Database, _ s: inout ApplySession) throws -> StoredWrite {
+    static func storedWrite(_ row: Row, record: RecordID, _ db: Database, _ s: inout ApplySession) throws -> StoredWrite
+    {
         let body = [UInt8](row["body"] as Data)
         let origin = try Store.origin(id: row["origin"], db, &s)
         let w = try FieldWrite(
@@ -162,7 +172,8 @@ extension Store {
             var s = ApplySession(hlc: .zero, wallMillis: 0)
             return try Row.fetchAll(
                 db,
-                sql: "SELECT field_write.*, record.key AS record_key FROM field_write JOIN record ON record.id = field_write.record WHERE local_seq > ? ORDER BY local_seq LIMIT ?",
+                sql:
+                    "SELECT field_write.*, record.key AS record_key FROM field_write JOIN record ON record.id = field_write.record WHERE local_seq > ? ORDER BY local_seq LIMIT ?",
                 arguments: [Int64(localSeq), limit]
             ).map { try Store.storedWrite($0, record: try RecordID($0["record_key"] as String), db, &s) }
         }
@@ -180,7 +191,11 @@ extension Store {
 
     public func conflicts() throws -> [ConflictSummary] {
         let rows = try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT record.key AS key, conflict.field AS field FROM conflict JOIN record ON record.id = conflict.record ORDER BY key, field")
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT record.key AS key, conflict.field AS field FROM conflict JOIN record ON record.id = conflict.record ORDER BY key, field"
+            )
         }
         return try rows.map { row in
             let record = try RecordID(row["key"] as String)
@@ -190,7 +205,9 @@ extension Store {
             if field == "status" {
                 var replica = Replica()
                 for w in held { replica.apply(w.write) }
-                guard case .conflict(let refs) = replica.status(record) else { return ConflictSummary(record: record.rawValue, field: field, candidates: []) }
+                guard case .conflict(let refs) = replica.status(record) else {
+                    return ConflictSummary(record: record.rawValue, field: field, candidates: [])
+                }
                 candidates = held.filter { $0.write.field == .progressEvents && refs.contains($0.write.change) }
             } else {
                 candidates = held.filter { $0.write.field.rawValue == field && $0.live }
@@ -198,7 +215,9 @@ extension Store {
             return ConflictSummary(
                 record: record.rawValue, field: field,
                 candidates: candidates.map {
-                    .init(write: $0.write.change.description, origin: $0.write.origin.node.rawValue, hlc: $0.write.hlc.description, value: $0.write.text)
+                    .init(
+                        write: $0.write.change.description, origin: $0.write.origin.node.rawValue,
+                        hlc: $0.write.hlc.description, value: $0.write.text)
                 })
         }
     }

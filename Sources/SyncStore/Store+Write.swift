@@ -104,9 +104,13 @@ extension Store {
                 }
                 for w in writes {
                     _ = try Store.insert(w, body: w.encodedBody(), from: nil, db, &s)
-                    try Audit.append(db, at: wallMillis, action: "local_write", actor: actor, origin: w.origin.node, seq: seq, record: record.rawValue, field: w.field.rawValue)
+                    try Audit.append(
+                        db, at: wallMillis, action: "local_write", actor: actor, origin: w.origin.node, seq: seq,
+                        record: record.rawValue, field: w.field.rawValue)
                 }
-                try db.cachedStatement(sql: "UPDATE node SET last_seq = ?, hlc = ? WHERE id = 1").execute(arguments: [Int64(seq), Int64(bitPattern: hlc.rawValue)])
+                try db.cachedStatement(sql: "UPDATE node SET last_seq = ?, hlc = ? WHERE id = 1").execute(arguments: [
+                    Int64(seq), Int64(bitPattern: hlc.rawValue),
+                ])
                 try Store.refreshViews(db, &s)
                 ref = ChangeRef(origin: node.origin, seq: seq)
                 return .commit
@@ -135,7 +139,9 @@ extension Store {
                 if let checkpoint {
                     let stored = try Store.checkpoint(db, peer: peer, incarnation: checkpoint.peerIncarnation)
                     guard stored == checkpoint.after else {
-                        throw SyncError(.malformed, "batch from \(peer) follows seq \(checkpoint.after) but the checkpoint is at \(stored)")
+                        throw SyncError(
+                            .malformed,
+                            "batch from \(peer) follows seq \(checkpoint.after) but the checkpoint is at \(stored)")
                     }
                 }
                 var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
@@ -147,12 +153,19 @@ extension Store {
                     }
                 }
                 if let checkpoint {
-                    try db.cachedStatement(sql: """
+                    try db.cachedStatement(
+                        sql: """
                             INSERT INTO peer_checkpoint (peer, peer_incarnation, after_local_seq, updated_at) VALUES (?, ?, ?, ?)
                             ON CONFLICT (peer, peer_incarnation) DO UPDATE SET after_local_seq = excluded.after_local_seq, updated_at = excluded.updated_at
-                            """).execute(arguments: [peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo), Int64(wallMillis)])
+                            """
+                    ).execute(arguments: [
+                        peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo),
+                        Int64(wallMillis),
+                    ])
                 }
-                try db.cachedStatement(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1").execute(arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
+                try db.cachedStatement(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1").execute(arguments: [
+                    Int64(bitPattern: s.hlc.last.rawValue)
+                ])
                 try Store.refreshViews(db, &s)
                 return .commit
             }
@@ -174,12 +187,15 @@ extension Store {
         }
         for body in change.bodies {
             do {
-                let write = try FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body)
+                let write = try FieldWrite(
+                    origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body)
                 try Validation.check(write, limits: limits)
                 accepted.append((write, body))
             } catch {
                 // The field name, when the body decodes that far, makes the audit line useful; no value is kept.
-                let field = try? FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body).field.rawValue
+                let field = try? FieldWrite(
+                    origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body
+                ).field.rawValue
                 try refuse(change, field, error, from: peer, db, &s, &report)
             }
         }
@@ -189,10 +205,17 @@ extension Store {
                     sql: """
                         INSERT INTO parked (origin_node, origin_incarnation, seq, hlc, record_key, body, received_from, parked_at)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                        """).execute(arguments: [write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq), Int64(bitPattern: write.hlc.rawValue), change.record, Data(body), peer?.rawValue, Int64(s.wallMillis)])
+                        """
+                ).execute(arguments: [
+                    write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq),
+                    Int64(bitPattern: write.hlc.rawValue), change.record, Data(body), peer?.rawValue,
+                    Int64(s.wallMillis),
+                ])
                 if db.changesCount > 0 {
                     report.parked += 1
-                    try Audit.append(db, at: s.wallMillis, action: "parked", actor: peer?.rawValue, origin: write.origin.node, seq: write.seq, record: change.record, field: write.field.rawValue)
+                    try Audit.append(
+                        db, at: s.wallMillis, action: "parked", actor: peer?.rawValue, origin: write.origin.node,
+                        seq: write.seq, record: change.record, field: write.field.rawValue)
                 }
             }
             return
@@ -239,7 +262,8 @@ extension Store {
     }
 
     private static func insertCounted(
-        _ write: FieldWrite, _ body: [UInt8], from peer: NodeID?, _ db: Database, _ s: inout ApplySession, _ report: inout ApplyReport
+        _ write: FieldWrite, _ body: [UInt8], from peer: NodeID?, _ db: Database, _ s: inout ApplySession,
+        _ report: inout ApplyReport
     ) throws {
         switch try Store.insert(write, body: body, from: peer, db, &s) {
         case .inserted:
@@ -254,8 +278,12 @@ extension Store {
     /// and the peer sends it again later.
     private static func checkTransient(_ error: DatabaseError) throws {
         switch error.resultCode {
-        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_NOMEM, .SQLITE_READONLY, .SQLITE_CANTOPEN:
-            throw SyncError(.io, "the store could not take a write (\(error.resultCode)): free disk space or check the volume, then sync again; nothing was applied")
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_NOMEM, .SQLITE_READONLY,
+            .SQLITE_CANTOPEN:
+            throw SyncError(
+                .io,
+                "the store could not take a write (\(error.resultCode)): free disk space or check the volume, then sync again; nothing was applied"
+            )
         default:
             return
         }
@@ -266,7 +294,9 @@ extension Store {
         _ s: inout ApplySession, _ report: inout ApplyReport
     ) throws {
         report.refused.append(error)
-        try Audit.append(db, at: s.wallMillis, action: "refused", actor: peer?.rawValue, origin: change.origin.node, seq: change.seq, record: change.record, field: field, code: error.code.rawValue)
+        try Audit.append(
+            db, at: s.wallMillis, action: "refused", actor: peer?.rawValue, origin: change.origin.node, seq: change.seq,
+            record: change.record, field: field, code: error.code.rawValue)
     }
 
     /// Sets aside a write the store cannot take for a reason that will not pass; the stream moves on.
@@ -276,9 +306,15 @@ extension Store {
     ) throws {
         report.quarantined += 1
         try db.cachedStatement(
-            sql: "INSERT INTO quarantine (origin_node, origin_incarnation, seq, record_key, body, error, received_from, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq), recordKey, Data(body), "\(error.resultCode): \(error.message ?? "")", peer?.rawValue, Int64(s.wallMillis)])
-        try Audit.append(db, at: s.wallMillis, action: "quarantined", actor: peer?.rawValue, origin: write.origin.node, seq: write.seq, record: recordKey, field: write.field.rawValue, code: "\(error.resultCode)")
+            sql:
+                "INSERT INTO quarantine (origin_node, origin_incarnation, seq, record_key, body, error, received_from, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            write.origin.node.rawValue, Data(write.origin.incarnation.bytes), Int64(write.seq), recordKey, Data(body),
+            "\(error.resultCode): \(error.message ?? "")", peer?.rawValue, Int64(s.wallMillis),
+        ])
+        try Audit.append(
+            db, at: s.wallMillis, action: "quarantined", actor: peer?.rawValue, origin: write.origin.node,
+            seq: write.seq, record: recordKey, field: write.field.rawValue, code: "\(error.resultCode)")
     }
 
     /// Applies parked writes whose time has come; they get their local seq now and flow on.
@@ -294,17 +330,24 @@ extension Store {
                     db, sql: "SELECT * FROM parked WHERE (hlc >> 16) <= ? ORDER BY hlc",
                     arguments: [Int64(wallMillis + limits.clockSkewMaxMillis)])
                 for row in due {
-                    let origin = Origin(node: try NodeID(row["origin_node"] as String), incarnation: try UUIDv7(bytes: [UInt8](row["origin_incarnation"] as Data)))
+                    let origin = Origin(
+                        node: try NodeID(row["origin_node"] as String),
+                        incarnation: try UUIDv7(bytes: [UInt8](row["origin_incarnation"] as Data)))
                     let change = IncomingChange(
-                        origin: origin, seq: UInt64(row["seq"] as Int64), hlc: HLC(rawValue: UInt64(bitPattern: row["hlc"])),
+                        origin: origin, seq: UInt64(row["seq"] as Int64),
+                        hlc: HLC(rawValue: UInt64(bitPattern: row["hlc"])),
                         record: row["record_key"], bodies: [[UInt8](row["body"] as Data)])
                     // The peer it came from is kept for the audit trail; an unreadable one is recorded as unknown.
                     let peer = (row["received_from"] as String?).flatMap { try? NodeID($0) }
                     try Store.applyChange(change, from: peer, limits: limits, db, &s, &report)
-                    try db.cachedStatement(sql: "DELETE FROM parked WHERE id = ?").execute(arguments: [row["id"] as Int64])
+                    try db.cachedStatement(sql: "DELETE FROM parked WHERE id = ?").execute(arguments: [
+                        row["id"] as Int64
+                    ])
                     released += 1
                 }
-                try db.cachedStatement(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1").execute(arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
+                try db.cachedStatement(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1").execute(arguments: [
+                    Int64(bitPattern: s.hlc.last.rawValue)
+                ])
                 try Store.refreshViews(db, &s)
                 return .commit
             }
@@ -332,7 +375,10 @@ extension Store {
             var s = ApplySession(hlc: .zero, wallMillis: 0)
             for (record, cls) in entries {
                 guard let row = try Store.recordID(record, create: false, db, &s) else { continue }
-                try db.cachedStatement(sql: "INSERT INTO sent_ledger (peer, peer_incarnation, record, class) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING").execute(arguments: [peer.rawValue, Data(incarnation.bytes), row, cls.rawValue])
+                try db.cachedStatement(
+                    sql:
+                        "INSERT INTO sent_ledger (peer, peer_incarnation, record, class) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                ).execute(arguments: [peer.rawValue, Data(incarnation.bytes), row, cls.rawValue])
             }
         }
     }
@@ -341,7 +387,10 @@ extension Store {
     public func recordNarrowed(peer: NodeID, incarnation: Incarnation, _ entries: [(RecordID, DataClass)]) throws {
         try pool.write { db in
             for (record, cls) in entries {
-                try db.cachedStatement(sql: "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND class = ? AND record = (SELECT id FROM record WHERE key = ?)").execute(arguments: [peer.rawValue, Data(incarnation.bytes), cls.rawValue, record.rawValue])
+                try db.cachedStatement(
+                    sql:
+                        "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND class = ? AND record = (SELECT id FROM record WHERE key = ?)"
+                ).execute(arguments: [peer.rawValue, Data(incarnation.bytes), cls.rawValue, record.rawValue])
             }
         }
     }
@@ -351,7 +400,8 @@ extension Store {
         try pool.read { db in
             let names = try String.fetchAll(
                 db,
-                sql: "SELECT class FROM sent_ledger JOIN record ON record.id = sent_ledger.record WHERE peer = ? AND peer_incarnation = ? AND record.key = ?",
+                sql:
+                    "SELECT class FROM sent_ledger JOIN record ON record.id = sent_ledger.record WHERE peer = ? AND peer_incarnation = ? AND record.key = ?",
                 arguments: [peer.rawValue, Data(incarnation.bytes), record.rawValue])
             return Set(names.compactMap(DataClass.init(rawValue:)))
         }

@@ -24,7 +24,9 @@ public final class Store: Sendable {
     }
 
     /// Creates a new store for `node` at `path`, which must not exist yet.
-    public static func create(at path: String, node: NodeID, wallMillis: UInt64, limits: Limits = .standard) throws -> Store {
+    public static func create(at path: String, node: NodeID, wallMillis: UInt64, limits: Limits = .standard) throws
+        -> Store
+    {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw SyncError(.exists, "a store already exists at \(path); refusing to overwrite it")
         }
@@ -33,7 +35,8 @@ public final class Store: Sendable {
             try migrate(db)
             try db.inTransaction(.immediate) {
                 try db.execute(
-                    sql: "INSERT INTO node (id, node_id, incarnation, last_seq, hlc, created_at) VALUES (1, ?, ?, 0, 0, ?)",
+                    sql:
+                        "INSERT INTO node (id, node_id, incarnation, last_seq, hlc, created_at) VALUES (1, ?, ?, 0, 0, ?)",
                     arguments: [node.rawValue, Data(newIncarnation(wallMillis).bytes), Int64(wallMillis)])
                 return .commit
             }
@@ -131,7 +134,9 @@ public final class Store: Sendable {
     /// from an older backup. Local writes stop until `spsync restore` starts a new incarnation.
     public func markRolledBack(wallMillis: UInt64, evidence peer: NodeID) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE node SET rolled_back_at = ? WHERE id = 1 AND rolled_back_at IS NULL", arguments: [Int64(wallMillis)])
+            try db.execute(
+                sql: "UPDATE node SET rolled_back_at = ? WHERE id = 1 AND rolled_back_at IS NULL",
+                arguments: [Int64(wallMillis)])
             try Audit.append(db, at: wallMillis, action: "rolled_back", actor: peer.rawValue)
         }
     }

@@ -117,12 +117,27 @@ func benchStore() throws {
 
 let command = CommandLine.arguments.dropFirst().first ?? "help"
 switch command {
-case "store":
-    do { try benchStore() } catch {
+case "store", "propagation", "idle", "hub":
+    do {
+        switch command {
+        case "store": try benchStore()
+        case "propagation": try NetworkBench.propagation()
+        case "idle": try NetworkBench.idle()
+        default: try NetworkBench.hubWindow()
+        }
+    } catch {
         FileHandle.standardError.write(Data("spsync-bench: \(error)\n".utf8))
         exit(1)
     }
 default:
-    print("usage: spsync-bench store [--referrals N] [--batch N]")
+    print(
+        """
+        usage: spsync-bench store [--referrals N] [--batch N]   merge path vs plain SQLite inserts
+               spsync-bench propagation [--rounds N]            capacity charity -> hub -> practice, live
+               spsync-bench idle                                an idle daemon's memory
+               spsync-bench hub [--practices N] [--concurrency N] [--referrals N]
+                                                                 N practices dialling one hub
+        (build spsync too: swift build -c release; both binaries must sit side by side)
+        """)
     exit(command == "help" ? 0 : 64)
 }

@@ -63,6 +63,7 @@ struct Resolve: ParsableCommand {
             }
             // The new write's causal context covers every live value, so it replaces them all.
             try store.write(id, [(key, chosen)], wallMillis: WallClock.now())
+            notifyDaemon(home.nodeHome)
             print("\(id) \(key): resolved")
         }
     }
@@ -95,6 +96,7 @@ struct Settle: ParsableCommand {
             }
             let event = ProgressEvent(event: "settled", settles: conflict.candidates.map(\.write), keep: keep)
             try store.write(id, [(.progressEvents, FieldValue.json(event))], wallMillis: WallClock.now())
+            notifyDaemon(home.nodeHome)
             print("\(id): settled as \(keep) (\(try store.referral(id).status))")
         }
     }

@@ -73,3 +73,13 @@ func recordID(_ text: String) throws -> RecordID {
         throw SyncError(.usage, error.message)
     }
 }
+
+/// Tells a running daemon that this command wrote to the store, so live peers get the change now.
+/// Best effort: without a daemon there is nobody to tell, and a daemon polls the store anyway.
+func notifyDaemon(_ home: NodeHome) {
+    do {
+        _ = try ControlClient.send(ControlRequest(command: "changed"), home: home, timeoutSeconds: 2)
+    } catch {
+        // The daemon notices the change at its next poll (within a tenth of a second).
+    }
+}

@@ -21,7 +21,8 @@ func fingerprint(_ text: String) throws -> CertificateFingerprint {
 }
 
 struct PeerAdd: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a peer, pinned to its certificate fingerprint.")
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add a peer, pinned to its certificate fingerprint.")
 
     @OptionGroup var home: HomeOptions
     @Argument(help: "The peer's organisation code.") var id: String
@@ -36,7 +37,8 @@ struct PeerAdd: ParsableCommand {
             var config = try home.config()
             let peer = try nodeID(id, option: "peer id")
             if let role, Role(rawValue: role) != peer.role {
-                throw SyncError(.usage, "--role \(role) does not agree with \(peer), which is a \(peer.role.rawValue) code")
+                throw SyncError(
+                    .usage, "--role \(role) does not agree with \(peer), which is a \(peer.role.rawValue) code")
             }
             guard peer.rawValue != config.node.id else { throw SyncError(.usage, "\(peer) is this node itself") }
             let fp = try spsync.fingerprint(fingerprint)
@@ -52,7 +54,9 @@ struct PeerAdd: ParsableCommand {
                 throw SyncError(.exists, "that fingerprint is already pinned to \(other.id): each node has its own key")
             }
             config.peers.append(
-                PeerConfig(id: peer.rawValue, address: address, fingerprint: fp.description, role: peer.role.rawValue, schedule: parsed.description))
+                PeerConfig(
+                    id: peer.rawValue, address: address, fingerprint: fp.description, role: peer.role.rawValue,
+                    schedule: parsed.description))
             try config.save(home.configPath)
             print("added peer \(peer) at \(address), \(parsed)")
         }
@@ -81,20 +85,26 @@ struct PeerList: ParsableCommand {
             let config = try home.nodeHome.config()
             let peers = config.peers.map {
                 PeerInfo(
-                    id: $0.id, role: $0.role, address: $0.address, fingerprint: $0.fingerprint, nextFingerprint: $0.nextFingerprint,
+                    id: $0.id, role: $0.role, address: $0.address, fingerprint: $0.fingerprint,
+                    nextFingerprint: $0.nextFingerprint,
                     schedule: $0.schedule ?? "manual", blocked: config.blocked.contains($0.fingerprint))
             }
             if output.json { return try printJSON(peers) }
-            if peers.isEmpty { return print("no peers: add one with `spsync peer add ID --fingerprint sha256:… --address HOST:PORT`") }
+            if peers.isEmpty {
+                return print("no peers: add one with `spsync peer add ID --fingerprint sha256:… --address HOST:PORT`")
+            }
             printTable(
                 ["id", "role", "address", "schedule", "fingerprint"],
-                peers.map { [$0.id, $0.role ?? "-", $0.address, $0.schedule, $0.fingerprint + ($0.blocked ? " (blocked)" : "")] })
+                peers.map {
+                    [$0.id, $0.role ?? "-", $0.address, $0.schedule, $0.fingerprint + ($0.blocked ? " (blocked)" : "")]
+                })
         }
     }
 }
 
 struct PeerRemove: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a peer (its key is no longer accepted).")
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove a peer (its key is no longer accepted).")
 
     @OptionGroup var home: HomeOptions
     @Argument var id: String
@@ -114,7 +124,8 @@ struct PeerRemove: ParsableCommand {
 }
 
 struct PeerBlock: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "block", abstract: "Refuse a certificate fingerprint for good.")
+    static let configuration = CommandConfiguration(
+        commandName: "block", abstract: "Refuse a certificate fingerprint for good.")
 
     @OptionGroup var home: HomeOptions
     @Argument var fingerprint: String
@@ -127,8 +138,15 @@ struct PeerBlock: ParsableCommand {
             guard !config.blocked.contains(fp.description) else { return print("\(fp) is already blocked") }
             config.blocked.append(fp.description)
             try config.save(home.configPath)
-            let owners = config.peers.filter { $0.fingerprint == fp.description || $0.nextFingerprint == fp.description }.map(\.id)
-            print("blocked \(fp)" + (owners.isEmpty ? "" : " (it was pinned to \(owners.joined(separator: ", ")); that peer cannot connect until it rotates its key)"))
+            let owners = config.peers.filter {
+                $0.fingerprint == fp.description || $0.nextFingerprint == fp.description
+            }.map(\.id)
+            print(
+                "blocked \(fp)"
+                    + (owners.isEmpty
+                        ? ""
+                        : " (it was pinned to \(owners.joined(separator: ", ")); that peer cannot connect until it rotates its key)")
+            )
         }
     }
 }

@@ -164,6 +164,7 @@ struct ReferralCreate: ParsableCommand {
             fields += contact
             fields += try person.clinicalFields()
             try store.write(id, fields, wallMillis: wall)
+            notifyDaemon(home)
             if output.json { try printJSON(["id": id.rawValue]) } else { print(id) }
         }
     }
@@ -290,6 +291,7 @@ struct ReferralUpdate: ParsableCommand {
                     .usage, "nothing to update: give --service, --status, --note, --consent, an outcome or details")
             }
             let ref = try store.write(record, fields, wallMillis: wall)
+            notifyDaemon(home.nodeHome)
             let now = try store.referral(record)
             print("\(record): \(now.status), to \(now.to) (change \(ref.seq))")
         }
@@ -387,6 +389,7 @@ struct ReferralRedact: ParsableCommand {
             let record = try recordID(id)
             _ = try store.referral(record)
             try store.write(record, [(.redaction(cls), FieldValue.text(reason))], wallMillis: WallClock.now())
+            notifyDaemon(home.nodeHome)
             print("\(record): \(cls.rawValue) redacted here; peers strip it when they receive the redaction")
         }
     }

@@ -88,6 +88,7 @@ struct ServiceAdd: ParsableCommand {
                 fields.append((.serviceCapacityValidUntil, FieldValue.integer(Int(wall) + validDays * 86_400_000)))
             }
             try store.write(id, fields, wallMillis: wall)
+            notifyDaemon(home.nodeHome)
             if output.json { try printJSON(["id": id.rawValue]) } else { print(id) }
         }
     }
@@ -135,6 +136,7 @@ struct ServiceSetCapacity: ParsableCommand {
                 fields.append((.serviceCapacityValidUntil, FieldValue.integer(Int(wall) + validDays * 86_400_000)))
             }
             try store.write(id, fields, wallMillis: wall)
+            notifyDaemon(home.nodeHome)
             print("\(id): \(available) of \(max) \(capacity.unit) available")
         }
     }

@@ -12,7 +12,9 @@ struct History {
 struct HistoryGenerator {
     static let practice = try! NodeID("A81001")
     static let hub = try! NodeID("U12345")
-    static let charities = [try! NodeID("GB-CHC-1234567"), try! NodeID("GB-SC-SC012345"), try! NodeID("GB-COH-01234567")]
+    static let charities = [
+        try! NodeID("GB-CHC-1234567"), try! NodeID("GB-SC-SC012345"), try! NodeID("GB-COH-01234567"),
+    ]
     static let practice2 = try! NodeID("B82002")
 
     var rng: SeededRandom
@@ -45,7 +47,8 @@ struct HistoryGenerator {
         seqs[origin] = seq
         wall += UInt64.random(in: 0...3, using: &rng)
         // Skewed clocks: some nodes run behind, so stamps disagree with causality.
-        let skew = UInt64(abs(node.rawValue.hashValue % 1)) + (node == Self.hub ? 0 : UInt64.random(in: 0...5, using: &rng))
+        let skew =
+            UInt64(abs(node.rawValue.hashValue % 1)) + (node == Self.hub ? 0 : UInt64.random(in: 0...5, using: &rng))
         let hlc = clocks[node, default: HybridLogicalClock()].tick(wallMillis: wall - skew)
         let w = FieldWrite(
             origin: origin, seq: seq, hlc: hlc, record: record, field: field,
@@ -89,11 +92,14 @@ struct HistoryGenerator {
             let mine = Self.services.filter { $0.serviceOwner == node }
             let service = pick(mine)
             if Bool.random(using: &rng) {
-                let cap = ServiceCapacity(unit: "places", available: Int.random(in: 0...5, using: &rng), maximum: 5, updated: wall)
+                let cap = ServiceCapacity(
+                    unit: "places", available: Int.random(in: 0...5, using: &rng), maximum: 5, updated: wall)
                 return write(node, service, .serviceCapacity, FieldValue.json(cap))
             }
             let kind = pick(["received", "contacted", "accepted", "declined", "attending", "completed"])
-            return write(node, pick(Self.referrals), .progressEvents, FieldValue.json(ProgressEvent(event: kind, service: service.rawValue)))
+            return write(
+                node, pick(Self.referrals), .progressEvents,
+                FieldValue.json(ProgressEvent(event: kind, service: service.rawValue)))
         case .practice where node != Self.practice:
             let org = RecordID.organisation(node)
             return write(node, org, .orgName, FieldValue.text("Practice \(Int.random(in: 0...9, using: &rng))"))
@@ -101,11 +107,16 @@ struct HistoryGenerator {
             let referral = pick(Self.referrals)
             switch Int.random(in: 0..<10, using: &rng) {
             case 0, 1: return write(node, referral, .routingService, FieldValue.text(pick(Self.services).rawValue))
-            case 2, 3: return write(node, referral, .contactPhone, FieldValue.text("0700900\(Int.random(in: 1000...9999, using: &rng))"))
+            case 2, 3:
+                return write(
+                    node, referral, .contactPhone, FieldValue.text("0700900\(Int.random(in: 1000...9999, using: &rng))")
+                )
             case 4:
                 let basis = pick(["explicit", "implied"])
                 let withdrawn: UInt64? = Bool.random(using: &rng) ? wall : nil
-                return write(node, referral, .consent, FieldValue.json(Consent(basis: basis, recordedBy: node.rawValue, at: wall, withdrawnAt: withdrawn)))
+                return write(
+                    node, referral, .consent,
+                    FieldValue.json(Consent(basis: basis, recordedBy: node.rawValue, at: wall, withdrawnAt: withdrawn)))
             case 5: return write(node, referral, .redaction(.contact), FieldValue.text("redacted by \(node)"))
             case 6:
                 let kind = pick(["referred", "withdrawn", "closed", "reopened"])
@@ -114,12 +125,16 @@ struct HistoryGenerator {
                 // Settle whatever decisions this node knows of.
                 let events = replicas[node, default: Replica()].live(referral, .progressEvents)
                 let decisions = events.filter {
-                    (try? FieldValue.decode(ProgressEvent.self, $0.value ?? [], field: .progressEvents))?.kind?.isDecision == true
+                    (try? FieldValue.decode(ProgressEvent.self, $0.value ?? [], field: .progressEvents))?.kind?
+                        .isDecision == true
                 }
                 guard !decisions.isEmpty else { return nil }
-                let event = ProgressEvent(event: "settled", settles: decisions.map { $0.change.description }, keep: pick(["accepted", "declined"]))
+                let event = ProgressEvent(
+                    event: "settled", settles: decisions.map { $0.change.description },
+                    keep: pick(["accepted", "declined"]))
                 return write(node, referral, .progressEvents, FieldValue.json(event))
-            default: return write(node, referral, .routingUrgency, FieldValue.text(pick(["routine", "soon", "urgent"])))
+            default:
+                return write(node, referral, .routingUrgency, FieldValue.text(pick(["routine", "soon", "urgent"])))
             }
         }
     }

@@ -4,19 +4,23 @@ import Testing
 
 @Suite("identifiers")
 struct IdentifierTests {
-    @Test("node ids: the scheme gives the role", arguments: [
-        ("A81001", Role.practice), ("Y02345", .practice), ("U12345", .hub),
-        ("GB-CHC-1234567", .vcse), ("GB-CHC-123456", .vcse), ("GB-SC-SC012345", .vcse),
-        ("GB-COH-01234567", .vcse), ("GB-COH-SC123456", .vcse),
-    ])
+    @Test(
+        "node ids: the scheme gives the role",
+        arguments: [
+            ("A81001", Role.practice), ("Y02345", .practice), ("U12345", .hub),
+            ("GB-CHC-1234567", .vcse), ("GB-CHC-123456", .vcse), ("GB-SC-SC012345", .vcse),
+            ("GB-COH-01234567", .vcse), ("GB-COH-SC123456", .vcse),
+        ])
     func nodeRoles(text: String, role: Role) throws {
         #expect(try NodeID(text).role == role)
     }
 
-    @Test("invalid node ids are refused with a hint", arguments: [
-        "", "a81001", "A8100", "A810011", "U1234X", "GB-CHC-12", "GB-CHC-12345678901", "GB-SC-012345",
-        "GB-COH-0123", "gb-chc-1234567", "A81001 ", "R.A81001",
-    ])
+    @Test(
+        "invalid node ids are refused with a hint",
+        arguments: [
+            "", "a81001", "A8100", "A810011", "U1234X", "GB-CHC-12", "GB-CHC-12345678901", "GB-SC-012345",
+            "GB-COH-0123", "gb-chc-1234567", "A81001 ", "R.A81001",
+        ])
     func invalidNodeIDs(text: String) {
         #expect(throws: SyncError.self) { try NodeID(text) }
         do { _ = try NodeID(text) } catch { #expect(error.message.contains("A81001")) }
@@ -38,13 +42,15 @@ struct IdentifierTests {
         #expect(try UUIDv7(uuid.description) == uuid)
     }
 
-    @Test("malformed record ids are refused", arguments: [
-        "S.A81001.0199a0a0-0000-7000-8000-000000000000",  // a practice cannot own a service
-        "R.U12345.A81001.0199a0a0-0000-7000-8000-000000000000",  // PCN and practice swapped
-        "R.A81001.U12345.not-a-uuid",
-        "R.A81001.U12345.0199a0a0-0000-4000-8000-000000000000",  // not version 7
-        "X.A81001", "S.GB-CHC-1234567", "",
-    ])
+    @Test(
+        "malformed record ids are refused",
+        arguments: [
+            "S.A81001.0199a0a0-0000-7000-8000-000000000000",  // a practice cannot own a service
+            "R.U12345.A81001.0199a0a0-0000-7000-8000-000000000000",  // PCN and practice swapped
+            "R.A81001.U12345.not-a-uuid",
+            "R.A81001.U12345.0199a0a0-0000-4000-8000-000000000000",  // not version 7
+            "X.A81001", "S.GB-CHC-1234567", "",
+        ])
     func badRecordIDs(text: String) {
         #expect(throws: SyncError.self) { try RecordID(text) }
     }
@@ -54,8 +60,9 @@ struct IdentifierTests {
         #expect(try NHSNumber(text).digits.count == 10)
     }
 
-    @Test("NHS numbers with a wrong check digit, a check of 10, or the wrong length are refused",
-          arguments: ["9990000019", "999000001", "99900000180", "999000001X", "9990000000"])
+    @Test(
+        "NHS numbers with a wrong check digit, a check of 10, or the wrong length are refused",
+        arguments: ["9990000019", "999000001", "99900000180", "999000001X", "9990000000"])
     func invalidNHS(text: String) {
         #expect(throws: SyncError.self) { try NHSNumber(text) }
     }

@@ -21,7 +21,9 @@ struct MergePropertyTests {
             let reference = replica(history.writes).fingerprint()
             for _ in 0..<3 {
                 var shuffled = history.writes.shuffled(using: &gen.rng)
-                let dupes = (0..<Int.random(in: 0...5, using: &gen.rng)).compactMap { _ in history.writes.randomElement(using: &gen.rng) }
+                let dupes = (0..<Int.random(in: 0...5, using: &gen.rng)).compactMap { _ in
+                    history.writes.randomElement(using: &gen.rng)
+                }
                 for d in dupes { shuffled.insert(d, at: Int.random(in: 0...shuffled.count, using: &gen.rng)) }
                 let other = replica(shuffled).fingerprint()
                 #expect(other == reference, "seed \(seed)")
@@ -75,21 +77,27 @@ struct MergePropertyTests {
         }
     }
 
-    @Test("a redaction kills every write made before or concurrently with it, whatever its clock, but not a later write that knew of it")
+    @Test(
+        "a redaction kills every write made before or concurrently with it, whatever its clock, but not a later write that knew of it"
+    )
     func redactionKills() {
         for seed in Self.cases.prefix(800) {
             var gen = HistoryGenerator(seed: seed)
             let writes = gen.history(steps: 40).writes
             let all = replica(writes)
             for r in writes where r.field.isRedaction {
-                for w in writes where w.record == r.record && w.field.dataClass == r.field.dataClass && !w.field.isRedaction {
+                for w in writes
+                where w.record == r.record && w.field.dataClass == r.field.dataClass && !w.field.isRedaction {
                     let held = all.writes[w.record]?[w.field]?[w.id]
                     let live = all.resolution(w.record, w.field).live.contains(w.id)
                     if !w.context.covers(r.origin, r.seq) {
                         #expect(held?.value == nil, "seed \(seed): \(w.id) kept its value after \(r.id)")
                         #expect(!live, "seed \(seed)")
-                    } else if all.redactions(w.record, w.field.dataClass).allSatisfy({ w.context.covers($0.origin, $0.seq) }) {
-                        #expect(held?.value != nil, "seed \(seed): \(w.id) knew of every redaction and must keep its value")
+                    } else if all.redactions(w.record, w.field.dataClass).allSatisfy({
+                        w.context.covers($0.origin, $0.seq)
+                    }) {
+                        #expect(
+                            held?.value != nil, "seed \(seed): \(w.id) knew of every redaction and must keep its value")
                     }
                 }
             }

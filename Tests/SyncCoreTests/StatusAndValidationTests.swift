@@ -17,7 +17,9 @@ struct Scenario {
     static let referral = HistoryGenerator.referrals[0]
 
     @discardableResult
-    mutating func write(_ node: NodeID, _ field: FieldKey, _ value: [UInt8], record: RecordID = referral, hlc: UInt64? = nil) -> FieldWrite {
+    mutating func write(
+        _ node: NodeID, _ field: FieldKey, _ value: [UInt8], record: RecordID = referral, hlc: UInt64? = nil
+    ) -> FieldWrite {
         let seq = (seqs[node] ?? 0) + 1
         seqs[node] = seq
         clock += 10
@@ -30,8 +32,12 @@ struct Scenario {
     }
 
     @discardableResult
-    mutating func event(_ node: NodeID, _ kind: String, service: RecordID? = nil, settles: [FieldWrite] = [], keep: String? = nil) -> FieldWrite {
-        let e = ProgressEvent(event: kind, service: service?.rawValue, settles: settles.isEmpty ? nil : settles.map { $0.change.description }, keep: keep)
+    mutating func event(
+        _ node: NodeID, _ kind: String, service: RecordID? = nil, settles: [FieldWrite] = [], keep: String? = nil
+    ) -> FieldWrite {
+        let e = ProgressEvent(
+            event: kind, service: service?.rawValue,
+            settles: settles.isEmpty ? nil : settles.map { $0.change.description }, keep: keep)
         return write(node, .progressEvents, FieldValue.json(e))
     }
 
@@ -148,7 +154,9 @@ struct ValidationTests {
     @Test("a practice may not record a service's events; a charity may not record practice events")
     func roles() {
         var s = Scenario()
-        #expect(throws: SyncError.self) { try Validation.check(s.event(Scenario.practice, "accepted", service: Scenario.serviceA)) }
+        #expect(throws: SyncError.self) {
+            try Validation.check(s.event(Scenario.practice, "accepted", service: Scenario.serviceA))
+        }
         #expect(throws: SyncError.self) { try Validation.check(s.event(Scenario.charityA, "closed")) }
         #expect(throws: SyncError.self) { try Validation.check(s.event(Scenario.charityA, "accepted")) }
     }
@@ -156,10 +164,16 @@ struct ValidationTests {
     @Test("values: NHS number check digit, capacity within maximum, ONS4 scores")
     func values() {
         var s = Scenario()
-        #expect(throws: SyncError.self) { try Validation.check(s.write(Scenario.practice, .clinicalNHSNumber, FieldValue.text("9990000019"))) }
-        #expect(throws: Never.self) { try Validation.check(s.write(Scenario.practice, .clinicalNHSNumber, FieldValue.text("9990000018"))) }
+        #expect(throws: SyncError.self) {
+            try Validation.check(s.write(Scenario.practice, .clinicalNHSNumber, FieldValue.text("9990000019")))
+        }
+        #expect(throws: Never.self) {
+            try Validation.check(s.write(Scenario.practice, .clinicalNHSNumber, FieldValue.text("9990000018")))
+        }
         let over = FieldValue.json(ServiceCapacity(unit: "places", available: 9, maximum: 2, updated: 1))
-        #expect(throws: SyncError.self) { try Validation.check(s.write(Scenario.charityA, .serviceCapacity, over, record: Scenario.serviceA)) }
+        #expect(throws: SyncError.self) {
+            try Validation.check(s.write(Scenario.charityA, .serviceCapacity, over, record: Scenario.serviceA))
+        }
         let bad = FieldValue.json(OutcomeEntry(service: nil, ons4Before: [1, 2, 3], ons4After: nil, message: nil))
         #expect(throws: SyncError.self) { try Validation.check(s.write(Scenario.hub, .outcomeEntries, bad)) }
     }
@@ -177,17 +191,24 @@ struct ValidationTests {
     @Test("only a note's writer retracts it")
     func retraction() throws {
         var s = Scenario()
-        let note = s.write(Scenario.charityA, .progressNotes, FieldValue.json(ReferralNote(text: "called", service: Scenario.serviceA.rawValue)))
-        let mine = s.write(Scenario.charityA, .progressNotes, FieldValue.json(ReferralNote(service: Scenario.serviceA.rawValue, retracts: note.change.description)))
+        let note = s.write(
+            Scenario.charityA, .progressNotes,
+            FieldValue.json(ReferralNote(text: "called", service: Scenario.serviceA.rawValue)))
+        let mine = s.write(
+            Scenario.charityA, .progressNotes,
+            FieldValue.json(ReferralNote(service: Scenario.serviceA.rawValue, retracts: note.change.description)))
         try Validation.check(mine)
-        let theirs = s.write(Scenario.practice, .progressNotes, FieldValue.json(ReferralNote(retracts: note.change.description)))
+        let theirs = s.write(
+            Scenario.practice, .progressNotes, FieldValue.json(ReferralNote(retracts: note.change.description)))
         #expect(throws: SyncError.self) { try Validation.check(theirs) }
     }
 }
 
 @Suite("audience")
 struct AudienceTests {
-    @Test("a charity sees routing and consent of referrals addressed to it, contact only under explicit consent, never clinical")
+    @Test(
+        "a charity sees routing and consent of referrals addressed to it, contact only under explicit consent, never clinical"
+    )
     func charityView() {
         var s = Scenario()
         s.address(Scenario.practice, to: Scenario.serviceA)
@@ -200,7 +221,9 @@ struct AudienceTests {
         #expect(!Audience.mayRead(Scenario.charityA, nhs, view: view(s)))
         #expect(!Audience.mayRead(Scenario.charityB, phone, view: view(s)))
         #expect(Audience.mayRead(Scenario.hub, nhs, view: view(s)))
-        s.write(Scenario.practice, .consent, FieldValue.json(Consent(basis: "explicit", recordedBy: "A81001", at: 1, withdrawnAt: 2)))
+        s.write(
+            Scenario.practice, .consent,
+            FieldValue.json(Consent(basis: "explicit", recordedBy: "A81001", at: 1, withdrawnAt: 2)))
         #expect(!Audience.mayRead(Scenario.charityA, phone, view: view(s)))
         s.address(Scenario.practice, to: Scenario.serviceB)
         let route = s.write(Scenario.practice, .routingUrgency, FieldValue.text("soon"))

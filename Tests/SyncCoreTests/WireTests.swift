@@ -35,17 +35,19 @@ struct WireTests {
         #expect(back.redacted.encodedBody().count < body.count)
     }
 
-    @Test("malformed bodies are refused with a typed error", arguments: [
-        [UInt8](),  // no field name
-        [0x0A, 0x05, 0x61],  // length past the end
-        [0x0A, 0x02, 0xFF, 0xFE],  // invalid UTF-8
-        [0x0A, 0x0D] + Array("contact.phone".utf8) + [0x10, 0x05],  // unknown kind
-        [0x0A, 0x0D] + Array("contact.phone".utf8) + [0x08, 0x01],  // field 1 with the wrong wire type
-        [0x0A, 0x0C] + Array("secret.thing".utf8),  // unknown class
-        [0x0A, 0x0D] + Array("contact.phone".utf8) + [0x22, 0x02, 0x18, 0x01],  // context entry without node
-        [0x0A, 0x0D] + Array("contact.phone".utf8) + [0x1B],  // group wire type
-        [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],  // varint overflow
-    ])
+    @Test(
+        "malformed bodies are refused with a typed error",
+        arguments: [
+            [UInt8](),  // no field name
+            [0x0A, 0x05, 0x61],  // length past the end
+            [0x0A, 0x02, 0xFF, 0xFE],  // invalid UTF-8
+            [0x0A, 0x0D] + Array("contact.phone".utf8) + [0x10, 0x05],  // unknown kind
+            [0x0A, 0x0D] + Array("contact.phone".utf8) + [0x08, 0x01],  // field 1 with the wrong wire type
+            [0x0A, 0x0C] + Array("secret.thing".utf8),  // unknown class
+            [0x0A, 0x0D] + Array("contact.phone".utf8) + [0x22, 0x02, 0x18, 0x01],  // context entry without node
+            [0x0A, 0x0D] + Array("contact.phone".utf8) + [0x1B],  // group wire type
+            [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],  // varint overflow
+        ])
     func malformed(body: [UInt8]) {
         #expect(throws: SyncError.self) {
             try FieldWrite(origin: origin, seq: 1, hlc: .zero, record: record, body: body)

@@ -22,6 +22,14 @@ struct SimulationTests {
         #expect(Simulation.run(.init(seed: seed, steps: 120)).failures == [], "replay: spsync-sim --seed \(seed)")
     }
 
+    // Seeds 755 and 925 (found by `spsync-sim --seeds 2000`): a hub restored from a backup older
+    // than a referral ignored the charity's HOLDING of it, so the charity kept data of a referral
+    // re-addressed away. A HOLDING record the server does not hold is now narrowed.
+    @Test("regression: HOLDING of a record the restored server does not hold", arguments: [755, 925] as [UInt64])
+    func regressionHoldingUnknown(seed: UInt64) {
+        #expect(Simulation.run(.init(seed: seed, steps: 120)).failures == [], "replay: spsync-sim --seed \(seed)")
+    }
+
     @Test("the same seed prints the same trace")
     func replay() {
         let a = Simulation.run(.init(seed: 11, steps: 60))

@@ -17,7 +17,9 @@ struct ApplyTests {
         return (p, h, c)
     }
 
-    @Test("random writes at three stores, synced partially and then fully, agree with the in-memory model and with each other")
+    @Test(
+        "random writes at three stores, synced partially and then fully, agree with the in-memory model and with each other"
+    )
     func storesMatchModel() throws {
         for seed in 1...12 as ClosedRange<UInt64> {
             let dir = TempDir()
@@ -27,13 +29,30 @@ struct ApplyTests {
             for step in 0..<40 {
                 let wall = Fixture.wall + UInt64(step)
                 switch rng.below(6) {
-                case 0: try c.write(Fixture.service, [(.serviceCapacity, Fixture.capacity(rng.below(5), 5))], wallMillis: wall)
-                case 1: try [p, h][rng.below(2)].write(Fixture.referral(UInt64(rng.below(3))), [(.contactPhone, Fixture.text("0770090\(rng.below(9999))"))], wallMillis: wall)
-                case 2: try [p, h][rng.below(2)].write(Fixture.referral(UInt64(rng.below(3))), [(.routingService, Fixture.text(Fixture.service.rawValue)), (.routingUrgency, Fixture.text("soon"))], wallMillis: wall)
-                case 3: try [p, h][rng.below(2)].write(Fixture.referral(UInt64(rng.below(3))), [(.redaction(.contact), Fixture.text("error"))], wallMillis: wall)
+                case 0:
+                    try c.write(
+                        Fixture.service, [(.serviceCapacity, Fixture.capacity(rng.below(5), 5))], wallMillis: wall)
+                case 1:
+                    try [p, h][rng.below(2)].write(
+                        Fixture.referral(UInt64(rng.below(3))),
+                        [(.contactPhone, Fixture.text("0770090\(rng.below(9999))"))], wallMillis: wall)
+                case 2:
+                    try [p, h][rng.below(2)].write(
+                        Fixture.referral(UInt64(rng.below(3))),
+                        [
+                            (.routingService, Fixture.text(Fixture.service.rawValue)),
+                            (.routingUrgency, Fixture.text("soon")),
+                        ], wallMillis: wall)
+                case 3:
+                    try [p, h][rng.below(2)].write(
+                        Fixture.referral(UInt64(rng.below(3))), [(.redaction(.contact), Fixture.text("error"))],
+                        wallMillis: wall)
                 case 4:
-                    let e = ProgressEvent(event: ["accepted", "declined", "received"][rng.below(3)], service: Fixture.service.rawValue)
-                    try c.write(Fixture.referral(UInt64(rng.below(3))), [(.progressEvents, FieldValue.json(e))], wallMillis: wall)
+                    let e = ProgressEvent(
+                        event: ["accepted", "declined", "received"][rng.below(3)], service: Fixture.service.rawValue)
+                    try c.write(
+                        Fixture.referral(UInt64(rng.below(3))), [(.progressEvents, FieldValue.json(e))],
+                        wallMillis: wall)
                 default:
                     let (a, b) = (rng.below(3), rng.below(3))
                     if a != b { try stores[a].pull(from: stores[b], wall: wall, batch: 1 + rng.below(5)) }
@@ -50,15 +69,20 @@ struct ApplyTests {
                     for (field, _) in fields {
                         let r = model.resolution(record, field)
                         let held = try store.writes(of: record).filter { $0.write.field == field }
-                        #expect(Set(held.filter(\.live).map(\.write.id)) == Set(r.live), "seed \(seed) \(record) \(field)")
+                        #expect(
+                            Set(held.filter(\.live).map(\.write.id)) == Set(r.live), "seed \(seed) \(record) \(field)")
                         #expect(held.first(where: \.winner)?.write.id == r.winner, "seed \(seed) \(record) \(field)")
                     }
                     if record.referralParties != nil {
                         #expect(try store.referral(record).status == model.status(record).description, "seed \(seed)")
                     }
                 }
-                let modelConflicts = model.writes.flatMap { rec, fields in fields.keys.filter { model.resolution(rec, $0).inConflict } }.count
-                    + model.writes.keys.filter { if case .conflict = model.status($0) { return true } else { return false } }.count
+                let modelConflicts =
+                    model.writes.flatMap { rec, fields in fields.keys.filter { model.resolution(rec, $0).inConflict } }
+                    .count
+                    + model.writes.keys.filter {
+                        if case .conflict = model.status($0) { return true } else { return false }
+                    }.count
                 #expect(try store.counts().conflicts == modelConflicts, "seed \(seed)")
             }
         }
@@ -68,21 +92,34 @@ struct ApplyTests {
     func crashMidBatch() throws {
         let dir = TempDir()
         let (p, h, _) = try network(dir)
-        for i in 0..<10 { try p.write(Fixture.referral(UInt64(i)), [(.routingUrgency, Fixture.text("soon")), (.contactPhone, Fixture.text("07700900\(100 + i)"))], wallMillis: Fixture.wall) }
+        for i in 0..<10 {
+            try p.write(
+                Fixture.referral(UInt64(i)),
+                [(.routingUrgency, Fixture.text("soon")), (.contactPhone, Fixture.text("07700900\(100 + i)"))],
+                wallMillis: Fixture.wall)
+        }
         let peer = try p.nodeState()
         let rows = try p.changes(after: 0, limit: 100)
-        let batch = rows.map { IncomingChange(origin: $0.write.origin, seq: $0.write.seq, hlc: $0.write.hlc, record: $0.write.record.rawValue, bodies: [$0.body]) }
+        let batch = rows.map {
+            IncomingChange(
+                origin: $0.write.origin, seq: $0.write.seq, hlc: $0.write.hlc, record: $0.write.record.rawValue,
+                bodies: [$0.body])
+        }
         let cp = BatchCheckpoint(peerIncarnation: peer.incarnation, after: 0, upTo: rows.last!.localSeq)
         let before = try h.counts()
         #expect(throws: InjectedCrash.self) {
-            try h.apply(batch, from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall) { n in if n == 11 { throw InjectedCrash() } }
+            try h.apply(batch, from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall) { n in
+                if n == 11 { throw InjectedCrash() }
+            }
         }
         #expect(try h.counts() == before)
         #expect(try h.checkpoint(peer: Fixture.practice, incarnation: peer.incarnation) == 0)
         let report = try h.apply(batch, from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall)
         #expect(report.applied == 20)
         // The same batch again is refused: it no longer follows the checkpoint.
-        #expect(throws: SyncError.self) { try h.apply(batch, from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall) }
+        #expect(throws: SyncError.self) {
+            try h.apply(batch, from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall)
+        }
         // Delivered again by another path (no checkpoint), every write is a duplicate.
         let again = try h.apply(batch, from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall)
         #expect(again.applied == 0 && again.duplicates == 20)
@@ -103,13 +140,18 @@ struct ApplyTests {
             origin: try c.nodeState().origin, seq: 1, hlc: HLC(millis: Fixture.wall, counter: 0), record: r,
             field: .clinicalNHSNumber, kind: .register, value: Fixture.text("9990000018"))
         let capacity = FieldWrite(
-            origin: try c.nodeState().origin, seq: 2, hlc: HLC(millis: Fixture.wall, counter: 0), record: Fixture.service2,
+            origin: try c.nodeState().origin, seq: 2, hlc: HLC(millis: Fixture.wall, counter: 0),
+            record: Fixture.service2,
             field: .serviceCapacity, kind: .register, value: Fixture.capacity(1, 3))
         let ok = FieldWrite(
-            origin: try c.nodeState().origin, seq: 3, hlc: HLC(millis: Fixture.wall, counter: 0), record: Fixture.service,
+            origin: try c.nodeState().origin, seq: 3, hlc: HLC(millis: Fixture.wall, counter: 0),
+            record: Fixture.service,
             field: .serviceCapacity, kind: .register, value: Fixture.capacity(1, 3))
         let report = try p.apply(
-            [forged, capacity, ok].map { IncomingChange(origin: $0.origin, seq: $0.seq, hlc: $0.hlc, record: $0.record.rawValue, bodies: [$0.encodedBody()]) },
+            [forged, capacity, ok].map {
+                IncomingChange(
+                    origin: $0.origin, seq: $0.seq, hlc: $0.hlc, record: $0.record.rawValue, bodies: [$0.encodedBody()])
+            },
             from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall)
         #expect(report.refused.map(\.code) == [.unauthorised, .unauthorised])
         #expect(report.applied == 1)
@@ -118,7 +160,9 @@ struct ApplyTests {
         #expect(refusals.map(\.field) == ["clinical.nhsNumber", "service.capacity"])
         #expect(refusals.allSatisfy { $0.code == "unauthorised" && $0.actor == "GB-CHC-1234567" })
         #expect(throws: SyncError.self) { try p.referral(r) }
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.file("p.sqlite"))) + ((try? Data(contentsOf: URL(fileURLWithPath: dir.file("p.sqlite-wal")))) ?? Data())
+        let bytes =
+            try Data(contentsOf: URL(fileURLWithPath: dir.file("p.sqlite")))
+            + ((try? Data(contentsOf: URL(fileURLWithPath: dir.file("p.sqlite-wal")))) ?? Data())
         #expect(bytes.range(of: Data("9990000018".utf8)) == nil)
     }
 
@@ -127,14 +171,20 @@ struct ApplyTests {
         let dir = TempDir()
         let (p, _, c) = try network(dir)
         let origin = try c.nodeState().origin
-        let change = IncomingChange(origin: origin, seq: 1, hlc: HLC(millis: Fixture.wall, counter: 0), record: Fixture.service.rawValue, bodies: [[0x0A, 0x40, 0x01], [0xFF]])
-        let bad = IncomingChange(origin: origin, seq: 2, hlc: HLC(millis: Fixture.wall, counter: 0), record: "R.nonsense", bodies: [[0x0A, 0x01, 0x41]])
+        let change = IncomingChange(
+            origin: origin, seq: 1, hlc: HLC(millis: Fixture.wall, counter: 0), record: Fixture.service.rawValue,
+            bodies: [[0x0A, 0x40, 0x01], [0xFF]])
+        let bad = IncomingChange(
+            origin: origin, seq: 2, hlc: HLC(millis: Fixture.wall, counter: 0), record: "R.nonsense",
+            bodies: [[0x0A, 0x01, 0x41]])
         let report = try p.apply([change, bad], from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall)
         #expect(report.refused.count == 3)
         #expect(try p.counts().changes == 0)
     }
 
-    @Test("a write stamped far ahead is parked, not applied; the checkpoint advances; it applies once time catches up, with a new local seq")
+    @Test(
+        "a write stamped far ahead is parked, not applied; the checkpoint advances; it applies once time catches up, with a new local seq"
+    )
     func parked() throws {
         let dir = TempDir()
         let (p, h, _) = try network(dir)
@@ -152,14 +202,18 @@ struct ApplyTests {
         #expect(try p.lastLocalSeq() == 2)
     }
 
-    @Test("a node whose clock (HLC) runs further ahead of the wall clock than the bound refuses local writes and says why")
+    @Test(
+        "a node whose clock (HLC) runs further ahead of the wall clock than the bound refuses local writes and says why"
+    )
     func clockAhead() throws {
         let dir = TempDir()
         let (p, h, _) = try network(dir)
-        try h.write(Fixture.referral(1), [(.routingUrgency, Fixture.text("urgent"))], wallMillis: Fixture.wall + 200_000)
+        try h.write(
+            Fixture.referral(1), [(.routingUrgency, Fixture.text("urgent"))], wallMillis: Fixture.wall + 200_000)
         try p.pull(from: h, wall: Fixture.wall)  // within the bound: applied, and p's HLC moves ahead
         do {
-            try p.write(Fixture.referral(2), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall - 200_000)
+            try p.write(
+                Fixture.referral(2), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall - 200_000)
             Issue.record("a write was accepted with the HLC 400 s ahead")
         } catch let e as SyncError {
             #expect(e.code == .clockAhead)
@@ -168,14 +222,19 @@ struct ApplyTests {
         try p.write(Fixture.referral(2), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
     }
 
-    @Test("a redaction strips values from the state and the change log, on disk; a later write that knew of it keeps its value")
+    @Test(
+        "a redaction strips values from the state and the change log, on disk; a later write that knew of it keeps its value"
+    )
     func redactionOnDisk() throws {
         let dir = TempDir()
         let (p, h, _) = try network(dir)
         let r = Fixture.referral(1)
-        try p.write(r, [(.contactPhone, Fixture.text("07700900777")), (.contactEmail, Fixture.text("pat@example.org"))], wallMillis: Fixture.wall)
+        try p.write(
+            r, [(.contactPhone, Fixture.text("07700900777")), (.contactEmail, Fixture.text("pat@example.org"))],
+            wallMillis: Fixture.wall)
         try h.pull(from: p)
-        try h.write(r, [(.redaction(.contact), Fixture.text("entered for the wrong person"))], wallMillis: Fixture.wall + 1)
+        try h.write(
+            r, [(.redaction(.contact), Fixture.text("entered for the wrong person"))], wallMillis: Fixture.wall + 1)
         try p.pull(from: h)
         try p.write(r, [(.contactPhone, Fixture.text("07700900888"))], wallMillis: Fixture.wall + 2)
         for store in [p, h] {
@@ -192,7 +251,9 @@ struct ApplyTests {
         }
     }
 
-    @Test("backup and restore: same data, a new incarnation, seqs start again under it, a rolled-back store refuses writes")
+    @Test(
+        "backup and restore: same data, a new incarnation, seqs start again under it, a rolled-back store refuses writes"
+    )
     func backupRestore() throws {
         let dir = TempDir()
         let (p, _, _) = try network(dir)
@@ -202,16 +263,25 @@ struct ApplyTests {
         try p.write(Fixture.referral(2), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
         let old = try p.nodeState()
         try p.markRolledBack(wallMillis: Fixture.wall, evidence: Fixture.hub)
-        #expect(throws: SyncError.self) { try p.write(Fixture.referral(3), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall) }
+        #expect(throws: SyncError.self) {
+            try p.write(Fixture.referral(3), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
+        }
         try p.pool.close()
-        #expect(throws: SyncError.self) { try Store.restore(from: dir.file("backup.sqlite"), to: dir.file("p.sqlite"), expecting: Fixture.hub, wallMillis: Fixture.wall) }
-        let inc = try Store.restore(from: dir.file("backup.sqlite"), to: dir.file("p.sqlite"), expecting: Fixture.practice, wallMillis: Fixture.wall + 5)
+        #expect(throws: SyncError.self) {
+            try Store.restore(
+                from: dir.file("backup.sqlite"), to: dir.file("p.sqlite"), expecting: Fixture.hub,
+                wallMillis: Fixture.wall)
+        }
+        let inc = try Store.restore(
+            from: dir.file("backup.sqlite"), to: dir.file("p.sqlite"), expecting: Fixture.practice,
+            wallMillis: Fixture.wall + 5)
         let restored = try Store.open(at: dir.file("p.sqlite"))
         let state = try restored.nodeState()
         #expect(state.incarnation == inc && inc != old.incarnation)
         #expect(state.rolledBackAt == nil)
         #expect(try restored.referrals().count == 1)
-        let next = try restored.write(Fixture.referral(3), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall + 6)
+        let next = try restored.write(
+            Fixture.referral(3), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall + 6)
         #expect(next.seq == 1 && next.origin.incarnation == inc)
         #expect(FileManager.default.fileExists(atPath: dir.file("p.sqlite.replaced-\(Fixture.wall + 5)")))
     }

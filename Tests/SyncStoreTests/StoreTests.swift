@@ -15,14 +15,19 @@ struct StoreTests {
         #expect(state.node == Fixture.practice)
         #expect(state.lastSeq == 0)
         let (mode, appID, version) = try store.pool.read { db in
-            (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int32.fetchOne(db, sql: "PRAGMA application_id"), try Int.fetchOne(db, sql: "PRAGMA user_version"))
+            (
+                try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                try Int32.fetchOne(db, sql: "PRAGMA application_id"), try Int.fetchOne(db, sql: "PRAGMA user_version")
+            )
         }
         #expect(mode == "wal")
         #expect(appID == Store.applicationID)
         #expect(version == Store.schemaVersion)
         let again = try Store.open(at: dir.file("s.sqlite"))
         #expect(try again.nodeState() == state)
-        #expect(throws: SyncError.self) { try Store.create(at: dir.file("s.sqlite"), node: Fixture.practice, wallMillis: 0) }
+        #expect(throws: SyncError.self) {
+            try Store.create(at: dir.file("s.sqlite"), node: Fixture.practice, wallMillis: 0)
+        }
     }
 
     @Test("a store written by a newer spsync is refused with a clear error")
@@ -51,8 +56,10 @@ struct StoreTests {
 
     @Test("the generated migrations match the .sql files")
     func migrationsEmbedded() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/SyncStore/Migrations")
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".sql") }.sorted()
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../Sources/SyncStore/Migrations")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".sql") }
+            .sorted()
         #expect(files == embeddedMigrations.map(\.name), "run scripts/embed-migrations.sh")
         for (name, sql) in embeddedMigrations {
             let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
@@ -64,8 +71,12 @@ struct StoreTests {
     func localWrites() throws {
         let dir = TempDir()
         let charity = try Store.create(at: dir.file("c.sqlite"), node: Fixture.charity, wallMillis: Fixture.wall)
-        let a = try charity.write(Fixture.service, [(.serviceName, Fixture.text("Walk and Talk")), (.serviceCapacity, Fixture.capacity(3, 10))], wallMillis: Fixture.wall)
-        let b = try charity.write(Fixture.service, [(.serviceCapacity, Fixture.capacity(2, 10))], wallMillis: Fixture.wall)
+        let a = try charity.write(
+            Fixture.service,
+            [(.serviceName, Fixture.text("Walk and Talk")), (.serviceCapacity, Fixture.capacity(3, 10))],
+            wallMillis: Fixture.wall)
+        let b = try charity.write(
+            Fixture.service, [(.serviceCapacity, Fixture.capacity(2, 10))], wallMillis: Fixture.wall)
         #expect(a.seq == 1 && b.seq == 2)
         let s = try charity.service(Fixture.service, wallMillis: Fixture.wall)
         #expect(s.name == "Walk and Talk")
@@ -83,10 +94,14 @@ struct StoreTests {
         let before = try (practice.counts(), practice.nodeState(), practice.audit().count)
         // A bad NHS number in a change with a good field: the whole change is refused.
         #expect(throws: SyncError.self) {
-            try practice.write(r, [(.contactPhone, Fixture.text("07700900123")), (.clinicalNHSNumber, Fixture.text("9990000019"))], wallMillis: Fixture.wall)
+            try practice.write(
+                r, [(.contactPhone, Fixture.text("07700900123")), (.clinicalNHSNumber, Fixture.text("9990000019"))],
+                wallMillis: Fixture.wall)
         }
         // A practice may not write a charity's capacity.
-        #expect(throws: SyncError.self) { try practice.write(Fixture.service, [(.serviceCapacity, Fixture.capacity(1, 2))], wallMillis: Fixture.wall) }
+        #expect(throws: SyncError.self) {
+            try practice.write(Fixture.service, [(.serviceCapacity, Fixture.capacity(1, 2))], wallMillis: Fixture.wall)
+        }
         let after = try (practice.counts(), practice.nodeState(), practice.audit().count)
         #expect(before.0 == after.0)
         #expect(before.1 == after.1)
@@ -103,7 +118,10 @@ struct StoreTests {
                 group.addTask {
                     let store = try Store.open(at: path)
                     return try (0..<25).map { i in
-                        try store.write(Fixture.referral(UInt64(w * 100 + i)), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall).seq
+                        try store.write(
+                            Fixture.referral(UInt64(w * 100 + i)), [(.routingUrgency, Fixture.text("soon"))],
+                            wallMillis: Fixture.wall
+                        ).seq
                     }
                 }
             }

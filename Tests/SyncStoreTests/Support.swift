@@ -27,7 +27,9 @@ enum Fixture {
     static func uuid(_ n: UInt64) -> UUIDv7 { UUIDv7(millis: wall + n, random: (n, n &* 7919)) }
     static let service = try! RecordID.service(owner: charity, uuid: uuid(1))
     static let service2 = try! RecordID.service(owner: charity2, uuid: uuid(2))
-    static func referral(_ n: UInt64) -> RecordID { try! RecordID.referral(practice: practice, pcn: hub, uuid: uuid(100 + n)) }
+    static func referral(_ n: UInt64) -> RecordID {
+        try! RecordID.referral(practice: practice, pcn: hub, uuid: uuid(100 + n))
+    }
 
     static func text(_ s: String) -> [UInt8] { FieldValue.text(s) }
 
@@ -57,9 +59,14 @@ extension Store {
             let rows = try other.changes(after: after, limit: batch)
             guard let last = rows.last else { return total }
             let changes = rows.map {
-                IncomingChange(origin: $0.write.origin, seq: $0.write.seq, hlc: $0.write.hlc, record: $0.write.record.rawValue, bodies: [$0.body])
+                IncomingChange(
+                    origin: $0.write.origin, seq: $0.write.seq, hlc: $0.write.hlc, record: $0.write.record.rawValue,
+                    bodies: [$0.body])
             }
-            let r = try apply(changes, from: peer.node, checkpoint: BatchCheckpoint(peerIncarnation: peer.incarnation, after: after, upTo: last.localSeq), wallMillis: wall)
+            let r = try apply(
+                changes, from: peer.node,
+                checkpoint: BatchCheckpoint(peerIncarnation: peer.incarnation, after: after, upTo: last.localSeq),
+                wallMillis: wall)
             total.applied += r.applied
             total.duplicates += r.duplicates
             total.parked += r.parked

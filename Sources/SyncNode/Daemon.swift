@@ -1,0 +1,250 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SyncCore
+import SyncProtocol
+import SyncStore
+import SyncTransport
+
+/// `spsync daemon`: the listener, one scheduler per peer, the change watcher and the control
+/// socket, each a `Service` in one `ServiceGroup`. SIGTERM or SIGINT stops it gracefully: stop
+/// accepting, finish the batch in hand (its checkpoint is in the same transaction), end sessions
+/// with `ERROR shutting_down`, exit 0.
+public final class Daemon: Sendable {
+    public let runtime: NodeRuntime
+    public let book: PeerStatusBook
+    public let feed = ChangeFeed()
+    let startedAt: UInt64
+
+    public init(runtime: NodeRuntime) throws {
+        self.runtime = runtime
+        let logger = runtime.logger
+        var initial: [PeerStatus] = []
+        let saved = (try? PeerStatusFile.load(runtime.home)) ?? []  // a missing or unreadable file starts afresh
+        for peer in runtime.config.peers {
+            var status =
+                saved.first { $0.id == peer.id }
+                ?? PeerStatus(
+                    id: peer.id, role: peer.role, address: peer.address, schedule: peer.schedule ?? "manual",
+                    state: .idle)
+            status.address = peer.address
+            status.schedule = peer.schedule ?? "manual"
+            status.state =
+                runtime.config.blocked.contains(peer.fingerprint)
+                ? .blocked : (status.state == .connected ? .idle : status.state)
+            initial.append(status)
+        }
+        let home = runtime.home
+        self.book = PeerStatusBook(initial) { snapshot in
+            do { try PeerStatusFile.save(snapshot, home) } catch {
+                logger.warning("cannot save peer status", metadata: ["error": "\(error)"])
+            }
+        }
+        self.startedAt = WallClock.now()
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    public func run() async throws {
+        var services: [any Service] = [ChangeWatcher(daemon: self), ControlSocketService(daemon: self)]
+        if let listen = runtime.config.node.listen { services.append(ListenerService(daemon: self, address: listen)) }
+        for peer in runtime.config.peers {
+            let schedule = try Schedule(peer.schedule ?? "manual")
+            // Manual peers sync only when asked (`spsync sync --now`, through the control socket).
+            if schedule != .manual { services.append(PeerLinkService(daemon: self, peer: peer, schedule: schedule)) }
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: runtime.logger))
+        runtime.logger.info(
+            "daemon started",
+            metadata: [
+                "node": "\(runtime.node)", "peers": "\(runtime.config.peers.count)",
+                "listen": "\(runtime.config.node.listen ?? "-")", "pid": "\(getpid())",
+            ])
+        try await group.run()
+        feed.close()
+        runtime.logger.info("daemon stopped")
+    }
+
+    /// Asks for an immediate sync with one peer or all; returns when each has finished.
+    func syncNow(peer: String?) async -> [SessionOutcome] {
+        let peers = runtime.config.peers.filter { peer == nil || $0.id == peer }
+        var outcomes: [SessionOutcome] = []
+        for p in peers {
+            outcomes.append(await syncOnce(p))
+        }
+        return outcomes
+    }
+
+    /// One one-shot sync with a peer, with status bookkeeping.
+    func syncOnce(_ peer: PeerConfig) async -> SessionOutcome {
+        await book.started(peer.id, at: WallClock.now())
+        PeerSync.releaseParked(runtime)
+        let feed = self.feed
+        let outcome = await PeerSync.dial(peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() })
+        await finish(peer.id, outcome)
+        return outcome
+    }
+
+    func finish(_ peer: String, _ outcome: SessionOutcome) async {
+        let seq = (try? runtime.store.lastLocalSeq()) ?? 0  // status only: an unreadable store shows 0
+        await book.finished(peer, outcome, at: WallClock.now(), localSeq: seq)
+        runtime.logger.log(
+            level: outcome.succeeded ? .info : .warning, outcome.succeeded ? "session done" : "session failed",
+            metadata: [
+                "peer": "\(peer)", "received": "\(outcome.statistics.applied)",
+                "sent": "\(outcome.statistics.writesOut)",
+                "code": "\(outcome.errorCode ?? "")", "error": "\(outcome.error ?? "")",
+            ])
+    }
+}
+
+/// Saves the daemon's view of its peers beside the store, so `spsync status` works with the daemon down.
+public enum PeerStatusFile {
+    static func path(_ home: NodeHome) -> String { home.path + "/peers.status.json" }
+
+    public static func load(_ home: NodeHome) throws -> [PeerStatus] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path(home)))
+        return try JSONDecoder().decode([PeerStatus].self, from: data)
+    }
+
+    static func save(_ peers: [PeerStatus], _ home: NodeHome) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let tmp = path(home) + ".tmp"
+        try encoder.encode(peers).write(to: URL(fileURLWithPath: tmp))
+        guard rename(tmp, path(home)) == 0 else { throw SyncError(.io, "cannot replace \(path(home))") }
+    }
+}
+
+/// Watches the store for new changes (from the CLI, sessions, released parked writes) and wakes
+/// live sessions; releases parked writes whose time has come.
+struct ChangeWatcher: Service {
+    let daemon: Daemon
+
+    func run() async throws {
+        let first = try daemon.runtime.store.lastLocalSeq()
+        await cancelWhenGracefulShutdown {
+            var last = first
+            var ticks = 0
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
+                ticks += 1
+                if ticks % 100 == 0 { PeerSync.releaseParked(daemon.runtime) }
+                let seq: UInt64
+                do { seq = try daemon.runtime.store.lastLocalSeq() } catch {
+                    daemon.runtime.logger.error("cannot read the store", metadata: ["error": "\(error)"])
+                    continue
+                }
+                if seq != last {
+                    last = seq
+                    daemon.feed.publish()
+                }
+            }
+        }
+    }
+}
+
+/// Accepts peers' connections and runs a live-capable session with each.
+struct ListenerService: Service {
+    let daemon: Daemon
+    let address: String
+
+    func run() async throws {
+        let runtime = daemon.runtime
+        let (host, port) = try NodeRuntime.hostPort(address)
+        let listener = try await TransportListener.bind(
+            host: host, port: port, configuration: runtime.transport, group: runtime.group, logger: runtime.logger)
+        let daemon = self.daemon
+        // Graceful shutdown cancels the accept loop and every session (each ends with
+        // ERROR shutting_down after the batch in hand); that is a clean stop, not an error.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await listener.run { connection in
+                    let peer = connection.peer.peerID
+                    await daemon.book.started(peer, at: WallClock.now())
+                    let feed = daemon.feed
+                    let outcome = await SessionRunner.run(
+                        connection, store: runtime.store, mode: .live, localChanges: feed.subscribe(),
+                        logger: runtime.logger, clock: { WallClock.now() }, onApplied: { feed.publish() })
+                    await daemon.finish(peer, outcome)
+                }
+            }
+        } catch is CancellationError {}
+        await listener.close()
+    }
+}
+
+/// Dials one peer on its schedule: keeps a live connection, syncs once a night inside the window,
+/// every so often, or only when asked; retries with exponential backoff and jitter.
+struct PeerLinkService: Service {
+    let daemon: Daemon
+    let peer: PeerConfig
+    let schedule: Schedule
+
+    func run() async throws {
+        let runtime = daemon.runtime
+        let backoff = Backoff(capSeconds: schedule == .live ? 60 : 300)
+        await cancelWhenGracefulShutdown {
+            var failures = 0
+            // When to retry after a failure: fixed once per failure, so re-checking the plan after a
+            // wake-up does not push the retry further out.
+            var retryAt: UInt64?
+            var rng = SystemRandomNumberGenerator()
+            while !Task.isCancelled {
+                let now = WallClock.now()
+                let at: UInt64
+                if let retryAt {
+                    at = retryAt
+                } else if schedule == .live {
+                    at = now
+                } else {
+                    let status = await daemon.book.snapshot().first { $0.id == peer.id }
+                    guard
+                        let next = schedule.nextRun(
+                            nowMillis: now, lastSuccessMillis: status?.lastSuccessAt,
+                            lastAttemptMillis: status?.lastAttemptAt,
+                            calendar: .current)
+                    else { return }
+                    at = next
+                }
+                await daemon.book.update(peer.id) { $0.nextSyncAt = at }
+                if at > now {
+                    // Wake at least once a minute: the clock may jump, and nightly plans follow it.
+                    do { try await Task.sleep(for: .milliseconds(Int64(min(at - now, 60_000)))) } catch { return }
+                    continue
+                }
+                let succeeded: Bool
+                if schedule == .live {
+                    await daemon.book.started(peer.id, at: WallClock.now())
+                    let feed = daemon.feed
+                    let outcome = await PeerSync.dial(
+                        peer, runtime: runtime, mode: .live, localChanges: feed.subscribe(),
+                        onApplied: { feed.publish() })
+                    await daemon.finish(peer.id, outcome)
+                    succeeded = outcome.succeeded
+                } else {
+                    succeeded = await daemon.syncOnce(peer).succeeded
+                }
+                if Task.isCancelled { return }
+                let end = WallClock.now()
+                if succeeded && schedule != .live {
+                    failures = 0
+                    retryAt = nil
+                } else if !schedule.windowOpen(nowMillis: end, calendar: .current) {
+                    // The nightly window closed: try again in the next one.
+                    failures = 0
+                    retryAt = nil
+                } else {
+                    // A live session that ended, or a failed attempt: back off with jitter.
+                    failures = succeeded ? 1 : failures + 1
+                    let delay = backoff.delaySeconds(failures: failures, jitter: Double.random(in: 0...1, using: &rng))
+                    retryAt = end + UInt64(delay * 1000)
+                }
+            }
+        }
+    }
+}

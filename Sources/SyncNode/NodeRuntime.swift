@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SyncCore
+import SyncProtocol
+import SyncStore
+import SyncTransport
+
+/// Everything a node needs to talk to its peers: configuration, store, identity, TLS and an event loop group.
+public final class NodeRuntime: Sendable {
+    public let home: NodeHome
+    public let config: NodeConfig
+    public let node: NodeID
+    public let store: Store
+    public let identity: NodeIdentity
+    public let transport: TransportConfiguration
+    public let group: MultiThreadedEventLoopGroup
+    public let logger: Logger
+
+    /// Opens the node in `home`: refuses a private key readable by others, a config that does not
+    /// match the store, or peers whose entries are invalid.
+    public init(home: NodeHome, logger: Logger, threads: Int = 1) throws {
+        self.home = home
+        let config = try home.config()
+        self.config = config
+        self.node = try config.nodeID
+        self.store = try home.store()
+        let stored = try store.nodeState().node
+        guard stored == node else {
+            throw SyncError(.storeInvalid, "node.toml says \(node) but the store belongs to \(stored): check --home")
+        }
+        do {
+            self.identity = try NodeIdentity.load(directory: home.path)
+        } catch {
+            throw SyncError(.io, "\(error)")
+        }
+        guard identity.nodeID == node.rawValue else {
+            throw SyncError(.storeInvalid, "the certificate in \(home.path) names \(identity.nodeID), not \(node)")
+        }
+        let trust = try NodeRuntime.trust(config)
+        let minimum: TLSConfiguration.MinimumVersion
+        switch config.node.tlsMin ?? "1.3" {
+        case "1.3": minimum = .tls13
+        case "1.2": minimum = .tls12
+        case let other: throw SyncError(.usage, "node.toml tls_min = \"\(other)\": use \"1.3\" (default) or \"1.2\"")
+        }
+        let limits = store.limits
+        self.transport = TransportConfiguration(
+            tls: TLSConfiguration(
+                identity: identity, trust: trust, minimumVersion: minimum, caFilePath: config.node.caFile,
+                handshakeTimeoutSeconds: Int64(limits.handshakeTimeoutSeconds),
+                idleTimeoutSeconds: Int64(limits.idleTimeoutSeconds)),
+            frameBytesMax: limits.frameBytesMax, sessionsMax: limits.sessionsMax,
+            handshakesPerSecondMax: limits.handshakesPerSecondMax)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.logger = logger
+    }
+
+    /// The trust policy from node.toml: each peer's pinned (and announced next) fingerprint, blocked
+    /// keys, and in CA mode every configured peer id.
+    static func trust(_ config: NodeConfig) throws -> PinnedPeerTrust {
+        var pinned: [CertificateFingerprint: String] = [:]
+        for peer in config.peers {
+            for text in [peer.fingerprint] + (peer.nextFingerprint.map { [$0] } ?? []) {
+                do {
+                    pinned[try CertificateFingerprint(parsing: text)] = peer.id
+                } catch {
+                    throw SyncError(.usage, "node.toml, peer \(peer.id): \(error)")
+                }
+            }
+        }
+        var blocked: Set<CertificateFingerprint> = []
+        for text in config.blocked {
+            do { blocked.insert(try CertificateFingerprint(parsing: text)) } catch {
+                throw SyncError(.usage, "node.toml, blocked: \(error)")
+            }
+        }
+        let caPeers = config.node.caFile == nil ? [] : Set(config.peers.map(\.id))
+        return PinnedPeerTrust(pinned: pinned, caPeerIDs: caPeers, blocked: blocked)
+    }
+
+    /// Splits `HOST:PORT`.
+    public static func hostPort(_ address: String) throws -> (String, Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw SyncError(.usage, "address \(address): give HOST:PORT")
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    /// Closes the event loop group.
+    public func shutdown() async {
+        do { try await group.shutdownGracefully() } catch {
+            logger.warning("event loop shutdown failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SyncCore
+import SyncProtocol
+import SyncStore
+import SyncTransport
+
+/// Dials configured peers and runs sessions with them.
+public enum PeerSync {
+    /// Dials `peer` and runs a session; every failure, from DNS to the last frame, becomes an outcome.
+    public static func dial(
+        _ peer: PeerConfig, runtime: NodeRuntime, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
+        onApplied: @escaping @Sendable () -> Void = {}
+    ) async -> SessionOutcome {
+        var failed = SessionOutcome(peer: peer.id, succeeded: false, statistics: .init())
+        do {
+            let (host, port) = try NodeRuntime.hostPort(peer.address)
+            let connection = try await TransportDialer.connect(
+                host: host, port: port, expectedPeerID: peer.id, configuration: runtime.transport, group: runtime.group,
+                logger: runtime.logger)
+            return await SessionRunner.run(
+                connection, store: runtime.store, mode: mode, localChanges: localChanges, logger: runtime.logger,
+                clock: { WallClock.now() }, onApplied: onApplied)
+        } catch let error as TransportError {
+            failed.errorCode = error.code.rawValue
+            failed.error = error.message
+        } catch let error as SyncError {
+            failed.errorCode = error.code.rawValue
+            failed.error = error.message
+        } catch let error as NIOConnectionError {
+            failed.errorCode = "unreachable"
+            let reasons = error.connectionErrors.map { failure -> String in
+                if let io = failure.error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+                return "\(failure.error)"
+            }
+            let why =
+                reasons.isEmpty
+                ? (error.dnsAError ?? error.dnsAAAAError).map { "\($0)" } ?? "no address"
+                : reasons.joined(separator: ", ")
+            failed.error = "cannot reach \(peer.address): \(why) (is the peer's daemon running and the address right?)"
+        } catch {
+            failed.errorCode = "unreachable"
+            failed.error = "cannot reach \(peer.address): \(error)"
+        }
+        return failed
+    }
+
+    /// One-shot sync with each of `peers` in turn (releasing parked writes whose time has come first).
+    public static func once(_ peers: [PeerConfig], runtime: NodeRuntime) async -> [SessionOutcome] {
+        var outcomes: [SessionOutcome] = []
+        releaseParked(runtime)
+        for peer in peers {
+            let outcome = await dial(peer, runtime: runtime, mode: .oneShot)
+            runtime.logger.info(
+                outcome.succeeded ? "sync done" : "sync failed",
+                metadata: [
+                    "peer": "\(peer.id)", "in": "\(outcome.statistics.applied)",
+                    "out": "\(outcome.statistics.writesOut)",
+                    "error": "\(outcome.error ?? "")",
+                ])
+            outcomes.append(outcome)
+        }
+        releaseParked(runtime)
+        return outcomes
+    }
+
+    static func releaseParked(_ runtime: NodeRuntime) {
+        do {
+            let n = try runtime.store.releaseParked(wallMillis: WallClock.now())
+            if n > 0 { runtime.logger.info("released parked writes", metadata: ["count": "\(n)"]) }
+        } catch {
+            runtime.logger.error("releasing parked writes failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+import NIOCore
+import SyncCore
+import SyncProtocol
+import SyncStore
+import SyncTransport
+
+/// How a session with a peer ended, and what moved.
+public struct SessionOutcome: Sendable {
+    public var peer: String
+    /// True when both sides caught up and said `BYE` (or a live session was stopped cleanly).
+    public var succeeded: Bool
+    /// A protocol or transport error code, when it failed.
+    public var errorCode: String?
+    public var error: String?
+    public var statistics: SessionDriver.Statistics
+    public var protocolVersion: UInt32?
+    /// The peer's clock minus ours when its HELLO arrived, seconds.
+    public var clockSkewSeconds: Int64?
+}
+
+/// Runs one sync session over an authenticated connection: frames in, frames out, timers every
+/// second, local changes pushed in live mode, and a clean `ERROR shutting_down` on cancellation.
+public enum SessionRunner {
+    enum Event {
+        case frame(Frame)
+        case closed((any Error)?)
+        case tick
+        case localChanges
+        case shutdown
+    }
+
+    /// `onApplied` is called when a frame from the peer brought new writes into the store, so other
+    /// live sessions can push them on at once.
+    public static func run(
+        _ connection: TransportConnection, store: Store, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
+        logger: Logger, clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void = {}
+    ) async -> SessionOutcome {
+        let peerText = connection.peer.peerID
+        var outcome = SessionOutcome(peer: peerText, succeeded: false, statistics: .init())
+        let peer: NodeID
+        do { peer = try NodeID(peerText) } catch {
+            outcome.error = error.message
+            outcome.errorCode = "wrong_node"
+            await connection.close()
+            return outcome
+        }
+        do {
+            outcome = try await connection.executeThenClose { inbound, outbound in
+                try await drive(
+                    inbound: inbound, outbound: outbound, store: store, peer: peer, mode: mode,
+                    localChanges: localChanges, logger: logger, clock: clock, onApplied: onApplied)
+            }
+        } catch {
+            outcome.error = "\(error)"
+            outcome.errorCode = (error as? TransportError)?.code.rawValue ?? "transport"
+        }
+        return outcome
+    }
+
+    static func drive(
+        inbound: NIOAsyncChannelInboundStream<Frame>, outbound: NIOAsyncChannelOutboundWriter<Frame>, store: Store,
+        peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?, logger: Logger,
+        clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void
+    ) async throws -> SessionOutcome {
+        let driver = try SessionDriver(store: store, peer: peer, mode: mode)
+        let (events, sink) = AsyncStream<Event>.makeStream()
+        return try await withTaskCancellationHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // On cancellation (shutdown) the reader stops quietly: the `.shutdown` event ends
+                    // the session with ERROR shutting_down instead of a torn connection.
+                    do {
+                        for try await frame in inbound { sink.yield(.frame(frame)) }
+                        if !Task.isCancelled { sink.yield(.closed(nil)) }
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        if !Task.isCancelled { sink.yield(.closed(error)) }
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: .seconds(1)) } catch { return }
+                        sink.yield(.tick)
+                    }
+                }
+                if let localChanges {
+                    group.addTask {
+                        for await _ in localChanges { sink.yield(.localChanges) }
+                    }
+                }
+                var transportError: (any Error)?
+                var skew: Int64?
+                try await outbound.write(contentsOf: driver.start(nowMillis: clock()))
+                loop: for await event in events {
+                    let frames: [Frame]
+                    switch event {
+                    case .frame(let frame):
+                        let before = driver.statistics.applied
+                        frames = driver.receive(frame, nowMillis: clock())
+                        if driver.statistics.applied > before { onApplied() }
+                    case .tick: frames = driver.tick(nowMillis: clock())
+                    case .localChanges: frames = driver.localChangesAvailable(nowMillis: clock())
+                    case .shutdown: frames = driver.abort(.shuttingDown, "the node is stopping", nowMillis: clock())
+                    case .closed(let error):
+                        transportError = error
+                        driver.transportClosed()
+                        break loop
+                    }
+                    if skew == nil, let hello = driver.session.peerHello {
+                        skew = (Int64(bitPattern: hello.wallMillis) - Int64(bitPattern: clock())) / 1000
+                    }
+                    if !frames.isEmpty { try await outbound.write(contentsOf: frames) }
+                    if driver.isClosed { break }
+                }
+                if !driver.isClosed, Task.isCancelled {
+                    // Shutdown: the event stream ends at once in a cancelled task, so say goodbye here.
+                    let frames = driver.abort(.shuttingDown, "the node is stopping", nowMillis: clock())
+                    do { try await outbound.write(contentsOf: frames) } catch {
+                        logger.debug(
+                            "could not send shutting_down", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                    }
+                }
+                group.cancelAll()
+                sink.finish()
+                var outcome = SessionOutcome(peer: peer.rawValue, succeeded: false, statistics: driver.statistics)
+                outcome.protocolVersion = driver.session.version
+                outcome.clockSkewSeconds = skew
+                switch driver.closeReason {
+                case .done?:
+                    outcome.succeeded = true
+                case .localError(let e)?:
+                    outcome.succeeded = e.code == .shuttingDown
+                    outcome.errorCode = e.code.description
+                    outcome.error = e.detail
+                case .peerError(let e)?:
+                    outcome.errorCode = e.code.description
+                    outcome.error = "\(peer) said: \(e.detail)"
+                case .transportClosed?, nil:
+                    outcome.errorCode = (transportError as? TransportError)?.code.rawValue ?? "closed"
+                    outcome.error = transportError.map { "\($0)" } ?? "the connection closed before the sync finished"
+                }
+                return outcome
+            }
+        } onCancel: {
+            sink.yield(.shutdown)
+        }
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import GRDB
+import SyncCore
+import SyncNode
+import SyncStore
+
+/// Benchmarks of real daemons on loopback, driven through the `spsync` binary beside this one.
+enum NetworkBench {
+    static var spsync: String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("spsync").path
+    }
+
+    @discardableResult
+    static func run(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: spsync)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 || args.first == "sync" else {
+            throw SyncError(.io, "spsync \(args.joined(separator: " ")) exited \(p.terminationStatus)")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func fingerprint(_ home: String) throws -> String {
+        let json = try run(["id", "--home", home, "--json"])
+        return ((try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["fingerprint"] as? String)
+            ?? ""
+    }
+
+    static func daemon(_ home: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: spsync)
+        p.arguments = ["daemon", "--home", home, "--log-level", "error"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if (try? ControlClient.send(
+                ControlRequest(command: "status"), home: NodeHome(path: home), timeoutSeconds: 2)) != nil
+            {
+                return p
+            }
+            usleep(50_000)
+        }
+        throw SyncError(.io, "the daemon in \(home) did not start")
+    }
+
+    /// Resident and peak memory of a process, in MiB, from /proc.
+    static func memory(_ pid: Int32) -> (rss: Double, peak: Double) {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
+        func field(_ name: String) -> Double {
+            for line in text.split(separator: "\n") where line.hasPrefix(name) {
+                return Double(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "0").map { $0 / 1024 }
+                    ?? 0
+            }
+            return 0
+        }
+        return (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func workspace() throws -> String {
+        let root = NSTemporaryDirectory() + "spsync-bench-net-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        return root
+    }
+
+    /// Capacity set at a charity, seen at a practice through the hub, all on live connections.
+    static func propagation() throws {
+        let rounds = option("--rounds", default: 200)
+        let root = try workspace()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (p, h, c) = (root + "/practice", root + "/hub", root + "/charity")
+        let (hp, cp) = (freePort(), freePort())
+        try run(["init", "--home", p, "--org", "A81001", "--name", "P", "--pcn", "U12345"])
+        try run(["init", "--home", h, "--org", "U12345", "--name", "H", "--listen", "127.0.0.1:\(hp)"])
+        try run(["init", "--home", c, "--org", "GB-CHC-1234567", "--name", "C", "--listen", "127.0.0.1:\(cp)"])
+        try run([
+            "peer", "add", "--home", p, "U12345", "--fingerprint", try fingerprint(h), "--address", "127.0.0.1:\(hp)",
+            "--schedule", "live",
+        ])
+        try run(["peer", "add", "--home", h, "A81001", "--fingerprint", try fingerprint(p), "--address", "127.0.0.1:1"])
+        try run([
+            "peer", "add", "--home", h, "GB-CHC-1234567", "--fingerprint", try fingerprint(c), "--address",
+            "127.0.0.1:\(cp)", "--schedule", "live",
+        ])
+        try run([
+            "peer", "add", "--home", c, "U12345", "--fingerprint", try fingerprint(h), "--address", "127.0.0.1:\(hp)",
+        ])
+        let service = try run([
+            "service", "add", "--home", c, "--name", "Walk", "--category", "physical_activity", "--maximum", "1000",
+            "--available", "0",
+        ])
+        let daemons = try [h, c, p].map(daemon)
+        defer { for d in daemons { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() } }
+        let charity = try Store.open(at: c + "/store.sqlite")
+        let practice = try DatabaseQueue(
+            path: p + "/store.sqlite",
+            configuration: {
+                var x = Configuration(); x.readonly = true; return x
+            }())
+        let id = try RecordID(service)
+        func available() throws -> Int? {
+            try practice.read { db in
+                try Int.fetchOne(db, sql: "SELECT capacity_available FROM service WHERE key = ?", arguments: [service])
+            }
+        }
+        // Wait for the live links to settle.
+        let deadline = Date().addingTimeInterval(30)
+        while try available() != 0 {
+            guard Date() < deadline else { throw SyncError(.io, "the service never reached the practice") }
+            usleep(20_000)
+        }
+        var latencies: [Double] = []
+        for round in 1...rounds {
+            let start = ContinuousClock.now
+            try charity.write(
+                id,
+                [
+                    (
+                        .serviceCapacity,
+                        FieldValue.json(
+                            ServiceCapacity(unit: "places", available: round, maximum: 1000, updated: WallClock.now()))
+                    )
+                ], wallMillis: WallClock.now())
+            _ = try? ControlClient.send(ControlRequest(command: "changed"), home: NodeHome(path: c), timeoutSeconds: 2)
+            while try available() != round {
+                guard ContinuousClock.now - start < .seconds(10) else {
+                    throw SyncError(.io, "round \(round) did not arrive")
+                }
+                usleep(500)
+            }
+            latencies.append(seconds(ContinuousClock.now - start) * 1000)
+        }
+        latencies.sort()
+        func pct(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        print(
+            String(
+                format:
+                    "capacity propagation charity -> hub -> practice (live, loopback), %d rounds: p50 %.1f ms, p99 %.1f ms, max %.1f ms (target p99 < 100 ms)",
+                rounds, pct(0.5), pct(0.99), latencies.last ?? 0))
+    }
+
+    /// An idle daemon's memory.
+    static func idle() throws {
+        let root = try workspace()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try run([
+            "init", "--home", root + "/hub", "--org", "U12345", "--name", "H", "--listen", "127.0.0.1:\(freePort())",
+        ])
+        let d = try daemon(root + "/hub")
+        defer { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() }
+        sleep(3)
+        let m = memory(d.processIdentifier)
+        print(String(format: "idle daemon: RSS %.1f MiB, peak %.1f MiB (target < 30 MB)", m.rss, m.peak))
+    }
+
+    /// A hub with N practice peers that all dial in within one window.
+    static func hubWindow() throws {
+        let practices = option("--practices", default: 200)
+        let concurrency = option("--concurrency", default: 25)
+        let referrals = option("--referrals", default: 4)
+        let root = try workspace()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let hp = freePort()
+        let hub = root + "/hub"
+        try run(["init", "--home", hub, "--org", "U12345", "--name", "H", "--listen", "127.0.0.1:\(hp)"])
+        let hubFP = try fingerprint(hub)
+        print("making \(practices) practices with \(referrals) referrals each …")
+        var homes: [String] = []
+        for i in 0..<practices {
+            let code = String(format: "A%05d", 10000 + i)
+            let home = root + "/" + code
+            try run(["init", "--home", home, "--org", code, "--name", "Practice \(i)", "--pcn", "U12345"])
+            try run(["peer", "add", "--home", home, "U12345", "--fingerprint", hubFP, "--address", "127.0.0.1:\(hp)"])
+            try run([
+                "peer", "add", "--home", hub, code, "--fingerprint", try fingerprint(home), "--address", "127.0.0.1:1",
+            ])
+            let store = try Store.open(at: home + "/store.sqlite")
+            for r in 0..<referrals {
+                let id = try RecordID.referral(
+                    practice: NodeID(code), pcn: NodeID("U12345"), uuid: Store.newUUID(wallMillis: WallClock.now()))
+                try store.write(
+                    id,
+                    [
+                        (.routingNeeds, FieldValue.json(["loneliness"])),
+                        (.contactGivenName, FieldValue.text("Person \(r)")),
+                        (.progressEvents, FieldValue.json(ProgressEvent(event: "referred"))),
+                    ], wallMillis: WallClock.now())
+            }
+            homes.append(home)
+        }
+        let d = try daemon(hub)
+        defer { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() }
+        let start = ContinuousClock.now
+        let queue = OperationQueue()
+        queue.maxConcurrentOperationCount = concurrency
+        let failures = NIOLockedCounter()
+        for home in homes {
+            queue.addOperation {
+                let out = (try? run(["sync", "--home", home])) ?? ""
+                if !out.contains(": ok") { failures.increment() }
+            }
+        }
+        var peak = 0.0
+        while queue.operationCount > 0 {
+            peak = max(peak, memory(d.processIdentifier).peak)
+            usleep(50_000)
+        }
+        queue.waitUntilAllOperationsAreFinished()
+        let elapsed = seconds(ContinuousClock.now - start)
+        peak = max(peak, memory(d.processIdentifier).peak)
+        print(
+            String(
+                format:
+                    "hub with %d practices dialling in (%d at a time): all synced in %.1f s, %d failed; hub peak memory %.1f MiB",
+                practices, concurrency, elapsed, failures.value, peak))
+    }
+}
+
+/// A counter shared by the benchmark's worker threads.
+final class NIOLockedCounter: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}

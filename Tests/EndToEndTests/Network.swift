@@ -1,0 +1,196 @@
+import Foundation
+import Testing
+
+/// The `spsync` binary the tests drive, as an operator would.
+enum Binary {
+    static var path: String {
+        if let b = ProcessInfo.processInfo.environment["SPSYNC_BIN"] { return b }
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("spsync").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return dir.appendingPathComponent("spsync").path
+    }
+}
+
+struct CommandResult {
+    var status: Int32
+    var out: String
+    var err: String
+}
+
+/// A free TCP port on loopback (bound once and released; the daemon binds it right after).
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    _ = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+    }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// One node of a test network: its home, its port, and its daemon when running.
+final class TestNode: @unchecked Sendable {
+    // Only the test's own task touches a node; @unchecked because Process is not Sendable.
+    let id: String
+    let home: String
+    let port: Int
+    var daemon: Process?
+    var environment: [String: String] = [:]
+
+    init(id: String, home: String, port: Int) {
+        self.id = id
+        self.home = home
+        self.port = port
+    }
+
+    @discardableResult
+    func run(_ args: [String], env: [String: String] = [:]) throws -> CommandResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binary.path)
+        var argv = args
+        let split =
+            argv.firstIndex { $0.hasPrefix("-") || $0.contains(".") || $0.contains("/") || $0.contains(":") }
+            ?? argv.count
+        argv.insert(contentsOf: ["--home", home], at: split)
+        p.arguments = argv
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(env) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return CommandResult(
+            status: p.terminationStatus, out: String(decoding: o, as: UTF8.self),
+            err: String(decoding: e, as: UTF8.self))
+    }
+
+    func ok(_ args: [String], env: [String: String] = [:]) throws -> String {
+        let r = try run(args, env: env)
+        #expect(r.status == 0, "\(id): spsync \(args.joined(separator: " ")) failed: \(r.err)")
+        return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func json(_ args: [String]) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(try ok(args + ["--json"]).utf8))
+    }
+
+    var fingerprint: String {
+        get throws { ((try json(["id"])) as? [String: Any])?["fingerprint"] as? String ?? "" }
+    }
+
+    /// Starts `spsync daemon` and waits (bounded) until its control socket answers.
+    func start(env: [String: String] = [:]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binary.path)
+        p.arguments = ["daemon", "--home", home, "--log-level", "warning"]
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(env) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        let log =
+            FileManager.default.createFile(atPath: home + "/daemon.log", contents: nil)
+            ? FileHandle(forWritingAtPath: home + "/daemon.log") : nil
+        p.standardError = log ?? FileHandle.nullDevice
+        try p.run()
+        daemon = p
+        try waitUntil("\(id)'s daemon answers", seconds: 30) {
+            guard p.isRunning else {
+                throw DaemonDied(
+                    node: id, log: (try? String(contentsOfFile: home + "/daemon.log", encoding: .utf8)) ?? "")
+            }
+            let r = try run(["status", "--json"])
+            return r.status == 0 && r.out.contains("\"running\" : true")
+        }
+    }
+
+    /// Stops the daemon with `signal` and waits for it; returns its exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        guard let p = daemon else { return 0 }
+        kill(p.processIdentifier, signal)
+        p.waitUntilExit()
+        daemon = nil
+        return p.terminationStatus
+    }
+
+    func status() throws -> [String: Any] { (try json(["status"]) as? [String: Any]) ?? [:] }
+
+    func storeCount(_ key: String) throws -> Int { ((try status()["store"] as? [String: Any])?[key] as? Int) ?? -1 }
+
+    func peerStatus(_ peer: String) throws -> [String: Any] {
+        ((try status()["peers"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == peer } ?? [:]
+    }
+}
+
+struct DaemonDied: Error, CustomStringConvertible {
+    var node: String
+    var log: String
+    var description: String { "\(node)'s daemon exited:\n\(log)" }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting until \(what)" }
+}
+
+/// Polls `condition` every 100 ms for at most `seconds`: a bound, not a sleep to wait out.
+func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(100_000)
+    }
+    throw TimedOut(what: what)
+}
+
+/// A practice, its PCN hub and a charity on loopback, made with `spsync init` and peered by fingerprint.
+final class TestNetwork: @unchecked Sendable {
+    // Used from one test task at a time.
+    let root = NSTemporaryDirectory() + "spsync-e2e-" + UUID().uuidString
+    let practice: TestNode
+    let hub: TestNode
+    let charity: TestNode
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        practice = TestNode(id: "A81001", home: root + "/practice", port: freePort())
+        hub = TestNode(id: "U12345", home: root + "/hub", port: freePort())
+        charity = TestNode(id: "GB-CHC-1234567", home: root + "/charity", port: freePort())
+        _ = try practice.ok(["init", "--org", "A81001", "--name", "Riverside Surgery", "--pcn", "U12345"])
+        _ = try hub.ok(["init", "--org", "U12345", "--name", "Riverside PCN", "--listen", "127.0.0.1:\(hub.port)"])
+        _ = try charity.ok([
+            "init", "--org", "GB-CHC-1234567", "--name", "Leeds Walking Friends", "--listen",
+            "127.0.0.1:\(charity.port)",
+        ])
+        try peer(practice, hub, schedule: "manual")
+        try peer(hub, practice, schedule: "manual")
+        try peer(hub, charity, schedule: "live")
+        try peer(charity, hub, schedule: "manual")
+    }
+
+    func peer(_ a: TestNode, _ b: TestNode, schedule: String) throws {
+        _ = try a.ok([
+            "peer", "add", b.id, "--fingerprint", try b.fingerprint, "--address", "127.0.0.1:\(b.port)", "--schedule",
+            schedule,
+        ])
+    }
+
+    func stopAll() {
+        for n in [practice, hub, charity] { n.stop() }
+    }
+
+    deinit {
+        stopAll()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import GRDB
+import SyncCore
+import SyncStore
+import Testing
+
+/// Counts the field writes a store holds, straight from its SQLite file (fast enough to poll).
+func fieldWrites(_ node: TestNode) throws -> Int {
+    let q = try DatabaseQueue(
+        path: node.home + "/store.sqlite",
+        configuration: {
+            var c = Configuration()
+            c.readonly = true
+            c.busyMode = .timeout(5)
+            return c
+        }())
+    defer { try? q.close() }
+    return try q.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM field_write") ?? 0 }
+}
+
+@Suite("end to end: crashes, clocks, rollbacks, forgeries", .serialized)
+struct RecoveryTests {
+    @Test(
+        "a receiving daemon SIGKILLed in the middle of a large sync restarts and converges: nothing lost, nothing applied twice"
+    )
+    func killMidSync() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        // A large first sync: 1,500 referrals of 4 field writes, written through the library.
+        do {
+            let store = try Store.open(at: net.practice.home + "/store.sqlite")
+            let practice = try NodeID("A81001"), pcn = try NodeID("U12345")
+            let wall = UInt64(Date().timeIntervalSince1970 * 1000)
+            for i in 0..<1500 {
+                let id = try RecordID.referral(
+                    practice: practice, pcn: pcn, uuid: UUIDv7(millis: wall, random: (UInt64(i), UInt64(i) &* 7919)))
+                try store.write(
+                    id,
+                    [
+                        (.routingNeeds, FieldValue.json(["loneliness"])), (.routingUrgency, FieldValue.text("routine")),
+                        (.contactGivenName, FieldValue.text("Person \(i)")),
+                        (.progressEvents, FieldValue.json(ProgressEvent(event: "referred"))),
+                    ], wallMillis: wall)
+            }
+        }
+        // The hub holds its own organisation record too.
+        let hubOwn = try fieldWrites(net.hub)
+        let total = try fieldWrites(net.practice) + hubOwn
+        #expect(total >= 6000)
+        try net.hub.start()
+        let practice = net.practice
+        let syncer = Thread {
+            _ = try? practice.run(["sync"])  // expected to fail when the hub dies under it
+        }
+        syncer.start()
+        try waitUntil("the hub has applied part of the sync", seconds: 60) { try fieldWrites(net.hub) > hubOwn }
+        net.hub.stop(signal: SIGKILL)
+        let partial = try fieldWrites(net.hub)
+        while syncer.isExecuting { usleep(50_000) }
+        try net.hub.start()
+        _ = try net.practice.ok(["sync"])
+        let after = try fieldWrites(net.hub)
+        #expect(after == total, "the hub holds \(after) of \(total) field writes (it had \(partial) when killed)")
+        // Another sync moves nothing: every write was applied exactly once.
+        let again = try net.practice.ok(["sync", "--json"])
+        #expect(again.contains("\"received\" : 0"))
+        #expect(try fieldWrites(net.hub) == total)
+    }
+
+    @Test(
+        "a hub whose clock runs an hour ahead: its writes are parked at the practice, shown in status, not lost, and applied once time catches up"
+    )
+    func clockAhead() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        net.hub.environment["SPSYNC_CLOCK_OFFSET_SECONDS"] = "3600"
+        let referral = try net.hub.ok([
+            "referral", "create", "--to", "U12345", "--practice", "A81001", "--need", "housing",
+        ])
+        try net.hub.start()
+        let first = try net.practice.ok(["sync", "--json"])
+        #expect(
+            first.contains("\"parked\" : 1") || first.contains("\"parked\" : 2") || first.contains("\"parked\" : 3"),
+            "\(first)")
+        #expect(try net.practice.storeCount("parked") > 0)
+        #expect(try net.practice.storeCount("referrals") == 0)
+        // An hour later at the practice (its clock catches up): the parked writes apply, once.
+        net.practice.environment["SPSYNC_CLOCK_OFFSET_SECONDS"] = "3600"
+        _ = try net.practice.ok(["sync"])
+        #expect(try net.practice.storeCount("parked") == 0)
+        let ids = (try net.practice.json(["referral", "list"]) as? [[String: Any]])?.compactMap { $0["id"] as? String }
+        #expect(ids == [referral])
+    }
+
+    @Test(
+        "a practice restored from an older backup by hand detects it, refuses local writes, and after `spsync restore` rejoins under a new incarnation with nothing lost"
+    )
+    func rollback() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        let early = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "debt"])
+        _ = try net.practice.ok(["backup", net.root + "/old.sqlite"])
+        let late = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "housing"])
+        try net.hub.start()
+        _ = try net.practice.ok(["sync"])
+        // The disk is restored from last night's copy by hand: seq numbers would be reused.
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: net.practice.home + "/store.sqlite" + suffix)
+        }
+        try FileManager.default.copyItem(atPath: net.root + "/old.sqlite", toPath: net.practice.home + "/store.sqlite")
+        let detect = try net.practice.run(["sync"])
+        #expect(detect.status != 0)
+        #expect(detect.out.contains("rolled_back"), "\(detect.out)")
+        let refused = try net.practice.run(["referral", "create", "--to", "U12345", "--need", "carer"])
+        #expect(refused.status != 0 && refused.err.contains("spsync restore"), "\(refused.err)")
+        let before = (try net.practice.json(["id"]) as? [String: Any])?["incarnation"] as? String
+        _ = try net.practice.ok(["restore", net.root + "/old.sqlite"])
+        let after = (try net.practice.json(["id"]) as? [String: Any])?["incarnation"] as? String
+        #expect(before != after)
+        _ = try net.practice.ok(["sync"])
+        let ids = Set(
+            (try net.practice.json(["referral", "list"]) as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? [])
+        #expect(ids == [early, late], "the write made after the backup came back from the hub")
+        let fresh = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "carer"])
+        _ = try net.practice.ok(["sync"])
+        #expect(try net.hub.storeCount("referrals") == 3, "the new incarnation's first write reached the hub: \(fresh)")
+    }
+
+    @Test(
+        "a forged write — a charity changing a referral's clinical field and another charity's capacity — is refused and audited, and goes no further"
+    )
+    func forgedWrite() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        let referral = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "debt"])
+        try net.hub.start()
+        _ = try net.practice.ok(["sync"])
+        // The charity's store is tampered with: writes it may not make, slipped past its own checks.
+        let otherService = try RecordID.service(
+            owner: NodeID("GB-CHC-7654321"), uuid: UUIDv7(millis: 1_780_000_000_000, random: (1, 2)))
+        try forge(
+            net.charity,
+            [
+                (try RecordID(referral), .clinicalNHSNumber, FieldValue.text("9990000026")),
+                (
+                    otherService, .serviceCapacity,
+                    FieldValue.json(ServiceCapacity(unit: "places", available: 0, maximum: 0, updated: 1))
+                ),
+            ])
+        _ = try net.charity.ok(["sync", "--peer", "U12345"])
+        #expect(try net.hub.storeCount("refused") == 2)
+        #expect(try net.hub.storeCount("services") == 0)
+        let show = try net.hub.ok(["referral", "show", referral])
+        #expect(!show.contains("9990000026"))
+        net.hub.stop()
+        let store = try Store.open(at: net.hub.home + "/store.sqlite")
+        let refusals = try store.audit(action: "refused")
+        #expect(Set(refusals.compactMap(\.field)) == ["clinical.nhsNumber", "service.capacity"])
+        #expect(refusals.allSatisfy { $0.actor == "GB-CHC-1234567" && $0.code == "unauthorised" })
+    }
+
+    /// Writes changes into a node's store as if it had made them, bypassing validation (a tampered node).
+    func forge(_ node: TestNode, _ writes: [(RecordID, FieldKey, [UInt8])]) throws {
+        let q = try DatabaseQueue(path: node.home + "/store.sqlite")
+        defer { try? q.close() }
+        try q.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT node_id, incarnation, last_seq, hlc FROM node") else {
+                return
+            }
+            let origin = Origin(
+                node: try NodeID(row["node_id"] as String),
+                incarnation: try UUIDv7(bytes: [UInt8](row["incarnation"] as Data)))
+            var seq = UInt64(row["last_seq"] as Int64)
+            let hlc = HLC(millis: UInt64(Date().timeIntervalSince1970 * 1000), counter: 0)
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO origin (node_id, incarnation) VALUES (?, ?)",
+                arguments: [origin.node.rawValue, Data(origin.incarnation.bytes)])
+            let originRow = try Int64.fetchOne(
+                db, sql: "SELECT id FROM origin WHERE node_id = ? AND incarnation = ?",
+                arguments: [origin.node.rawValue, Data(origin.incarnation.bytes)])
+            for (record, field, value) in writes {
+                seq += 1
+                let w = FieldWrite(
+                    origin: origin, seq: seq, hlc: hlc, record: record, field: field, kind: .register, value: value)
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO record (key, kind) VALUES (?, ?)",
+                    arguments: [record.rawValue, record.serviceOwner == nil ? "referral" : "service"])
+                let recordRow = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM record WHERE key = ?", arguments: [record.rawValue])
+                try db.execute(
+                    sql:
+                        "INSERT INTO field_write (origin, seq, hlc, record, field, kind, value, body, live, winner, arrived_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, 1, 1, 0)",
+                    arguments: [
+                        originRow, Int64(seq), Int64(bitPattern: hlc.rawValue), recordRow, field.rawValue, Data(value),
+                        Data(w.encodedBody()),
+                    ])
+            }
+            try db.execute(sql: "UPDATE node SET last_seq = ?", arguments: [Int64(seq)])
+        }
+    }
+}
