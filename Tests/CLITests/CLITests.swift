@@ -224,7 +224,10 @@ struct PeerCLITests {
         _ = try p.ok(["init", "--org", "A81001", "--name", "Riverside", "--pcn", "U12345"])
         _ = try h.ok(["init", "--org", "U12345", "--name", "Riverside PCN"])
         let fp = (try h.json(["id"]) as? [String: Any])?["fingerprint"] as? String ?? ""
-        _ = try p.ok(["peer", "add", "U12345", "--fingerprint", fp, "--address", "127.0.0.1:7443", "--schedule", "nightly 01:00-05:00"])
+        _ = try p.ok([
+            "peer", "add", "U12345", "--fingerprint", fp, "--address", "127.0.0.1:7443", "--schedule",
+            "nightly 01:00-05:00",
+        ])
         for (args, hint) in [
             (["peer", "add", "U12345", "--fingerprint", fp, "--address", "127.0.0.1:7443"], "peer already"),
             (["peer", "add", "U12346", "--fingerprint", "sha256:12", "--address", "h:1"], "64 hex digits"),
