@@ -54,7 +54,15 @@ public struct BatchBuilder {
         var ledger: [LedgerEntry] = []
         let resyncSet = Set(resync)
         for record in touched + resync.filter({ !seen.contains($0) && needsLedger($0) }) {
-            guard let view = try view(record, &views) else { continue }
+            guard let view = try view(record, &views) else {
+                // A listed record this node does not hold (it was restored from an older backup,
+                // say) cannot be vouched for: narrow it; it is widened again once it arrives here.
+                if resyncSet.contains(record) {
+                    narrows.append(.narrow(Narrow(record: record, classes: DataClass.referralClasses, cause: .resync)))
+                    ledger += DataClass.referralClasses.map { LedgerEntry(record: record, dataClass: $0, sent: false) }
+                }
+                continue
+            }
             let visible = Self.visibleClasses(peer, view: view)
             let held: Set<DataClass> =
                 resyncSet.contains(record)

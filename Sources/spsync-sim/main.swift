@@ -12,6 +12,9 @@ struct SimulatorCommand: ParsableCommand {
     @Option(help: "Run seeds 1...N and print how many ran, converged and failed.")
     var seeds: Int?
 
+    @Option(help: "With --seeds: the first seed (runs first...first+N-1).")
+    var from: UInt64 = 1
+
     @Option(help: "Replay one seed, printing its trace.")
     var seed: UInt64?
 
@@ -35,7 +38,7 @@ struct SimulatorCommand: ParsableCommand {
         }
         let n = seeds ?? 0
         var failed: [UInt64] = []
-        for s in 1...UInt64(n) {
+        for s in from..<from + UInt64(n) {
             let report = Simulation.run(.init(seed: s, steps: steps))
             if !report.converged {
                 failed.append(s)
