@@ -1,0 +1,112 @@
+import Foundation
+import SyncCore
+import SyncProtocol
+import SyncSimulation
+import SyncStore
+
+// spsync-protocol-bench: the sync protocol through the real session code and SQLite stores, with
+// an in-memory connection (no TLS). Not a test: it prints figures (see Protocol/README.md).
+//
+//   (a) initial sync of 200,000 referrals × 5 fields = 1,000,000 field writes from a practice to a
+//       new hub store: field writes per second, end to end (HELLO to BYE).
+//   (b) stores of 20,000 and 200,000 referrals on both sides; 100 referrals changed (one field
+//       each) at the practice; one session: bytes on the wire per changed field beside the raw size
+//       of the changed values.
+//
+// Usage: spsync-protocol-bench [referrals-for-(a), default 200000]
+
+let wall: UInt64 = 1_780_000_000_000
+let practice = try NodeID("A81001")
+let hub = try NodeID("U12345")
+let root = NSTemporaryDirectory() + "spsync-protocol-bench-" + UUID().uuidString
+try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: root) }
+
+func seconds(_ start: Date) -> Double { Date().timeIntervalSince(start) }
+
+func referralID(_ i: Int) throws -> RecordID {
+    try RecordID.referral(
+        practice: practice, pcn: hub, uuid: UUIDv7(millis: wall + UInt64(i), random: (UInt64(i), 0x5eed)))
+}
+
+/// A practice store holding `count` referrals of 5 field writes each, its own writes, loaded in bulk.
+func loadPractice(_ name: String, referrals count: Int) throws -> Store {
+    let store = try Store.create(at: "\(root)/\(name)-practice.sqlite", node: practice, wallMillis: wall)
+    // The writes come from an earlier incarnation of the practice (as after a restore), so the
+    // store's own seq counter, which a bulk load does not move, stays free for the later edits.
+    let origin = Origin(node: practice, incarnation: UUIDv7(millis: wall - 1, random: (1, 1)))
+    var seq: UInt64 = 0
+    var batch: [IncomingChange] = []
+    func flush() throws {
+        _ = try store.apply(batch, from: hub, checkpoint: nil, wallMillis: wall)
+        batch.removeAll(keepingCapacity: true)
+    }
+    for i in 0..<count {
+        seq += 1
+        let record = try referralID(i)
+        let hlc = HLC(millis: wall, counter: UInt16(truncatingIfNeeded: i))
+        let values: [(FieldKey, String)] = [
+            (.routingUrgency, "routine"), (.routingNote, "Walking group, Tuesdays"), (.contactGivenName, "Sam"),
+            (.contactPhone, "07700 900\(String(format: "%03d", i % 1000))"), (.contactEmail, "sam\(i)@example.org"),
+        ]
+        let bodies = values.map { field, value in
+            FieldWrite(
+                origin: origin, seq: seq, hlc: hlc, record: record, field: field, kind: .register,
+                value: Array(value.utf8)
+            )
+            .encodedBody()
+        }
+        batch.append(IncomingChange(origin: origin, seq: seq, hlc: hlc, record: record.rawValue, bodies: bodies))
+        if batch.count == 5000 { try flush() }
+    }
+    if !batch.isEmpty { try flush() }
+    return store
+}
+
+func initialSync(_ name: String, referrals: Int) throws -> (practice: Store, hub: Store) {
+    var start = Date()
+    let p = try loadPractice(name, referrals: referrals)
+    print(
+        "  loaded \(referrals * 5) field writes into the practice store in \(String(format: "%.1f", seconds(start))) s")
+    let h = try Store.create(at: "\(root)/\(name)-hub.sqlite", node: hub, wallMillis: wall)
+    start = Date()
+    let o = try MemorySync.sync(h, p, nowMillis: wall)
+    let t = seconds(start)
+    precondition(o.clean && o.a.applied == referrals * 5, "initial sync incomplete: \(o)")
+    // The practice pulls once from the hub too, so both checkpoints are at the end before (b).
+    let settled = try MemorySync.sync(p, h, nowMillis: wall)
+    precondition(settled.clean, "settling sync failed")
+    print(
+        "  initial sync: \(o.a.applied) field writes in \(String(format: "%.1f", t)) s = "
+            + "\(Int(Double(o.a.applied) / t)) writes/s; \(o.b.batchesOut) batches, \(o.a.bytesIn + o.a.bytesOut) bytes on the wire "
+            + "(\(String(format: "%.1f", Double(o.a.bytesIn) / Double(o.a.applied))) B per write)")
+    return (p, h)
+}
+
+func delta(_ name: String, _ stores: (practice: Store, hub: Store), referrals: Int) throws {
+    var raw = 0
+    for k in 0..<100 {
+        let value = "07700 901\(String(format: "%03d", k))"
+        raw += value.utf8.count
+        try stores.practice.write(
+            try referralID(k * (referrals / 100)), [(.contactPhone, Array(value.utf8))],
+            wallMillis: wall + 1000 + UInt64(k))
+    }
+    let start = Date()
+    let o = try MemorySync.sync(stores.hub, stores.practice, nowMillis: wall + 2000)
+    precondition(o.clean && o.a.applied == 100, "delta sync incomplete: \(o)")
+    let total = o.a.bytesIn + o.a.bytesOut
+    let batches = o.a.bytesIn
+    print(
+        "  \(referrals) referrals each side, 100 changed: \(total) bytes both ways = \(total / 100) B per changed field "
+            + "(raw values \(raw / 100) B per field); hub←practice \(batches) B, hub→practice \(o.a.bytesOut) B; "
+            + "\(String(format: "%.0f", seconds(start) * 1000)) ms")
+}
+
+let big = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200_000
+print("(a) initial sync, \(big) referrals × 5 fields")
+let large = try initialSync("large", referrals: big)
+print("(b) bytes per changed field")
+let small = try initialSync("small", referrals: 20_000)
+try delta("small", small, referrals: 20_000)
+try delta("large", large, referrals: big)
