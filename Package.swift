@@ -56,6 +56,12 @@ let package = Package(
             dependencies: ["SyncSimulation", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        // Protocol benchmark (not a test): sessions in memory between two SQLite stores.
+        .executableTarget(
+            name: "spsync-protocol-bench",
+            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation"],
+            swiftSettings: strict
+        ),
         // TLS 1.3 mutual authentication over SwiftNIO with the system OpenSSL: node identity and
         // certificates, pinning trust, the TLS handler, listener and dialer.
         .target(

@@ -169,7 +169,9 @@ struct ListenerService: Service {
                     let feed = daemon.feed
                     let outcome = await SessionRunner.run(
                         connection, store: runtime.store, mode: .live, localChanges: feed.subscribe(),
-                        logger: runtime.logger, clock: { WallClock.now() }, onApplied: { feed.publish() })
+                        rotation: runtime.rotation, logger: runtime.logger, clock: { WallClock.now() },
+                        onApplied: { feed.publish() })
+                    runtime.afterSession(outcome)
                     await daemon.finish(peer, outcome)
                 }
             }

@@ -15,6 +15,10 @@ public final class NodeRuntime: Sendable {
     public let store: Store
     public let identity: NodeIdentity
     public let transport: TransportConfiguration
+    /// The trust table, updated in place when a peer rotates its certificate.
+    public let trust: LiveTrust
+    /// This node's rotation under way, announced to each peer in its sessions.
+    public let rotation: RotationAnnouncement?
     public let group: MultiThreadedEventLoopGroup
     public let logger: Logger
 
@@ -30,6 +34,12 @@ public final class NodeRuntime: Sendable {
         guard stored == node else {
             throw SyncError(.storeInvalid, "node.toml says \(node) but the store belongs to \(stored): check --home")
         }
+        // A rotation every peer has heard of takes effect now, before the key is loaded.
+        if try PendingRotation.promoteIfAnnounced(home: home, peers: config.peers.map(\.id)) {
+            logger.notice(
+                "switched to the rotated key and certificate; the old ones are kept as key.old.pem and cert.old.pem")
+        }
+        self.rotation = try PendingRotation.load(home)?.announcement
         do {
             self.identity = try NodeIdentity.load(directory: home.path)
         } catch {
@@ -38,7 +48,8 @@ public final class NodeRuntime: Sendable {
         guard identity.nodeID == node.rawValue else {
             throw SyncError(.storeInvalid, "the certificate in \(home.path) names \(identity.nodeID), not \(node)")
         }
-        let trust = try NodeRuntime.trust(config)
+        let trust = LiveTrust(try NodeRuntime.trust(config))
+        self.trust = trust
         let minimum: TLSConfiguration.MinimumVersion
         switch config.node.tlsMin ?? "1.3" {
         case "1.3": minimum = .tls13
@@ -88,6 +99,52 @@ public final class NodeRuntime: Sendable {
         var host = String(address[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host, port)
+    }
+
+    /// Carries out what a session learnt about certificates: that this node's rotation reached the
+    /// peer; that the peer announced its next certificate (checked against the one that
+    /// authenticated the connection, then pinned as the peer's next fingerprint); that the peer
+    /// presented its announced next certificate (promoted, the old fingerprint dropped).
+    public func afterSession(_ outcome: SessionOutcome) {
+        let peer = outcome.peer
+        do {
+            if outcome.rotationSent {
+                try PendingRotation.markAnnounced(home: home, peer: peer)
+            }
+            if let next = outcome.peerNextFingerprint {
+                try ConfigEdits.edit(home) { config in
+                    guard let i = config.peers.firstIndex(where: { $0.id == peer }) else { return }
+                    config.peers[i].nextFingerprint = next.description
+                }
+                trust.update { $0.pinned[next] = peer }
+                logger.notice(
+                    "peer announced its next certificate", metadata: ["peer": "\(peer)", "fingerprint": "\(next)"])
+            }
+            if let presented = outcome.presentedFingerprint {
+                var dropped: CertificateFingerprint?
+                try ConfigEdits.edit(home) { config in
+                    guard let i = config.peers.firstIndex(where: { $0.id == peer }),
+                        config.peers[i].nextFingerprint == presented.description
+                    else { return }
+                    // A malformed old pin has nothing to drop from the trust table.
+                    dropped = try? CertificateFingerprint(parsing: config.peers[i].fingerprint)
+                    config.peers[i].fingerprint = presented.description
+                    config.peers[i].nextFingerprint = nil
+                }
+                if let dropped {
+                    trust.update { $0.pinned[dropped] = nil }
+                    logger.notice(
+                        "peer switched to its rotated certificate",
+                        metadata: ["peer": "\(peer)", "fingerprint": "\(presented)"])
+                }
+            }
+        } catch {
+            logger.error("cannot record a certificate rotation", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+        if let problem = outcome.rotationProblem {
+            logger.warning(
+                "peer's rotation announcement refused", metadata: ["peer": "\(peer)", "reason": "\(problem)"])
+        }
     }
 
     /// Closes the event loop group.

@@ -20,9 +20,11 @@ public enum PeerSync {
             let connection = try await TransportDialer.connect(
                 host: host, port: port, expectedPeerID: peer.id, configuration: runtime.transport, group: runtime.group,
                 logger: runtime.logger)
-            return await SessionRunner.run(
-                connection, store: runtime.store, mode: mode, localChanges: localChanges, logger: runtime.logger,
-                clock: { WallClock.now() }, onApplied: onApplied)
+            let outcome = await SessionRunner.run(
+                connection, store: runtime.store, mode: mode, localChanges: localChanges, rotation: runtime.rotation,
+                logger: runtime.logger, clock: { WallClock.now() }, onApplied: onApplied)
+            runtime.afterSession(outcome)
+            return outcome
         } catch let error as TransportError {
             failed.errorCode = error.code.rawValue
             failed.error = error.message

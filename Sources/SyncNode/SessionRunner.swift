@@ -18,6 +18,16 @@ public struct SessionOutcome: Sendable {
     public var protocolVersion: UInt32?
     /// The peer's clock minus ours when its HELLO arrived, seconds.
     public var clockSkewSeconds: Int64?
+    /// This node's pending rotation was announced to the peer in this session.
+    public var rotationSent = false
+    /// The peer announced its next certificate and the announcement checked out.
+    public var peerNextFingerprint: CertificateFingerprint?
+    /// Why the peer's announcement was refused, if it was.
+    public var rotationProblem: String?
+    /// The fingerprint the peer authenticated with.
+    public var presentedFingerprint: CertificateFingerprint?
+    /// The peer's announcement as received, before it is checked.
+    var announcedRotation: RotationAnnouncement?
 }
 
 /// Runs one sync session over an authenticated connection: frames in, frames out, timers every
@@ -35,7 +45,8 @@ public enum SessionRunner {
     /// live sessions can push them on at once.
     public static func run(
         _ connection: TransportConnection, store: Store, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
-        logger: Logger, clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void = {}
+        rotation: RotationAnnouncement? = nil, logger: Logger, clock: @escaping @Sendable () -> UInt64,
+        onApplied: @escaping @Sendable () -> Void = {}
     ) async -> SessionOutcome {
         let peerText = connection.peer.peerID
         var outcome = SessionOutcome(peer: peerText, succeeded: false, statistics: .init())
@@ -50,21 +61,40 @@ public enum SessionRunner {
             outcome = try await connection.executeThenClose { inbound, outbound in
                 try await drive(
                     inbound: inbound, outbound: outbound, store: store, peer: peer, mode: mode,
-                    localChanges: localChanges, logger: logger, clock: clock, onApplied: onApplied)
+                    localChanges: localChanges, rotation: rotation, logger: logger, clock: clock, onApplied: onApplied)
             }
         } catch {
             outcome.error = "\(error)"
             outcome.errorCode = (error as? TransportError)?.code.rawValue ?? "transport"
+        }
+        outcome.presentedFingerprint = connection.peer.fingerprint
+        if let announced = outcome.announcedRotation {
+            // Signed by the key that authenticated this very connection, for the same node id.
+            let signed = RotationAnnouncement.signedBytes(announced.certificate)
+            if !CertificateRotation.verify(announced.signature, over: signed, signer: connection.peer.certificate.der) {
+                outcome.rotationProblem = "the signature does not verify against the certificate of this connection"
+            } else {
+                do {
+                    let next = try PeerCertificate(der: announced.certificate)
+                    if next.nodeID == peer.rawValue {
+                        outcome.peerNextFingerprint = next.fingerprint
+                    } else {
+                        outcome.rotationProblem = "the new certificate names \(next.nodeID ?? "no node"), not \(peer)"
+                    }
+                } catch {
+                    outcome.rotationProblem = "\(error)"
+                }
+            }
         }
         return outcome
     }
 
     static func drive(
         inbound: NIOAsyncChannelInboundStream<Frame>, outbound: NIOAsyncChannelOutboundWriter<Frame>, store: Store,
-        peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?, logger: Logger,
-        clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void
+        peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?, rotation: RotationAnnouncement?,
+        logger: Logger, clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void
     ) async throws -> SessionOutcome {
-        let driver = try SessionDriver(store: store, peer: peer, mode: mode)
+        let driver = try SessionDriver(store: store, peer: peer, mode: mode, rotation: rotation)
         let (events, sink) = AsyncStream<Event>.makeStream()
         return try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -128,6 +158,8 @@ public enum SessionRunner {
                 var outcome = SessionOutcome(peer: peer.rawValue, succeeded: false, statistics: driver.statistics)
                 outcome.protocolVersion = driver.session.version
                 outcome.clockSkewSeconds = skew
+                outcome.rotationSent = driver.rotationSent
+                outcome.announcedRotation = driver.receivedRotation
                 switch driver.closeReason {
                 case .done?:
                     outcome.succeeded = true

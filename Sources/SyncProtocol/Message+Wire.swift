@@ -45,6 +45,14 @@ extension Message {
             let w = try decode(Spsync_V1_Error.self)
             self = .error(
                 ProtocolError(ErrorCode(rawValue: w.code.rawValue) ?? .unspecified, String(w.detail.prefix(1024))))
+        case .rotate:
+            let w = try decode(Spsync_V1_Rotate.self)
+            guard !w.certificate.isEmpty, w.certificate.count <= RotationAnnouncement.certificateBytesMax,
+                !w.signature.isEmpty, w.signature.count <= RotationAnnouncement.signatureBytesMax
+            else {
+                throw ProtocolError(.limitExceeded, "ROTATE: certificate or signature empty or too large")
+            }
+            self = .rotate(RotationAnnouncement(certificate: [UInt8](w.certificate), signature: [UInt8](w.signature)))
         }
     }
 
@@ -71,6 +79,11 @@ extension Message {
                 payload = try Spsync_V1_Error.with {
                     $0.code = Spsync_V1_ErrorCode(rawValue: e.code.rawValue) ?? .unspecified
                     $0.detail = e.detail
+                }.serializedBytes()
+            case .rotate(let r):
+                payload = try Spsync_V1_Rotate.with {
+                    $0.certificate = Data(r.certificate)
+                    $0.signature = Data(r.signature)
                 }.serializedBytes()
             }
         } catch {

@@ -13,6 +13,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case bye = 0x08
     case error = 0x09
     case holding = 0x0A
+    case rotate = 0x0B
 }
 
 /// The protocol versions this build speaks, lowest first.
@@ -190,6 +191,31 @@ public struct Changes: Sendable, Equatable {
     }
 }
 
+/// A node's next certificate, announced over a connection its current certificate authenticated.
+///
+/// `signature` is ECDSA-SHA256 by the current key over `RotationAnnouncement.signedBytes(certificate)`.
+/// The session only carries it; the node checks it against the connection's peer certificate.
+public struct RotationAnnouncement: Sendable, Equatable {
+    /// The new certificate, DER.
+    public var certificate: [UInt8]
+    public var signature: [UInt8]
+
+    public init(certificate: [UInt8], signature: [UInt8]) {
+        self.certificate = certificate
+        self.signature = signature
+    }
+
+    /// Largest certificate accepted in `ROTATE`.
+    public static let certificateBytesMax = 16 * 1024
+    /// Largest signature accepted in `ROTATE`.
+    public static let signatureBytesMax = 512
+
+    /// The bytes the current key signs: "spsync-rotate-v1", a zero byte, the new certificate's DER.
+    public static func signedBytes(_ certificate: [UInt8]) -> [UInt8] {
+        Array("spsync-rotate-v1".utf8) + [0] + certificate
+    }
+}
+
 /// A protocol message, as the session sees it (wire types stay in `Generated/`).
 public enum Message: Sendable, Equatable {
     case hello(Hello)
@@ -204,6 +230,8 @@ public enum Message: Sendable, Equatable {
     case pong(nonce: UInt64)
     case bye
     case error(ProtocolError)
+    /// The sender's next certificate, signed by its current key (`spsync cert rotate`).
+    case rotate(RotationAnnouncement)
 
     public var type: MessageType {
         switch self {
@@ -217,6 +245,7 @@ public enum Message: Sendable, Equatable {
         case .pong: return .pong
         case .bye: return .bye
         case .error: return .error
+        case .rotate: return .rotate
         }
     }
 }

@@ -26,12 +26,15 @@ public struct Session: Sendable {
         public var schemaVersion: UInt32
         public var software: String
         public var limits: Limits
+        /// A pending certificate rotation to announce to the peer (`spsync cert rotate`).
+        public var rotation: RotationAnnouncement?
 
         public init(
             node: NodeID, incarnation: Incarnation, lastSeq: UInt64, rolledBack: Bool, peer: NodeID,
             heldOfPeer: [Incarnation: UInt64], mode: SessionMode, schemaVersion: UInt32, software: String,
-            limits: Limits = .standard
+            limits: Limits = .standard, rotation: RotationAnnouncement? = nil
         ) {
+            self.rotation = rotation
             self.node = node
             self.incarnation = incarnation
             self.lastSeq = lastSeq
@@ -76,6 +79,9 @@ public struct Session: Sendable {
         case markRolledBack
         /// This node pulled the peer's change log to its end (status; the HOLDING is done).
         case pulledToEnd(peerIncarnation: Incarnation, seq: UInt64)
+        /// The peer announced its next certificate: check the signature against the connection's
+        /// peer certificate and, if good, pin it as the peer's next fingerprint.
+        case rotationAnnounced(RotationAnnouncement)
         /// Close the connection; the session is over.
         case close(CloseReason)
     }
@@ -116,6 +122,8 @@ public struct Session: Sendable {
     public private(set) var version: UInt32?
     /// Writes the peer sent that this node refused, this session.
     public private(set) var refusals = 0
+    /// Whether the peer announced a rotation in this session (at most once).
+    var rotationReceived = false
     var pull: PullState?
     var serve: ServeState?
     var peerHolding: [RecordID] = []
@@ -322,7 +330,9 @@ public struct Session: Sendable {
         }
         state = .active
         pull = PullState(peerIncarnation: hello.incarnation)
-        return [.preparePull(peerIncarnation: hello.incarnation)]
+        // A pending rotation is announced once per session, as soon as the peer is known.
+        let announce: [Action] = configuration.rotation.map { [.send(.rotate($0))] } ?? []
+        return announce + [.preparePull(peerIncarnation: hello.incarnation)]
     }
 
     // MARK: Active
@@ -378,6 +388,10 @@ public struct Session: Sendable {
             if byeSent { return close(.done) }
             return finishIfDone()
         case .error(let e): return close(.peerError(e))
+        case .rotate(let announcement):
+            guard !rotationReceived else { return fail(.unexpectedMessage, "a second ROTATE") }
+            rotationReceived = true
+            return [.rotationAnnounced(announcement)]
         }
     }
 

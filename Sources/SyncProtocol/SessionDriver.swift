@@ -43,8 +43,16 @@ public final class SessionDriver {
     }
 
     /// Makes a driver for a session with `peer` (the node id its certificate proved).
+    /// The rotation the peer announced in this session, if any (for the node to verify and pin).
+    public private(set) var receivedRotation: RotationAnnouncement?
+    /// Whether this node's own pending rotation was sent to the peer.
+    public private(set) var rotationSent = false
+    /// Whether this node pulled the peer's change log to its end in this session.
+    public private(set) var pulledToEnd = false
+
     public init(
-        store: Store, peer: NodeID, mode: SessionMode, software: String = "spsync", limits: Limits? = nil
+        store: Store, peer: NodeID, mode: SessionMode, software: String = "spsync", limits: Limits? = nil,
+        rotation: RotationAnnouncement? = nil
     ) throws {
         let node = try store.nodeState()
         self.store = store
@@ -57,7 +65,7 @@ public final class SessionDriver {
                 rolledBack: node.rolledBackAt != nil,
                 peer: peer, heldOfPeer: try store.heldSeqs(of: peer), mode: mode,
                 schemaVersion: UInt32(Store.schemaVersion),
-                software: software, limits: limits))
+                software: software, limits: limits, rotation: rotation))
     }
 
     public var isClosed: Bool { session.isClosed }
@@ -135,6 +143,7 @@ public final class SessionDriver {
                 throw ProtocolError(
                     .internal, "a \(message.type) message of \(frame.lengthFieldValue) bytes does not fit a frame")
             }
+            if case .rotate = message { rotationSent = true }
             statistics.framesOut += 1
             statistics.bytesOut += frame.wireBytes
             if case .changes(let c) = message {
@@ -181,7 +190,11 @@ public final class SessionDriver {
         case .markRolledBack:
             try store.markRolledBack(wallMillis: now, evidence: peer)
             return []
+        case .rotationAnnounced(let announcement):
+            receivedRotation = announcement
+            return []
         case .pulledToEnd(let incarnation, _):
+            pulledToEnd = true
             if holdingNeeded {
                 try store.markHoldingSent(peer: peer, peerIncarnation: incarnation, wallMillis: now)
                 holdingNeeded = false

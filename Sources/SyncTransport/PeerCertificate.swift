@@ -13,13 +13,35 @@ public struct PeerCertificate: Sendable, Hashable {
     public let commonName: String?
     /// True when CA mode is configured and the certificate chain verified against the configured CA.
     public let verifiedByCA: Bool
+    /// The certificate's DER encoding (empty for summaries made from parts); checks signatures by
+    /// its key, as a rotation announcement needs.
+    public let der: [UInt8]
 
     /// Makes a summary from its parts (for trust policy tests and callers with their own sources).
-    public init(fingerprint: CertificateFingerprint, nodeID: String?, commonName: String?, verifiedByCA: Bool = false) {
+    public init(
+        fingerprint: CertificateFingerprint, nodeID: String?, commonName: String?, verifiedByCA: Bool = false,
+        der: [UInt8] = []
+    ) {
         self.fingerprint = fingerprint
         self.nodeID = nodeID
         self.commonName = commonName
         self.verifiedByCA = verifiedByCA
+        self.der = der
+    }
+
+    /// Summarizes a DER certificate (a rotation announcement's new certificate).
+    public init(der: [UInt8]) throws(IdentityError) {
+        OpenSSLErrors.clear()
+        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            return d2i_X509(nil, &cursor, buffer.count)
+        }
+        guard let parsed else {
+            let reasons = OpenSSLErrors.drainTexts().joined(separator: "; ")
+            throw IdentityError(.invalidPEM, "the certificate is not DER X.509 (\(reasons))")
+        }
+        defer { X509_free(parsed) }
+        self = X509Certificate.summary(of: parsed, verifiedByCA: false)
     }
 
     /// Summarizes a PEM certificate (for example a peer's `cert.pem` given to `spsync peer add`).
@@ -89,6 +111,20 @@ enum X509Certificate {
         return String(decoding: UnsafeBufferPointer(start: utf8, count: Int(length)), as: UTF8.self)
     }
 
+    /// The DER encoding of `certificate`.
+    static func der(of certificate: OpaquePointer) -> [UInt8] {
+        let length = i2d_X509(certificate, nil)
+        // Encoding a parsed certificate fails only on allocation failure.
+        precondition(length > 0, "i2d_X509 failed")
+        var out = [UInt8](repeating: 0, count: Int(length))
+        let written = out.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            return i2d_X509(certificate, &cursor)
+        }
+        precondition(written == length, "i2d_X509 wrote \(written) of \(length) bytes")
+        return out
+    }
+
     /// The trust-relevant facts of `certificate`.
     static func summary(of certificate: OpaquePointer, verifiedByCA: Bool) -> PeerCertificate {
         let ids = nodeIDs(of: certificate)
@@ -96,7 +132,8 @@ enum X509Certificate {
             fingerprint: fingerprint(of: certificate),
             nodeID: ids.count == 1 ? ids[0] : nil,
             commonName: commonName(of: certificate),
-            verifiedByCA: verifiedByCA
+            verifiedByCA: verifiedByCA,
+            der: der(of: certificate)
         )
     }
 }

@@ -10,7 +10,8 @@ struct SPSync: AsyncParsableCommand {
         discussion:
             "Every command takes --home DIR (default $SPSYNC_HOME, then $XDG_STATE_HOME/spsync). Listings take --json.",
         subcommands: [
-            Init.self, Id.self, PeerCommand.self, ServiceCommand.self, ReferralCommand.self, Conflicts.self,
+            Init.self, Id.self, PeerCommand.self, CertCommand.self, ServiceCommand.self, ReferralCommand.self,
+            Conflicts.self,
             Resolve.self, Settle.self,
             SyncCommand.self, DaemonCommand.self, StatusCommand.self, DemoCommand.self, Backup.self, Restore.self,
         ]

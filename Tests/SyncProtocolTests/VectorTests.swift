@@ -61,6 +61,13 @@ struct VectorTests {
             ("pong", .pong(nonce: 9)),
             ("bye", .bye),
             ("error", .error(ProtocolError(.rolledBack, "restore needed"))),
+            (
+                "rotate",
+                .rotate(
+                    RotationAnnouncement(
+                        certificate: [0x30, 0x03, 0x02, 0x01, 0x07],
+                        signature: [0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02]))
+            ),
         ]
     }
 
@@ -94,6 +101,7 @@ struct VectorTests {
         case .pong(let n): return "PONG nonce \(n)"
         case .bye: return "BYE"
         case .error(let e): return "ERROR code \(e.code) detail \(e.detail)"
+        case .rotate(let r): return "ROTATE certificate \(hex(r.certificate)) signature \(hex(r.signature))"
         }
     }
 

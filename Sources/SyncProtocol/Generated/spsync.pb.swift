@@ -16,6 +16,7 @@
 ///
 ///   0x01 Hello      0x02 Pull       0x03 Changes    0x04 Ack        0x05 CaughtUp
 ///   0x06 Ping       0x07 Pong       0x08 Bye        0x09 Error      0x0A Holding
+///   0x0B Rotate
 ///
 /// Field writes (message FieldWrite) are encoded once, by their origin, and then carried as opaque
 /// `bytes` by every relay, so fields a relay does not know survive it byte for byte.
@@ -546,6 +547,27 @@ public nonisolated struct Spsync_V1_Bye: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Certificate rotation (`spsync cert rotate`): the sender announces its next certificate over
+/// the still-trusted connection. `signature` is ECDSA-SHA256 (DER) by the sender's *current* key,
+/// the one this TLS connection authenticated, over the ASCII bytes "spsync-rotate-v1", one zero
+/// byte, then `certificate`. The receiver checks the signature against the connection's peer
+/// certificate and that `certificate` names the same node id, then pins its fingerprint as that
+/// peer's next fingerprint, promoted (and the old one dropped) the first time the peer presents it.
+public nonisolated struct Spsync_V1_Rotate: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the new certificate, DER
+  public var certificate: Data = Data()
+
+  public var signature: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1227,6 +1249,41 @@ nonisolated extension Spsync_V1_Bye: SwiftProtobuf.Message, SwiftProtobuf._Messa
   }
 
   public static func ==(lhs: Spsync_V1_Bye, rhs: Spsync_V1_Bye) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spsync_V1_Rotate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Rotate"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}certificate\0\u{1}signature\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.certificate) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.certificate.isEmpty {
+      try visitor.visitSingularBytesField(value: self.certificate, fieldNumber: 1)
+    }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spsync_V1_Rotate, rhs: Spsync_V1_Rotate) -> Bool {
+    if lhs.certificate != rhs.certificate {return false}
+    if lhs.signature != rhs.signature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
