@@ -89,6 +89,16 @@ public final class Daemon: Sendable {
         return outcome
     }
 
+    /// A callback for a live session with `peer` that has just caught up.
+    func markInStep(_ peer: String) -> @Sendable () async -> Void {
+        let book = self.book, store = runtime.store
+        return {
+            // Status bookkeeping only: an unreadable store counts as seq 0.
+            let seq = (try? store.lastLocalSeq()) ?? 0
+            await book.inStep(peer, at: WallClock.now(), localSeq: seq)
+        }
+    }
+
     func finish(_ peer: String, _ outcome: SessionOutcome) async {
         let seq = (try? runtime.store.lastLocalSeq()) ?? 0  // status only: an unreadable store shows 0
         await book.finished(peer, outcome, at: WallClock.now(), localSeq: seq)
@@ -170,7 +180,7 @@ struct ListenerService: Service {
                     let outcome = await SessionRunner.run(
                         connection, store: runtime.store, mode: .live, localChanges: feed.subscribe(),
                         rotation: runtime.rotation, logger: runtime.logger, clock: { WallClock.now() },
-                        onApplied: { feed.publish() })
+                        onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer))
                     runtime.afterSession(outcome)
                     await daemon.finish(peer, outcome)
                 }
@@ -225,7 +235,7 @@ struct PeerLinkService: Service {
                     let feed = daemon.feed
                     let outcome = await PeerSync.dial(
                         peer, runtime: runtime, mode: .live, localChanges: feed.subscribe(),
-                        onApplied: { feed.publish() })
+                        onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer.id))
                     await daemon.finish(peer.id, outcome)
                     succeeded = outcome.succeeded
                 } else {

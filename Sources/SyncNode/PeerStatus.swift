@@ -79,6 +79,17 @@ public actor PeerStatusBook {
         }
     }
 
+    /// A live session caught up: the peer is in step now.
+    public func inStep(_ id: String, at now: UInt64, localSeq: UInt64) {
+        update(id) {
+            $0.lastSuccessAt = now
+            $0.localSeqAtLastSuccess = localSeq
+            $0.failuresInARow = 0
+            $0.lastError = nil
+            $0.lastErrorCode = nil
+        }
+    }
+
     public func finished(_ id: String, _ outcome: SessionOutcome, at now: UInt64, localSeq: UInt64) {
         update(id) {
             $0.lastAttemptAt = now

@@ -12,7 +12,7 @@ public enum PeerSync {
     /// Dials `peer` and runs a session; every failure, from DNS to the last frame, becomes an outcome.
     public static func dial(
         _ peer: PeerConfig, runtime: NodeRuntime, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
-        onApplied: @escaping @Sendable () -> Void = {}
+        onApplied: @escaping @Sendable () -> Void = {}, onCaughtUp: @escaping @Sendable () async -> Void = {}
     ) async -> SessionOutcome {
         var failed = SessionOutcome(peer: peer.id, succeeded: false, statistics: .init())
         do {
@@ -22,7 +22,7 @@ public enum PeerSync {
                 logger: runtime.logger)
             let outcome = await SessionRunner.run(
                 connection, store: runtime.store, mode: mode, localChanges: localChanges, rotation: runtime.rotation,
-                logger: runtime.logger, clock: { WallClock.now() }, onApplied: onApplied)
+                logger: runtime.logger, clock: { WallClock.now() }, onApplied: onApplied, onCaughtUp: onCaughtUp)
             runtime.afterSession(outcome)
             return outcome
         } catch let error as TransportError {

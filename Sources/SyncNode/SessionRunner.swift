@@ -46,7 +46,7 @@ public enum SessionRunner {
     public static func run(
         _ connection: TransportConnection, store: Store, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
         rotation: RotationAnnouncement? = nil, logger: Logger, clock: @escaping @Sendable () -> UInt64,
-        onApplied: @escaping @Sendable () -> Void = {}
+        onApplied: @escaping @Sendable () -> Void = {}, onCaughtUp: @escaping @Sendable () async -> Void = {}
     ) async -> SessionOutcome {
         let peerText = connection.peer.peerID
         var outcome = SessionOutcome(peer: peerText, succeeded: false, statistics: .init())
@@ -61,7 +61,8 @@ public enum SessionRunner {
             outcome = try await connection.executeThenClose { inbound, outbound in
                 try await drive(
                     inbound: inbound, outbound: outbound, store: store, peer: peer, mode: mode,
-                    localChanges: localChanges, rotation: rotation, logger: logger, clock: clock, onApplied: onApplied)
+                    localChanges: localChanges, rotation: rotation, logger: logger, clock: clock, onApplied: onApplied,
+                    onCaughtUp: onCaughtUp)
             }
         } catch {
             outcome.error = "\(error)"
@@ -92,7 +93,8 @@ public enum SessionRunner {
     static func drive(
         inbound: NIOAsyncChannelInboundStream<Frame>, outbound: NIOAsyncChannelOutboundWriter<Frame>, store: Store,
         peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?, rotation: RotationAnnouncement?,
-        logger: Logger, clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void
+        logger: Logger, clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void,
+        onCaughtUp: @escaping @Sendable () async -> Void
     ) async throws -> SessionOutcome {
         let driver = try SessionDriver(store: store, peer: peer, mode: mode, rotation: rotation)
         let (events, sink) = AsyncStream<Event>.makeStream()
@@ -123,6 +125,7 @@ public enum SessionRunner {
                 }
                 var transportError: (any Error)?
                 var skew: Int64?
+                var caughtUp = false
                 try await outbound.write(contentsOf: driver.start(nowMillis: clock()))
                 loop: for await event in events {
                     let frames: [Frame]
@@ -138,6 +141,11 @@ public enum SessionRunner {
                         transportError = error
                         driver.transportClosed()
                         break loop
+                    }
+                    if !caughtUp, driver.pulledToEnd {
+                        // A live session is in step from here on: that counts as a successful sync.
+                        caughtUp = true
+                        await onCaughtUp()
                     }
                     if skew == nil, let hello = driver.session.peerHello {
                         skew = (Int64(bitPattern: hello.wallMillis) - Int64(bitPattern: clock())) / 1000

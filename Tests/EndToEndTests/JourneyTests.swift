@@ -25,6 +25,10 @@ struct JourneyTests {
         #expect(try net.hub.storeCount("referrals") == 1)
         // The hub's live link to the charity brings the directory; the link worker addresses the referral.
         try waitUntil("the hub sees the charity's service", seconds: 30) { try net.hub.storeCount("services") == 1 }
+        try waitUntil("the live link counts as in step", seconds: 30) {
+            let live = try net.hub.peerStatus("GB-CHC-1234567")
+            return live["state"] as? String == "connected" && live["lastSuccessAt"] != nil
+        }
         _ = try net.hub.ok(["referral", "update", referral, "--service", service])
         try waitUntil("the charity receives the referral", seconds: 30) { try net.charity.storeCount("referrals") == 1 }
         let atCharity = try net.charity.ok(["referral", "show", referral])
