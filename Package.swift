@@ -105,6 +105,17 @@ let package = Package(
             dependencies: ["SyncCore", "SyncStore", "SyncNode", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        // TLS benchmark (not a test): our listener and dialer against openssl s_server, s_time and s_client.
+        .executableTarget(
+            name: "spsync-tls-bench",
+            dependencies: [
+                "SyncProtocol", "SyncTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore"], swiftSettings: strict),
         .testTarget(
             name: "SyncStoreTests",

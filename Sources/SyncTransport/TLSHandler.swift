@@ -542,7 +542,11 @@ public final class TLSHandler: ChannelDuplexHandler {
             return
         }
         guard unsentCiphertextBytes + buffer.readableBytes <= configuration.writeBufferBytesMax else {
-            promise?.fail(writeBufferFull(buffer.readableBytes))
+            // Fail the connection, not just this write: the writes after it would go out with a hole
+            // before them, and a writer that passes no promise (NIOAsyncChannel) would never know.
+            let error = writeBufferFull(buffer.readableBytes)
+            promise?.fail(error)
+            fail(context: context, error)
             return
         }
         precondition(buffer.readableBytes <= Int(Int32.max), "a single write must fit SSL_write's Int32 length")
