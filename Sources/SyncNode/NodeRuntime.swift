@@ -61,7 +61,11 @@ public final class NodeRuntime: Sendable {
             tls: TLSConfiguration(
                 identity: identity, trust: trust, minimumVersion: minimum, caFilePath: config.node.caFile,
                 handshakeTimeoutSeconds: Int64(limits.handshakeTimeoutSeconds),
-                idleTimeoutSeconds: Int64(limits.idleTimeoutSeconds)),
+                idleTimeoutSeconds: Int64(limits.idleTimeoutSeconds),
+                // A session has at most `windowBatches` batches of at most a frame each in flight (and
+                // small control frames); the TLS write buffer holds twice that, so a healthy session
+                // never trips the limit, which closes the connection rather than drop a write.
+                writeBufferBytesMax: max(16 * 1024 * 1024, 2 * limits.windowBatches * limits.frameBytesMax)),
             frameBytesMax: limits.frameBytesMax, sessionsMax: limits.sessionsMax,
             handshakesPerSecondMax: limits.handshakesPerSecondMax)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
