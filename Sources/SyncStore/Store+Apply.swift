@@ -7,12 +7,24 @@ struct ApplySession {
     var originIDs: [Origin: Int64] = [:]
     var origins: [Int64: Origin] = [:]
     var recordIDs: [RecordID: Int64] = [:]
+    /// The last origin and record looked up: the writes of a change share both, so most lookups
+    /// end here without hashing.
+    var lastOrigin: (origin: Origin, row: Int64)?
+    var lastRecord: (record: RecordID, row: Int64)?
     /// Records created in this transaction: a field of theirs not yet written here has no rows.
     var freshRecords: Set<Int64> = []
-    var writtenFields: Set<String> = []
+    /// The fields of fresh records written in this transaction.
+    var writtenFields: Set<FieldSlot> = []
     var touched: Set<RecordID> = []
+    var lastTouched: RecordID?
     var hlc: HybridLogicalClock
     let wallMillis: UInt64
+
+    /// One field of one stored record.
+    struct FieldSlot: Hashable {
+        var record: Int64
+        var field: FieldKey
+    }
 
     /// After a rollback to a savepoint, cached row ids may name rows that no longer exist: drop the
     /// caches (they refill from the database) and the fresh-record shortcut.
@@ -20,6 +32,8 @@ struct ApplySession {
         originIDs = [:]
         origins = [:]
         recordIDs = [:]
+        lastOrigin = nil
+        lastRecord = nil
         freshRecords = []
         writtenFields = []
     }
@@ -34,7 +48,11 @@ extension Store {
     // MARK: Interning
 
     static func originID(_ origin: Origin, _ db: Database, _ s: inout ApplySession) throws -> Int64 {
-        if let id = s.originIDs[origin] { return id }
+        if let last = s.lastOrigin, last.origin == origin { return last.row }
+        if let id = s.originIDs[origin] {
+            s.lastOrigin = (origin, id)
+            return id
+        }
         let inc = Data(origin.incarnation.bytes)
         var id = try Int64.fetchOne(
             try db.cachedStatement(sql: "SELECT id FROM origin WHERE node_id = ? AND incarnation = ?"),
@@ -48,6 +66,7 @@ extension Store {
         guard let id else { preconditionFailure("origin row vanished inside its transaction") }
         s.originIDs[origin] = id
         s.origins[id] = origin
+        s.lastOrigin = (origin, id)
         return id
     }
 
@@ -68,11 +87,16 @@ extension Store {
     }
 
     static func recordID(_ record: RecordID, create: Bool, _ db: Database, _ s: inout ApplySession) throws -> Int64? {
-        if let id = s.recordIDs[record] { return id }
-        if let id = try Int64.fetchOne(
-            try db.cachedStatement(sql: "SELECT id FROM record WHERE key = ?"), arguments: [record.rawValue])
-        {
+        if let last = s.lastRecord, last.record == record { return last.row }
+        if let id = s.recordIDs[record] {
+            s.lastRecord = (record, id)
+            return id
+        }
+        let lookup = try RawStatement(db, sql: "SELECT id FROM record WHERE key = ?")
+        lookup.bind(1, record.rawValue)
+        if let id = try lookup.fetchInt64(db) {
             s.recordIDs[record] = id
+            s.lastRecord = (record, id)
             return id
         }
         guard create else { return nil }
@@ -82,10 +106,17 @@ extension Store {
         case .service(let o): (kind, owner, practice, pcn) = ("service", o.rawValue, nil, nil)
         case .referral(let p, let c): (kind, owner, practice, pcn) = ("referral", nil, p.rawValue, c.rawValue)
         }
-        try db.cachedStatement(sql: "INSERT INTO record (key, kind, owner, practice, pcn) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [record.rawValue, kind, owner, practice, pcn])
+        let insert = try RawStatement(
+            db, sql: "INSERT INTO record (key, kind, owner, practice, pcn) VALUES (?, ?, ?, ?, ?)")
+        insert.bind(1, record.rawValue)
+        insert.bind(2, kind)
+        insert.bind(3, owner)
+        insert.bind(4, practice)
+        insert.bind(5, pcn)
+        try insert.execute(db)
         let id = db.lastInsertedRowID
         s.recordIDs[record] = id
+        s.lastRecord = (record, id)
         s.freshRecords.insert(id)
         return id
     }
@@ -122,27 +153,39 @@ extension Store {
         guard let recordRow = try recordID(write.record, create: true, db, &s) else {
             preconditionFailure("record row must exist after create")
         }
-        let fieldKey = "\(recordRow)|\(write.field.rawValue)"
-        let redactionKey = "\(recordRow)|\(FieldKey.redaction(write.field.dataClass).rawValue)"
         // A new record's field that this transaction has not written, with no redaction of its
         // class written either, has no other writes: it is live and wins on its own.
-        let alone =
-            s.freshRecords.contains(recordRow) && !s.writtenFields.contains(fieldKey)
-            && !s.writtenFields.contains(redactionKey)
-        s.writtenFields.insert(fieldKey)
-        try db.cachedStatement(
+        var alone = false
+        if s.freshRecords.contains(recordRow) {
+            let slot = ApplySession.FieldSlot(record: recordRow, field: write.field)
+            let redaction = ApplySession.FieldSlot(record: recordRow, field: .redaction(write.field.dataClass))
+            alone = !s.writtenFields.contains(slot) && !s.writtenFields.contains(redaction)
+            s.writtenFields.insert(slot)
+        }
+        let statement = try RawStatement(
+            db,
             sql: """
                 INSERT INTO field_write (origin, seq, hlc, record, field, kind, value, body, live, winner, received_from, arrived_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
                 ON CONFLICT (origin, seq, field) DO NOTHING
-                """
-        ).execute(arguments: [
-            originRow, Int64(write.seq), Int64(bitPattern: write.hlc.rawValue), recordRow, write.field.rawValue,
-            Int64(write.kind.rawValue), write.value.map { Data($0) }, Data(body),
-            alone && write.kind == .register ? 1 : 0, peer?.rawValue, Int64(s.wallMillis),
-        ])
+                """)
+        statement.bind(1, originRow)
+        statement.bind(2, Int64(write.seq))
+        statement.bind(3, Int64(bitPattern: write.hlc.rawValue))
+        statement.bind(4, recordRow)
+        statement.bind(5, write.field.rawValue)
+        statement.bind(6, Int64(write.kind.rawValue))
+        statement.bind(7, write.value)
+        statement.bind(8, body)
+        statement.bind(9, alone && write.kind == .register ? 1 : 0)
+        statement.bind(10, peer?.rawValue)
+        statement.bind(11, Int64(s.wallMillis))
+        try statement.execute(db)
         guard db.changesCount > 0 else { return .duplicate }
-        s.touched.insert(write.record)
+        if s.lastTouched != write.record {
+            s.touched.insert(write.record)
+            s.lastTouched = write.record
+        }
         guard !alone else { return .inserted }
         if write.field.isRedaction {
             // A redaction re-decides every field of its class on this record.

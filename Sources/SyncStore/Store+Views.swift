@@ -17,6 +17,7 @@ extension Store {
             }
         }
         s.touched.removeAll()
+        s.lastTouched = nil
     }
 
     /// The winning values of a record's registers, its live progress events and its latest HLC, in one query.
@@ -26,20 +27,24 @@ extension Store {
         var values: [String: Data] = [:]
         var events: [FieldWrite] = []
         var maxHLC: Int64 = 0
-        let rows = try Row.fetchCursor(
-            try db.cachedStatement(
-                sql: "SELECT origin, seq, hlc, field, value, body, live, winner FROM field_write WHERE record = ?"),
-            arguments: [row])
-        while let r = try rows.next() {
-            let hlc: Int64 = r["hlc"]
+        let statement = try RawStatement(
+            db, sql: "SELECT origin, seq, hlc, field, value, body, live, winner FROM field_write WHERE record = ?")
+        statement.bind(1, row)
+        try statement.forEachRow(db) { r in
+            let hlc = r.int64(2)
             maxHLC = max(maxHLC, hlc)
-            let field: String = r["field"]
-            if r["winner"] == 1, let v = r["value"] as Data? { values[field] = v }
-            if field == FieldKey.progressEvents.rawValue, r["live"] == 1, r["value"] as Data? != nil {
+            let field = r.string(3)
+            let isLive = r.int64(6) == 1
+            let isWinner = r.int64(7) == 1
+            guard isWinner || (isLive && field == FieldKey.progressEvents.rawValue), let value = r.bytes(4) else {
+                return
+            }
+            if isWinner { values[field] = Data(value) }
+            if isLive && field == FieldKey.progressEvents.rawValue {
                 events.append(
                     try FieldWrite(
-                        origin: try origin(id: r["origin"], db, &s), seq: UInt64(r["seq"] as Int64),
-                        hlc: HLC(rawValue: UInt64(bitPattern: hlc)), record: record, body: [UInt8](r["body"] as Data)))
+                        origin: try origin(id: r.int64(0), db, &s), seq: UInt64(r.int64(1)),
+                        hlc: HLC(rawValue: UInt64(bitPattern: hlc)), record: record, body: r.bytes(5) ?? []))
             }
         }
         return (values, events, maxHLC)
@@ -55,19 +60,25 @@ extension Store {
         }
         let status = StatusFold.status(events: events, currentService: service)
         let view = Audience.ReferralView(currentService: service, explicitConsent: false)
-        try db.cachedStatement(
+        let upsert = try RawStatement(
+            db,
             sql: """
                 INSERT INTO referral (record, key, practice, pcn, addressed_to, service, status, needs, urgency, updated_hlc)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (record) DO UPDATE SET addressed_to = excluded.addressed_to, service = excluded.service,
                   status = excluded.status, needs = excluded.needs, urgency = excluded.urgency, updated_hlc = excluded.updated_hlc
-                """
-        ).execute(arguments: [
-            row, record.rawValue, practice.rawValue, pcn.rawValue, (view.addressedTo(record) ?? pcn).rawValue,
-            service?.rawValue, status.description,
-            values[FieldKey.routingNeeds.rawValue].map { String(decoding: $0, as: UTF8.self) },
-            values[FieldKey.routingUrgency.rawValue].map { String(decoding: $0, as: UTF8.self) }, maxHLC,
-        ])
+                """)
+        upsert.bind(1, row)
+        upsert.bind(2, record.rawValue)
+        upsert.bind(3, practice.rawValue)
+        upsert.bind(4, pcn.rawValue)
+        upsert.bind(5, (view.addressedTo(record) ?? pcn).rawValue)
+        upsert.bind(6, service?.rawValue)
+        upsert.bind(7, status.description)
+        upsert.bind(8, values[FieldKey.routingNeeds.rawValue].map { String(decoding: $0, as: UTF8.self) })
+        upsert.bind(9, values[FieldKey.routingUrgency.rawValue].map { String(decoding: $0, as: UTF8.self) })
+        upsert.bind(10, maxHLC)
+        try upsert.execute(db)
         if case .conflict(let refs) = status {
             try db.cachedStatement(
                 sql:
