@@ -120,7 +120,9 @@ public enum Validation {
         case .routingService:
             if !value.isEmpty { _ = try serviceID(String(decoding: value, as: UTF8.self), field: field) }
         case .routingNeeds:
-            _ = try FieldValue.decode([String].self, value, field: field)
+            if !CanonicalJSON.isPlainStringArray(value) {
+                _ = try FieldValue.decode([String].self, value, field: field)
+            }
         case .progressNotes:
             let note = try FieldValue.decode(ReferralNote.self, value, field: field)
             if let retracts = note.retracts {

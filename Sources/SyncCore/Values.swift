@@ -13,6 +13,38 @@ enum CanonicalJSON {
         }
     }
 
+    /// Whether `bytes` is a JSON array of strings in the plain form every writer produces: `[`,
+    /// then strings of printable ASCII without escapes separated by commas, then `]`, no spaces.
+    ///
+    /// Any such text decodes as `[String]`, so a value of this shape needs no `JSONDecoder`
+    /// (which costs more than the rest of a write's checks); any other text is left to the decoder,
+    /// so the verdict stays the decoder's.
+    static func isPlainStringArray(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= 2, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") else {
+            return false
+        }
+        if bytes.count == 2 { return true }
+        var inString = false
+        var expectString = true
+        for byte in bytes[1..<(bytes.count - 1)] {
+            if inString {
+                if byte == UInt8(ascii: "\"") {
+                    inString = false
+                } else if byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "\\") {
+                    return false
+                }
+            } else if expectString, byte == UInt8(ascii: "\"") {
+                inString = true
+                expectString = false
+            } else if !expectString, byte == UInt8(ascii: ",") {
+                expectString = true
+            } else {
+                return false
+            }
+        }
+        return !inString && !expectString
+    }
+
     static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], field: FieldKey) throws(SyncError) -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(bytes))
