@@ -71,6 +71,7 @@ extension Store {
             total.duplicates += r.duplicates
             total.parked += r.parked
             total.refused += r.refused
+            total.quarantined += r.quarantined
         }
     }
 }
