@@ -65,23 +65,7 @@ enum NetworkBench {
         return (field("VmRSS:"), field("VmHWM:"))
     }
 
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
+    static func freePort() throws -> Int { try Loopback.freePort() }
 
     static func workspace() throws -> String {
         let root = NSTemporaryDirectory() + "spsync-bench-net-" + UUID().uuidString
@@ -95,7 +79,7 @@ enum NetworkBench {
         let root = try workspace()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (p, h, c) = (root + "/practice", root + "/hub", root + "/charity")
-        let (hp, cp) = (freePort(), freePort())
+        let (hp, cp) = (try freePort(), try freePort())
         try run(["init", "--home", p, "--org", "A81001", "--name", "P", "--pcn", "U12345"])
         try run(["init", "--home", h, "--org", "U12345", "--name", "H", "--listen", "127.0.0.1:\(hp)"])
         try run(["init", "--home", c, "--org", "GB-CHC-1234567", "--name", "C", "--listen", "127.0.0.1:\(cp)"])
@@ -170,7 +154,8 @@ enum NetworkBench {
         let root = try workspace()
         defer { try? FileManager.default.removeItem(atPath: root) }
         try run([
-            "init", "--home", root + "/hub", "--org", "U12345", "--name", "H", "--listen", "127.0.0.1:\(freePort())",
+            "init", "--home", root + "/hub", "--org", "U12345", "--name", "H", "--listen",
+            "127.0.0.1:\(try freePort())",
         ])
         let d = try daemon(root + "/hub")
         defer { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() }
@@ -186,7 +171,7 @@ enum NetworkBench {
         let referrals = option("--referrals", default: 4)
         let root = try workspace()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let hp = freePort()
+        let hp = try freePort()
         let hub = root + "/hub"
         try run(["init", "--home", hub, "--org", "U12345", "--name", "H", "--listen", "127.0.0.1:\(hp)"])
         let hubFP = try fingerprint(hub)

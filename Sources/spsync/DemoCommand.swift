@@ -54,7 +54,8 @@ final class Demo {
         binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         for folder in folders.sorted() where fm.fileExists(atPath: "\(nodesFolder)/\(folder)/node.toml") {
             let template = try NodeConfig.load("\(nodesFolder)/\(folder)/node.toml")
-            members[template.node.id] = Member(template: template, home: "\(root)/\(folder)", port: try Demo.freePort())
+            members[template.node.id] = Member(
+                template: template, home: "\(root)/\(folder)", port: try Loopback.freePort())
         }
         guard members.count >= 3 else {
             throw SyncError(.notFound, "\(nodesFolder) holds fewer than three node.toml files")
@@ -291,23 +292,4 @@ final class Demo {
 
     func chapter(_ text: String) { print("\n\u{1B}[1m== \(text)\u{1B}[0m") }
     func say(_ text: String) { print("  \(text)") }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        guard bound == 0, named == 0 else { throw SyncError(.io, "cannot find a free loopback port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
 }
