@@ -164,10 +164,12 @@ struct LoopbackTests {
 
     /// The hub's listener: pins the practice, 1 s handshake timeout, 64 KiB frames.
     static func serverConfiguration(
-        pinning trust: any TrustPolicy = pinning(practice), frameBytesMax: Int = 64 * 1024, sessionsMax: Int = 512
+        pinning trust: any TrustPolicy = pinning(practice), frameBytesMax: Int = 64 * 1024, sessionsMax: Int = 512,
+        handshakeTimeoutSeconds: Int64 = 1
     ) -> TransportConfiguration {
         TransportConfiguration(
-            tls: TLSConfiguration(identity: hub, trust: trust, handshakeTimeoutSeconds: 1, idleTimeoutSeconds: 30),
+            tls: TLSConfiguration(
+                identity: hub, trust: trust, handshakeTimeoutSeconds: handshakeTimeoutSeconds, idleTimeoutSeconds: 30),
             frameBytesMax: frameBytesMax, sessionsMax: sessionsMax)
     }
 
@@ -406,7 +408,9 @@ struct LoopbackTests {
 
     @Test("at sessionsMax, further connections are refused until one closes")
     func sessionsCap() async throws {
-        try await EchoServer.with(Self.serverConfiguration(sessionsMax: 1)) { server in
+        // A longer handshake timeout than the other tests: on a loaded machine the holder must still
+        // hold its slot when the second connection arrives.
+        try await EchoServer.with(Self.serverConfiguration(sessionsMax: 1, handshakeTimeoutSeconds: 5)) { server in
             let holder = try await server.rawConnection()  // holds the only slot until its handshake times out
             let second = try await server.rawConnection()
             let refusal = try await server.nextRefusal()
