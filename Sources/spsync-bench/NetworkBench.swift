@@ -235,14 +235,12 @@ enum NetworkBench {
         }
         let elapsed = seconds(ContinuousClock.now - start)
         peak = max(peak, memory(d.processIdentifier).peak)
-        let failures = NIOLockedCounter()
-        for _ in pending { failures.increment() }
         print("retried \(retries) dial-ins; refusals by reason: \(reasons)")
         print(
             String(
                 format:
                     "hub with %d practices dialling in (%d at a time): all synced in %.1f s, %d failed; hub peak memory %.1f MiB",
-                practices, concurrency, elapsed, failures.value, peak))
+                practices, concurrency, elapsed, pending.count, peak))
     }
 }
 
@@ -260,13 +258,4 @@ final class LockedList: @unchecked Sendable {
     }
     var homes: [String] { lock.withLock { list } }
     var reasons: [String: Int] { lock.withLock { why } }
-}
-
-/// A counter shared by the benchmark's worker threads.
-final class NIOLockedCounter: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var count = 0
-    func increment() { lock.withLock { count += 1 } }
-    var value: Int { lock.withLock { count } }
 }
