@@ -11,9 +11,11 @@ public struct Limits: Sendable, Equatable {
     public var windowBatches = 4
     /// Most field writes in one change.
     public var fieldWritesPerChangeMax = 64
-    /// Most live values one register may hold before further concurrent writes are refused.
+    /// Most live values of one register: the merge keeps the highest ones live (Protocol/SPEC.md 7.5).
+    /// Part of the merge rules, so the same at every node: do not change it for one node.
     public var liveValuesPerFieldMax = 16
-    /// Most elements in one grow-only set (status events, notes, SNOMED events).
+    /// Most elements of one grow-only set (status events, notes, SNOMED events): the merge keeps the
+    /// earliest live and a node refuses to add a local element to a full set. Same at every node.
     public var setElementsMax = 4096
     /// Largest single value or string, in bytes of UTF-8.
     public var stringBytesMax = 16 * 1024

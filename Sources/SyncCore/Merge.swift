@@ -14,15 +14,27 @@ public enum Merge {
         public var inConflict: Bool
         /// Writes that a redaction kills: their values must be stripped wherever they are held.
         public var redacted: [WriteID]
+        /// Writes that would be live but for `liveValuesPerFieldMax` (a register's lowest values) or
+        /// `setElementsMax` (a set's latest elements): held and relayed like dead writes, not live.
+        public var overLimit: [WriteID] = []
     }
 
     /// Resolves the writes to one field, given the redactions of its class on the same record.
     ///
-    /// A register write is dead when another known write's context covers it. Any write (register
-    /// or set element) is dead, and its value stripped, when its context does not cover every known
-    /// redaction of its class: it was made before or concurrently with that redaction, whatever its
-    /// clock says.
-    public static func resolve(_ writes: [FieldWrite], redactions: [FieldWrite]) -> Resolution {
+    /// A register write is dead when another known write's context covers it, or when its own
+    /// origin wrote the field again later (a higher seq): an origin's writes are ordered, and an
+    /// honest writer's later write always covers its earlier one, so this changes nothing for honest
+    /// histories and bounds a register's live values by the origins that wrote it. Any write
+    /// (register or set element) is dead, and its value stripped, when its context does not cover
+    /// every known redaction of its class: it was made before or concurrently with that redaction,
+    /// whatever its clock says.
+    ///
+    /// The limits then bound what is live, as a function of the same set of writes, so every node
+    /// agrees: a register keeps its `liveValuesPerFieldMax` highest values, a set its
+    /// `setElementsMax` earliest elements (what it already showed stays); the rest are `overLimit`.
+    public static func resolve(
+        _ writes: [FieldWrite], redactions: [FieldWrite], limits: Limits = .standard
+    ) -> Resolution {
         var live: [FieldWrite] = []
         var redacted: [WriteID] = []
         for w in writes {
@@ -31,7 +43,9 @@ public enum Merge {
                 continue
             }
             if w.kind == .register,
-                writes.contains(where: { $0.id != w.id && $0.context.covers(w.origin, w.seq) })
+                writes.contains(where: {
+                    $0.id != w.id && ($0.context.covers(w.origin, w.seq) || ($0.origin == w.origin && $0.seq > w.seq))
+                })
             {
                 continue
             }
@@ -39,11 +53,20 @@ public enum Merge {
         }
         live.sort(by: FieldWrite.precedes)
         let isRegister = writes.first?.kind != .set
+        var overLimit: [WriteID] = []
+        if isRegister, live.count > limits.liveValuesPerFieldMax {
+            overLimit = live.prefix(live.count - limits.liveValuesPerFieldMax).map(\.id)
+            live.removeFirst(overLimit.count)
+        } else if !isRegister, live.count > limits.setElementsMax {
+            overLimit = live.suffix(live.count - limits.setElementsMax).map(\.id)
+            live.removeLast(overLimit.count)
+        }
         return Resolution(
             live: live.map(\.id),
             winner: isRegister ? live.last?.id : nil,
             inConflict: isRegister && live.count > 1,
-            redacted: redacted.sorted())
+            redacted: redacted.sorted(),
+            overLimit: overLimit.sorted())
     }
 
     /// The causal context for a new write to a field: everything known of it and of its class's redactions.

@@ -28,68 +28,205 @@ public struct BatchBuilder {
     /// Largest total of field-write bytes put in one batch: half a frame, the rest left for `WIDEN`s.
     var batchBodyBytesMax: Int { limits.frameBytesMax / 2 }
 
+    /// Largest total of `WIDEN` contents in one batch: the other half of the frame, less a
+    /// sixteenth kept for `NARROW`s and the envelope.
+    var widenBytesMax: Int { limits.frameBytesMax / 2 - limits.frameBytesMax / 16 }
+
+    /// What a batch left for the next one: resync records it had no room for, and where a `WIDEN`
+    /// too large for one batch was cut.
+    public struct Carry: Sendable, Equatable {
+        public var resync: [RecordID] = []
+        public var widen: WidenCursor?
+        public init() {}
+        public var isEmpty: Bool { resync.isEmpty && widen == nil }
+    }
+
+    /// A record's `WIDEN` sent in parts, in batches with `up_to = after` (SPEC 12.13): the batch
+    /// start it belongs to, its classes, and the local seq of the last write sent so far. Its ledger
+    /// entries go with the last part, so a session lost halfway widens the record again whole.
+    public struct WidenCursor: Sendable, Equatable {
+        public var after: UInt64
+        public var record: RecordID
+        public var classes: Set<DataClass>
+        public var sentThrough: UInt64
+    }
+
+    /// One batch with the visibility decisions it carries (for the pending ledger) and its carry.
+    public struct Built: Sendable {
+        public var changes: Changes
+        public var ledger: [LedgerEntry]
+        public var carry: Carry
+    }
+
+    /// The visibility decisions for one record: a `WIDEN` (its writes still to send), a `NARROW`.
+    struct Decision {
+        var record: RecordID
+        var widenClasses: Set<DataClass> = []
+        var widenRows: [StoredWrite] = []
+        var narrow: Narrow?
+        var ledger: [LedgerEntry] = []
+
+        /// What the `WIDEN`'s writes cost in the frame: bodies plus per-write and per-change overhead
+        /// (a change repeats its record id, origin index, seq and clock).
+        var widenBytes: Int { Self.cost(widenRows[...]) }
+
+        static func cost(_ rows: ArraySlice<StoredWrite>) -> Int {
+            let perChange = 64 + (rows.first?.write.record.rawValue.utf8.count ?? 0)
+            return rows.reduce(0) { $0 + $1.body.count + 16 } + Set(rows.map(\.localSeq)).count * perChange
+        }
+
+        /// The longest run of whole changes (rows sharing a local seq) from the start that costs at
+        /// most `budget`, and never less than one change, so every part makes progress.
+        func widenPrefix(costingAtMost budget: Int) -> ArraySlice<StoredWrite> {
+            var end = 0
+            var cost = 0
+            var cutAt = 0
+            while end < widenRows.count {
+                let seq = widenRows[end].localSeq
+                var next = end
+                while next < widenRows.count, widenRows[next].localSeq == seq { next += 1 }
+                cost += Self.cost(widenRows[end..<next])
+                if cost > budget, cutAt > 0 { break }
+                cutAt = next
+                end = next
+            }
+            return widenRows[..<cutAt]
+        }
+    }
+
     /// The batch after `after`, or nil when the log holds nothing after it and `resync` is empty.
-    /// The visibility decisions it carries are returned for the pending ledger.
-    public func build(after: UInt64, resync: [RecordID]) throws -> (Changes, [LedgerEntry])? {
+    ///
+    /// Direct changes take at most half a frame, `WIDEN` contents the other half: a batch is cut
+    /// before a record whose `WIDEN` would not fit, and resync records without room are carried.
+    /// A single `WIDEN` larger than its half goes in parts (`cursor` continues one).
+    public func build(after: UInt64, resync: [RecordID], cursor: WidenCursor? = nil) throws -> Built? {
         let rows = try store.changes(after: after, limit: limits.batchChangesMax)
         if rows.isEmpty, resync.isEmpty { return nil }
+        let cursor = cursor?.after == after ? cursor : nil
         var upTo = after
         var bytes = 0
         var items: [IncomingChange] = []
         var views: [RecordID: Audience.ReferralView] = [:]
-        var touched: [RecordID] = []
         var seen: Set<RecordID> = []
+        var widens: [BatchItem] = []
+        var narrows: [BatchItem] = []
+        var ledger: [LedgerEntry] = []
+        var widenBytes = 0
+        var carry = Carry()
+        let resyncSet = Set(resync)
+        var isEmpty: Bool { upTo == after && widens.isEmpty && narrows.isEmpty }
+
+        /// Takes a record's decisions into the batch if its `WIDEN` fits in what is left of its half.
+        func admit(_ decision: Decision) -> Bool {
+            guard widenBytes + decision.widenBytes <= widenBytesMax else { return false }
+            widenBytes += decision.widenBytes
+            if !decision.widenClasses.isEmpty {
+                var changes: [IncomingChange] = []
+                for row in decision.widenRows { Self.append(row, to: &changes) }
+                widens.append(
+                    .widen(
+                        Widen(record: decision.record, classes: Self.ordered(decision.widenClasses), changes: changes)))
+            }
+            if let narrow = decision.narrow { narrows.append(.narrow(narrow)) }
+            ledger += decision.ledger
+            return true
+        }
+
+        /// A batch of nothing but the next part of `decision`'s `WIDEN`.
+        func part(_ decision: Decision, carrying resync: [RecordID]) -> Built {
+            let rows = decision.widenPrefix(costingAtMost: widenBytesMax)
+            var changes: [IncomingChange] = []
+            for row in rows { Self.append(row, to: &changes) }
+            var carry = Carry()
+            carry.resync = resync
+            carry.widen = WidenCursor(
+                after: after, record: decision.record, classes: decision.widenClasses,
+                sentThrough: rows.last?.localSeq ?? after)
+            let widen = BatchItem.widen(
+                Widen(record: decision.record, classes: Self.ordered(decision.widenClasses), changes: changes))
+            return Built(changes: Changes(after: after, upTo: after, items: [widen]), ledger: [], carry: carry)
+        }
+
         for row in rows {
             if bytes > 0, bytes + row.body.count > batchBodyBytesMax { break }
-            upTo = row.localSeq
             let record = row.write.record
-            if needsLedger(record), seen.insert(record).inserted { touched.append(record) }
+            if needsLedger(record), !seen.contains(record) {
+                let decision = try decide(record, resync: resyncSet.contains(record), after: after, cursor, &views)
+                if !admit(decision) {
+                    if isEmpty { return part(decision, carrying: resync) }
+                    carry.resync = resync
+                    return Built(
+                        changes: Changes(after: after, upTo: upTo, items: widens + items.map { .change($0) } + narrows),
+                        ledger: ledger, carry: carry)
+                }
+                seen.insert(record)
+            }
+            upTo = row.localSeq
             guard try shouldSend(row, views: &views) else { continue }
             bytes += row.body.count
             Self.append(row, to: &items)
         }
-
-        var widens: [BatchItem] = []
-        var narrows: [BatchItem] = []
-        var ledger: [LedgerEntry] = []
-        let resyncSet = Set(resync)
-        for record in touched + resync.filter({ !seen.contains($0) && needsLedger($0) }) {
-            guard let view = try view(record, &views) else {
-                // A listed record this node does not hold (it was restored from an older backup,
-                // say) cannot be vouched for: narrow it; it is widened again once it arrives here.
-                if resyncSet.contains(record) {
-                    narrows.append(.narrow(Narrow(record: record, classes: DataClass.referralClasses, cause: .resync)))
-                    ledger += DataClass.referralClasses.map { LedgerEntry(record: record, dataClass: $0, sent: false) }
-                }
-                continue
-            }
-            let visible = Self.visibleClasses(peer, view: view)
-            let held: Set<DataClass> =
-                resyncSet.contains(record)
-                ? [] : try store.ledgerClasses(peer: peer, incarnation: peerIncarnation, record: record)
-            let widen = visible.subtracting(held)
-            let narrow =
-                resyncSet.contains(record)
-                ? Set(DataClass.referralClasses).subtracting(visible) : held.subtracting(visible)
-            if !widen.isEmpty {
-                var changes: [IncomingChange] = []
-                for row in try store.liveWrites(of: record, classes: widen, atOrBefore: after)
-                where try shouldSend(row, views: &views) {
-                    Self.append(row, to: &changes)
-                }
-                widens.append(.widen(Widen(record: record, classes: Self.ordered(widen), changes: changes)))
-                ledger += widen.map { LedgerEntry(record: record, dataClass: $0, sent: true) }
-            }
-            if !narrow.isEmpty {
-                let cause: NarrowCause =
-                    resyncSet.contains(record)
-                    ? .resync
-                    : (visible.isEmpty ? .readdressed : (narrow == [.contact] ? .consentWithdrawn : .unspecified))
-                narrows.append(.narrow(Narrow(record: record, classes: Self.ordered(narrow), cause: cause)))
-                ledger += narrow.map { LedgerEntry(record: record, dataClass: $0, sent: false) }
+        let listed = resync.filter { !seen.contains($0) && needsLedger($0) }
+        for (i, record) in listed.enumerated() {
+            let decision = try decide(record, resync: true, after: after, cursor, &views)
+            if !admit(decision) {
+                let rest = Array(listed[i...])
+                if isEmpty { return part(decision, carrying: rest) }
+                carry.resync = rest
+                break
             }
         }
-        return (Changes(after: after, upTo: upTo, items: widens + items.map { .change($0) } + narrows), ledger)
+        return Built(
+            changes: Changes(after: after, upTo: upTo, items: widens + items.map { .change($0) } + narrows),
+            ledger: ledger, carry: carry)
+    }
+
+    /// What the peer should be told of a record now: the classes to widen (with the live writes of
+    /// them it may see, local seq ≤ `after`, less those a `cursor` already sent) and to narrow.
+    func decide(
+        _ record: RecordID, resync: Bool, after: UInt64, _ cursor: WidenCursor?,
+        _ views: inout [RecordID: Audience.ReferralView]
+    ) throws -> Decision {
+        var decision = Decision(record: record)
+        let continuing = cursor?.record == record ? cursor : nil
+        guard let view = try view(record, &views) else {
+            // A listed record this node does not hold (it was restored from an older backup,
+            // say) cannot be vouched for: narrow it; it is widened again once it arrives here.
+            if resync {
+                decision.narrow = Narrow(record: record, classes: DataClass.referralClasses, cause: .resync)
+                decision.ledger = DataClass.referralClasses.map {
+                    LedgerEntry(record: record, dataClass: $0, sent: false)
+                }
+            }
+            return decision
+        }
+        let visible = Self.visibleClasses(peer, view: view)
+        let held: Set<DataClass> =
+            resync ? [] : try store.ledgerClasses(peer: peer, incarnation: peerIncarnation, record: record)
+        let widen = visible.subtracting(held)
+        // Classes of a `WIDEN` cut in parts that are no longer visible: their parts must be taken back.
+        let abandoned = (continuing?.classes ?? []).subtracting(visible)
+        let narrow =
+            (resync ? Set(DataClass.referralClasses).subtracting(visible) : held.subtracting(visible))
+            .union(abandoned)
+        if !widen.isEmpty {
+            decision.widenClasses = widen
+            let sentThrough = continuing.map { widen.isSubset(of: $0.classes) ? $0.sentThrough : 0 } ?? 0
+            for row in try store.liveWrites(of: record, classes: widen, atOrBefore: after)
+            where row.localSeq > sentThrough {
+                if try shouldSend(row, views: &views) { decision.widenRows.append(row) }
+            }
+            decision.ledger += widen.map { LedgerEntry(record: record, dataClass: $0, sent: true) }
+        }
+        if !narrow.isEmpty {
+            let cause: NarrowCause =
+                resync
+                ? .resync
+                : (visible.isEmpty ? .readdressed : (narrow == [.contact] ? .consentWithdrawn : .unspecified))
+            decision.narrow = Narrow(record: record, classes: Self.ordered(narrow), cause: cause)
+            decision.ledger += narrow.map { LedgerEntry(record: record, dataClass: $0, sent: false) }
+        }
+        return decision
     }
 
     /// Whether the peer's view of a record is tracked in the ledger: referrals it is not a party to.

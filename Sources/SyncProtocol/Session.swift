@@ -73,8 +73,9 @@ public struct Session: Sendable {
         /// Apply a received batch atomically with its checkpoint; answer with `batchApplied` or `applyFailed`.
         case apply(Changes, peerIncarnation: Incarnation)
         /// The peer has applied everything up to `upTo`: its pending ledger decisions become the
-        /// ledger; with `dropLater`, later pending decisions are forgotten (never applied).
-        case confirmLedger(upTo: UInt64, dropLater: Bool)
+        /// ledger. `pulled`: learnt from a `PULL`'s `after`, so decisions of later batches were never
+        /// applied and are forgotten; otherwise from an `ACK` of the oldest batch in flight.
+        case confirmLedger(upTo: UInt64, pulled: Bool)
         /// The peer proved this store was rolled back: stop local writes until `spsync restore`.
         case markRolledBack
         /// This node pulled the peer's change log to its end (status; the HOLDING is done).
@@ -361,15 +362,17 @@ public struct Session: Sendable {
             guard after <= UInt64(Int64.max) else { return fail(.malformed, "PULL after \(after) is out of range") }
             serve = ServeState(position: after, resync: peerHolding)
             peerHolding = []
-            return [.confirmLedger(upTo: after, dropLater: true)] + serveMore()
+            return [.confirmLedger(upTo: after, pulled: true)] + serveMore()
         case .changes(let batch): return receiveBatch(batch)
         case .ack(let upTo):
             guard var s = serve, s.unacked.contains(upTo) else {
                 return fail(.windowExceeded, "ACK \(upTo) for no batch in flight")
             }
-            s.unacked.removeAll { $0 <= upTo }
+            // Cumulative, but batches with `up_to = after` share an `up_to`: each takes its own ACK.
+            s.unacked.removeAll { $0 < upTo }
+            s.unacked.removeFirst()
             serve = s
-            return [.confirmLedger(upTo: upTo, dropLater: false)] + serveMore() + finishIfDone()
+            return [.confirmLedger(upTo: upTo, pulled: false)] + serveMore() + finishIfDone()
         case .caughtUp(let seq):
             guard var p = pull, p.requested else { return fail(.unexpectedMessage, "CAUGHT_UP before PULL") }
             guard seq == p.expectedAfter else {

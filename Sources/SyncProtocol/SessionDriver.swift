@@ -20,6 +20,11 @@ public final class SessionDriver {
     public private(set) var statistics = Statistics()
     let encoder: FrameEncoder
     var holdingNeeded = false
+    /// What the last batch built left for the next (resync records, a `WIDEN` cut in parts).
+    var carry = BatchBuilder.Carry()
+    /// Batches built in this session, and those sent and not yet acknowledged, oldest first.
+    var batchesBuilt = 0
+    var inFlight: [(upTo: UInt64, batch: Int)] = []
 
     /// Counters for status and benchmarks.
     public struct Statistics: Sendable, Equatable {
@@ -88,6 +93,19 @@ public final class SessionDriver {
             message = try Message(frame: frame, limits: session.configuration.limits)
         } catch {
             return run(session.frameRefused(error), nowMillis)
+        }
+        if case .pull(let incarnation, let after) = message, let peerIncarnation = session.peerHello?.incarnation,
+            incarnation == session.configuration.incarnation
+        {
+            do {
+                if let refusal = try store.admitPull(
+                    peer: peer, peerIncarnation: peerIncarnation, after: after, wallMillis: nowMillis)
+                {
+                    return run(session.abort(.limitExceeded, refusal), nowMillis)
+                }
+            } catch {
+                return run(session.abort(.internal, "this node's store failed: \(error)"), nowMillis)
+            }
         }
         return run(session.receive(message), nowMillis)
     }
@@ -163,11 +181,18 @@ public final class SessionDriver {
             guard let incarnation = session.peerHello?.incarnation else { preconditionFailure("batch before HELLO") }
             let builder = BatchBuilder(
                 store: store, peer: peer, peerIncarnation: incarnation, limits: session.configuration.limits)
-            let built = try builder.build(after: after, resync: resync)
-            if let (batch, ledger) = built {
-                try store.recordPendingLedger(peer: peer, incarnation: incarnation, upTo: batch.upTo, ledger)
+            // Resync records an earlier batch had no room for go first; a `WIDEN` cut in parts goes on.
+            let carried = carry.resync.filter { !resync.contains($0) }
+            let built = try builder.build(after: after, resync: carried + resync, cursor: carry.widen)
+            carry = built?.carry ?? BatchBuilder.Carry()
+            if let built {
+                batchesBuilt += 1
+                inFlight.append((upTo: built.changes.upTo, batch: batchesBuilt))
+                try store.recordPendingLedger(
+                    peer: peer, incarnation: incarnation, upTo: built.changes.upTo, batch: batchesBuilt,
+                    visibilityOnly: built.changes.upTo == after, built.ledger)
             }
-            return session.batchPrepared(built?.0)
+            return session.batchPrepared(built?.changes)
         case .apply(let batch, let incarnation):
             statistics.batchesIn += 1
             let report = try store.applySync(
@@ -183,9 +208,19 @@ public final class SessionDriver {
             statistics.refused += w.refused.count
             statistics.narrowed += report.narrowed
             return session.batchApplied(upTo: batch.upTo, refused: w.refused.count)
-        case .confirmLedger(let upTo, let dropLater):
+        case .confirmLedger(let upTo, let pulled):
             guard let incarnation = session.peerHello?.incarnation else { return [] }
-            try store.confirmLedger(peer: peer, incarnation: incarnation, upTo: upTo, dropLater: dropLater)
+            if pulled {
+                // A PULL: decisions it cannot vouch for are decided afresh, like records of a HOLDING.
+                let unsure = try store.confirmPulled(peer: peer, incarnation: incarnation, after: upTo)
+                carry.resync = unsure + carry.resync.filter { !unsure.contains($0) }
+            } else {
+                // An ACK: every batch in flight ending before it, and one ending at it (as the session counts).
+                var acked: [Int] = []
+                while let first = inFlight.first, first.upTo < upTo { acked.append(inFlight.removeFirst().batch) }
+                if let first = inFlight.first, first.upTo == upTo { acked.append(inFlight.removeFirst().batch) }
+                try store.confirmAcked(peer: peer, incarnation: incarnation, upTo: upTo, batches: acked)
+            }
             return []
         case .markRolledBack:
             try store.markRolledBack(wallMillis: now, evidence: peer)

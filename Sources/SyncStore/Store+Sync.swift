@@ -143,9 +143,11 @@ extension Store {
     }
 
     /// Records visibility decisions carried by a batch ending at `upTo`, before it is sent.
-    public func recordPendingLedger(peer: NodeID, incarnation: Incarnation, upTo: UInt64, _ entries: [LedgerEntry])
-        throws
-    {
+    /// `batch` numbers the batch within its session; `visibilityOnly` says its `after` was `upTo`.
+    public func recordPendingLedger(
+        peer: NodeID, incarnation: Incarnation, upTo: UInt64, batch: Int, visibilityOnly: Bool,
+        _ entries: [LedgerEntry]
+    ) throws {
         guard !entries.isEmpty else { return }
         try pool.write { db in
             var s = ApplySession(hlc: .zero, wallMillis: 0)
@@ -153,51 +155,132 @@ extension Store {
                 guard let row = try Store.recordID(e.record, create: false, db, &s) else { continue }
                 try db.execute(
                     sql: """
-                        INSERT INTO sent_ledger_pending (peer, peer_incarnation, up_to, record, class, sent) VALUES (?, ?, ?, ?, ?, ?)
-                        ON CONFLICT DO UPDATE SET sent = excluded.sent
+                        INSERT INTO sent_ledger_pending (peer, peer_incarnation, up_to, record, class, sent, batch, visibility_only)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT DO UPDATE SET sent = excluded.sent, batch = excluded.batch, visibility_only = excluded.visibility_only
                         """,
                     arguments: [
                         peer.rawValue, Data(incarnation.bytes), Int64(upTo), row, e.dataClass.rawValue, e.sent ? 1 : 0,
+                        batch, visibilityOnly ? 1 : 0,
                     ])
             }
         }
     }
 
-    /// The peer has applied everything up to `upTo`: its pending decisions become the ledger.
-    /// With `dropLater`, decisions of later batches (which the peer never applied) are forgotten.
-    public func confirmLedger(peer: NodeID, incarnation: Incarnation, upTo: UInt64, dropLater: Bool) throws {
+    /// The peer `ACK`ed `batches` (ending at most at `upTo`): their pending decisions join the ledger.
+    public func confirmAcked(peer: NodeID, incarnation: Incarnation, upTo: UInt64, batches: [Int]) throws {
+        guard !batches.isEmpty else { return }
         try pool.write { db in
-            let args: StatementArguments = [peer.rawValue, Data(incarnation.bytes), Int64(upTo)]
-            let rows = try Row.fetchAll(
+            let marks = batches.map { _ in "?" }.joined(separator: ", ")
+            var args: StatementArguments = [peer.rawValue, Data(incarnation.bytes)]
+            args += StatementArguments(batches)
+            try Store.confirmPending(db, peer: peer, incarnation: incarnation, where: "batch IN (\(marks))", args)
+            try Store.noteAcked(db, peer: peer, incarnation: incarnation, upTo: upTo)
+        }
+    }
+
+    /// The peer's `PULL` says it applied everything up to `after`: decisions of batches ending
+    /// before it, and of the batch that moved its checkpoint to it, join the ledger; those of later
+    /// batches are forgotten. Returns the records of visibility-only batches ending at `after`,
+    /// whose application the checkpoint cannot show: the caller decides them afresh.
+    public func confirmPulled(peer: NodeID, incarnation: Incarnation, after: UInt64) throws -> [RecordID] {
+        try pool.write { db in
+            let args: StatementArguments = [peer.rawValue, Data(incarnation.bytes), Int64(after)]
+            let unsure = try String.fetchAll(
                 db,
-                sql:
-                    "SELECT record, class, sent FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ? AND up_to <= ? ORDER BY up_to",
+                sql: """
+                    SELECT DISTINCT r.key FROM sent_ledger_pending p JOIN record r ON r.id = p.record
+                    WHERE p.peer = ? AND p.peer_incarnation = ? AND p.up_to = ? AND p.visibility_only = 1 ORDER BY r.key
+                    """,
                 arguments: args)
-            for row in rows {
-                if row["sent"] as Int64 == 1 {
-                    try db.execute(
-                        sql:
-                            "INSERT INTO sent_ledger (peer, peer_incarnation, record, class) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        arguments: [
-                            peer.rawValue, Data(incarnation.bytes), row["record"] as Int64, row["class"] as String,
-                        ])
-                } else {
-                    try db.execute(
-                        sql:
-                            "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND record = ? AND class = ?",
-                        arguments: [
-                            peer.rawValue, Data(incarnation.bytes), row["record"] as Int64, row["class"] as String,
-                        ])
-                }
+            try Store.confirmPending(
+                db, peer: peer, incarnation: incarnation, where: "(up_to < ? OR (up_to = ? AND visibility_only = 0))",
+                [peer.rawValue, Data(incarnation.bytes), Int64(after), Int64(after)])
+            try db.execute(
+                sql: "DELETE FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ?",
+                arguments: [peer.rawValue, Data(incarnation.bytes)])
+            try Store.noteAcked(db, peer: peer, incarnation: incarnation, upTo: after)
+            return try unsure.map { try RecordID($0) }
+        }
+    }
+
+    /// Moves the pending decisions matching `condition` (after peer and incarnation) into the ledger.
+    static func confirmPending(
+        _ db: Database, peer: NodeID, incarnation: Incarnation, where condition: String, _ args: StatementArguments
+    ) throws {
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT record, class, sent FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ? AND \(condition)
+                ORDER BY up_to, batch
+                """,
+            arguments: args)
+        for row in rows {
+            let target: StatementArguments = [
+                peer.rawValue, Data(incarnation.bytes), row["record"] as Int64, row["class"] as String,
+            ]
+            if row["sent"] as Int64 == 1 {
+                try db.execute(
+                    sql:
+                        "INSERT INTO sent_ledger (peer, peer_incarnation, record, class) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    arguments: target)
+            } else {
+                try db.execute(
+                    sql: "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND record = ? AND class = ?",
+                    arguments: target)
+            }
+        }
+        try db.execute(
+            sql: "DELETE FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ? AND \(condition)",
+            arguments: args)
+    }
+
+    /// Remembers how far the peer incarnation has acknowledged this incarnation's log (12.16).
+    static func noteAcked(_ db: Database, peer: NodeID, incarnation: Incarnation, upTo: UInt64) throws {
+        guard upTo > 0 else { return }
+        try db.execute(
+            sql: """
+                INSERT INTO peer_acked (peer, peer_incarnation, own_incarnation, up_to) VALUES (?, ?, ?, ?)
+                ON CONFLICT DO UPDATE SET up_to = max(up_to, excluded.up_to)
+                """,
+            arguments: [
+                peer.rawValue, Data(incarnation.bytes), Data(try Store.nodeState(db).incarnation.bytes), Int64(upTo),
+            ])
+    }
+
+    // MARK: Full resyncs
+
+    /// Whether to serve a `PULL` from `after` (Protocol/SPEC.md 12.16). A `PULL` from 0 by a peer
+    /// incarnation that had acknowledged part of this incarnation's log is a full resync: counted,
+    /// and refused once the peer made `fullResyncsPerPeerPerDayMax` of them in the last 24 hours.
+    /// Returns nil when served, or why not.
+    public func admitPull(peer: NodeID, peerIncarnation: Incarnation, after: UInt64, wallMillis: UInt64) throws
+        -> String?
+    {
+        guard after == 0 else { return nil }
+        return try pool.write { db in
+            let own = try Store.nodeState(db).incarnation
+            let acked =
+                try Int64.fetchOne(
+                    db,
+                    sql: "SELECT up_to FROM peer_acked WHERE peer = ? AND peer_incarnation = ? AND own_incarnation = ?",
+                    arguments: [peer.rawValue, Data(peerIncarnation.bytes), Data(own.bytes)]) ?? 0
+            guard acked > 0 else { return nil }
+            let day: UInt64 = 86_400_000
+            let since = Int64(wallMillis > day ? wallMillis - day : 0)
+            try db.execute(sql: "DELETE FROM full_resync WHERE at < ?", arguments: [since - Int64(day)])
+            let recent =
+                try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM full_resync WHERE peer = ? AND at >= ?",
+                    arguments: [peer.rawValue, since]) ?? 0
+            guard recent < limits.fullResyncsPerPeerPerDayMax else {
+                return "\(peer) asked for this node's whole log again (it had acknowledged up to \(acked)); it did so "
+                    + "\(recent) times in the last 24 hours, the most allowed (fullResyncsPerPeerPerDayMax). "
+                    + "Its store may be failing: check it; the limit clears within a day"
             }
             try db.execute(
-                sql: "DELETE FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ? AND up_to <= ?",
-                arguments: args)
-            if dropLater {
-                try db.execute(
-                    sql: "DELETE FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ?",
-                    arguments: [peer.rawValue, Data(incarnation.bytes)])
-            }
+                sql: "INSERT INTO full_resync (peer, at) VALUES (?, ?)", arguments: [peer.rawValue, Int64(wallMillis)])
+            return nil
         }
     }
 

@@ -92,9 +92,18 @@ extension Store {
                         let redaction = FieldKey.redaction(field.dataClass)
                         let known = try Store.writes(
                             record: record, recordRow: recordRow, fields: [field.rawValue, redaction.rawValue], db, &s)
-                        context = Merge.context(
-                            replacing: known.filter { $0.field == field },
-                            redactions: field.isRedaction ? [] : known.filter { $0.field == redaction })
+                        let own = known.filter { $0.field == field }
+                        let redactions = field.isRedaction ? [] : known.filter { $0.field == redaction }
+                        context = Merge.context(replacing: own, redactions: redactions)
+                        if field.knownKind == .set {
+                            let elements = Merge.resolve(own, redactions: redactions).live.count
+                            guard elements < limits.setElementsMax else {
+                                throw SyncError(
+                                    .limitExceeded,
+                                    "\(record) already holds \(elements) entries in \(field), the most one record may "
+                                        + "hold (setElementsMax); close or settle this referral and start a new one")
+                            }
+                        }
                     }
                     let w = FieldWrite(
                         origin: node.origin, seq: seq, hlc: hlc, record: record, field: field,

@@ -154,3 +154,76 @@ struct SessionTests {
         #expect(try MemorySync.sync(h, p, nowMillis: Fix.wall, limits: limits).a.writesIn == 0)
     }
 }
+
+@Suite("batches at the limits")
+struct BatchLimitTests {
+    @Test("a WIDEN larger than its half of a frame goes in parts and lands whole")
+    func widenInParts() throws {
+        let dir = TempDir()
+        let p = try Store.create(at: dir.file("p"), node: Fix.practice, wallMillis: Fix.wall)
+        let h = try Store.create(at: dir.file("h"), node: Fix.hub, wallMillis: Fix.wall)
+        let c = try Store.create(at: dir.file("c"), node: Fix.charity, wallMillis: Fix.wall)
+        try c.write(Fix.service, [(.serviceName, Fix.text("Walk"))], wallMillis: Fix.wall)
+        let r = Fix.referral(7)
+        // Addressed first to another charity's service: nothing of it goes to this charity.
+        try p.write(
+            r, [(.routingService, Fix.text(Fix.service2.rawValue)), (.consent, Fix.consent(explicit: false))],
+            wallMillis: Fix.wall)
+        for i in 0..<40 {
+            let event = ProgressEvent(
+                event: "referred", reason: "practice note \(i) " + String(repeating: "x", count: 40))
+            try p.write(r, [(.progressEvents, FieldValue.json(event))], wallMillis: Fix.wall + UInt64(i))
+        }
+        for (a, b) in [(p, h), (c, h)] { #expect(try MemorySync.sync(a, b, nowMillis: Fix.wall + 100).clean) }
+        #expect(throws: SyncError.self) { try c.writes(of: r) }
+
+        // Re-addressed to this charity: the whole visible referral must follow, in 4 KiB frames.
+        try h.write(r, [(.routingService, Fix.text(Fix.service.rawValue))], wallMillis: Fix.wall + 200)
+        var limits = Limits()
+        limits.frameBytesMax = 4096
+        let o = try MemorySync.sync(c, h, nowMillis: Fix.wall + 300, limits: limits)
+        #expect(o.clean, "\(String(describing: o.aReason)) \(String(describing: o.bReason))")
+        #expect(o.b.batchesOut >= 3, "the hub sent \(o.b.batchesOut) batches")
+        let held = try c.writes(of: r)
+        #expect(held.filter { $0.write.field == .progressEvents }.count == 40)
+        #expect(try c.live(r, .routingService).map(\.write.text) == [Fix.service.rawValue])
+        #expect(!held.contains { $0.write.field.dataClass == .clinical || $0.write.field.dataClass == .contact })
+        // Nothing is missing or sent twice: another session moves nothing.
+        #expect(try MemorySync.sync(c, h, nowMillis: Fix.wall + 400, limits: limits).a.writesIn == 0)
+    }
+
+    @Test("a peer that keeps losing its checkpoint gets fullResyncsPerPeerPerDayMax whole logs a day, then an ERROR")
+    func fullResyncsBounded() throws {
+        let dir = TempDir()
+        let p = try Store.create(at: dir.file("p"), node: Fix.practice, wallMillis: Fix.wall)
+        let h = try Store.create(at: dir.file("h"), node: Fix.hub, wallMillis: Fix.wall)
+        for i in 0..<5 {
+            try p.write(Fix.referral(UInt64(i)), [(.routingUrgency, Fix.text("soon"))], wallMillis: Fix.wall)
+        }
+        // Copies of the hub before it ever synced: its incarnation, no checkpoint of the practice.
+        try h.backup(to: dir.file("h.bak"))
+        #expect(try MemorySync.sync(h, p, nowMillis: Fix.wall).clean)
+        // A retry of a first sync that never got an ACK does not count; a PULL from 0 after ACKs does.
+        func lostCheckpoint(_ n: Int, at wall: UInt64) throws -> MemorySync.Outcome {
+            try FileManager.default.copyItem(atPath: dir.file("h.bak"), toPath: dir.file("h\(n)"))
+            return try MemorySync.sync(try Store.open(at: dir.file("h\(n)")), p, nowMillis: wall)
+        }
+        for n in 1...Limits.standard.fullResyncsPerPeerPerDayMax {
+            let o = try lostCheckpoint(n, at: Fix.wall + UInt64(n) * 60_000)
+            #expect(o.clean)
+            #expect(o.a.writesIn == 5)
+        }
+        let refused = try lostCheckpoint(9, at: Fix.wall + 3_600_000)
+        #expect(!refused.clean)
+        #expect(refused.a.writesIn == 0)
+        guard case .localError(let error) = refused.bReason else {
+            Issue.record("the practice did not refuse: \(String(describing: refused.bReason))")
+            return
+        }
+        #expect(error.code == .limitExceeded)
+        #expect(error.detail.contains("fullResyncsPerPeerPerDayMax"))
+        // A day later the peer is served again; a peer that keeps its checkpoint never counts.
+        #expect(try lostCheckpoint(10, at: Fix.wall + 25 * 3_600_000).a.writesIn == 5)
+        for _ in 0..<5 { #expect(try MemorySync.sync(h, p, nowMillis: Fix.wall + 3_600_000).clean) }
+    }
+}
