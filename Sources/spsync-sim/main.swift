@@ -44,6 +44,11 @@ struct SimulatorCommand: ParsableCommand {
                 failed.append(s)
                 print("seed \(s) FAILED (replay: spsync-sim --seed \(s)): \(report.failures.first ?? "")")
             }
+            let done = Int(s - from) + 1
+            if done % 100 == 0, done < n {
+                // Progress on stderr, so stdout stays the report.
+                FileHandle.standardError.write(Data("… \(done) of \(n) seeds run, \(failed.count) failed\n".utf8))
+            }
         }
         print("ran \(n), converged \(n - failed.count), failed \(failed.count)")
         if !failed.isEmpty { throw ExitCode.failure }
