@@ -8,8 +8,9 @@ import SyncStore
 /// - no accepted write was lost: every node entitled to a write holds it;
 /// - no charity holds a clinical value, a referral never addressed to it, or contact details it
 ///   may no longer hold;
-/// - validation verdicts agree: no node refused a write its origin accepted; nothing is left
-///   parked or quarantined.
+/// - validation verdicts agree: no node refused a write its origin accepted, and no node but its
+///   forger holds a forged write (every node that received it refused it); nothing is left parked
+///   or quarantined.
 public enum Checks {
     /// Whether `node` is entitled to hold `write` now, given every write known (`truth`).
     public static func entitled(_ node: NodeID, _ write: FieldWrite, truth: Replica) -> Bool {
@@ -40,8 +41,16 @@ public enum Checks {
 
     static func run(
         nodes: [NodeID], held: [[StoredWrite]], truth: Replica, accepted: [WriteID], lostToRestore: Set<WriteID>,
-        stores: [Store], failures: inout [String]
+        forged: Set<WriteID> = [], stores: [Store], failures: inout [String]
     ) {
+        // A forged write stays in its forger's (tampered) store and must be nowhere else.
+        var held = held
+        for (index, node) in nodes.enumerated() {
+            for w in held[index] where forged.contains(w.write.id) && w.write.origin.node != node {
+                failures.append("\(node) holds forged write \(w.write.id), which it should have refused")
+            }
+            held[index].removeAll { forged.contains($0.write.id) }
+        }
         var all: [WriteID: FieldWrite] = [:]
         for (_, fields) in truth.writes { for (_, byID) in fields { for (id, w) in byID { all[id] = w } } }
         for id in accepted where all[id] == nil && !lostToRestore.contains(id) {
@@ -91,7 +100,15 @@ public enum Checks {
                 failures.append("a store could not be read")
                 continue
             }
-            if counts.refused > 0 { failures.append("\(node) refused \(counts.refused) writes their origin accepted") }
+            if counts.refused > 0 {
+                let refusals = (try? store.audit(limit: Int.max, action: "refused")) ?? []
+                let forgedKeys = Set(forged.map { "\($0.origin.node)|\($0.seq)|\($0.field)" })
+                for r in refusals where !forgedKeys.contains("\(r.origin ?? "")|\(r.seq ?? 0)|\(r.field ?? "")") {
+                    failures.append(
+                        "\(node) refused \(r.field ?? "a field") of \(r.origin ?? "?") seq \(r.seq ?? 0), which its origin accepted"
+                    )
+                }
+            }
             if counts.parked > 0 { failures.append("\(node) still has \(counts.parked) parked writes") }
             if counts.quarantined > 0 { failures.append("\(node) quarantined \(counts.quarantined) writes") }
         }

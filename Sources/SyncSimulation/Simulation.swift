@@ -1,7 +1,7 @@
 import Foundation
 import SyncCore
 import SyncProtocol
-import SyncStore
+@_spi(Tampering) import SyncStore
 
 /// The deterministic simulator: a small network of nodes on real SQLite stores, a seeded clock and
 /// a seeded network that loses, duplicates, reorders and delays frames, partitions links, crashes
@@ -19,12 +19,19 @@ public final class Simulation {
         public var faults: Bool
         /// Where the stores go; a fresh temporary folder when nil (removed afterwards).
         public var directory: String?
+        /// Tampered nodes now and then make writes they may not make (another organisation's
+        /// capacity, a charity's clinical write), which every other node must refuse. Drawn from
+        /// a stream of their own, so the rest of a seed's history is the same with or without them.
+        public var forgeries: Bool
 
-        public init(seed: UInt64, steps: Int = 120, faults: Bool = true, directory: String? = nil) {
+        public init(
+            seed: UInt64, steps: Int = 120, faults: Bool = true, directory: String? = nil, forgeries: Bool = true
+        ) {
             self.seed = seed
             self.steps = steps
             self.faults = faults
             self.directory = directory
+            self.forgeries = forgeries
         }
     }
 
@@ -33,6 +40,9 @@ public final class Simulation {
         public var seed: UInt64
         public var trace: [String]
         public var failures: [String]
+        /// Forged writes made, and refusals of them recorded across the network.
+        public var forged = 0
+        public var refusals = 0
         public var converged: Bool { failures.isEmpty }
     }
 
@@ -79,6 +89,10 @@ public final class Simulation {
 
     public let options: Options
     var rng: SeededRandom
+    /// The forgeries' own stream (see `Options.forgeries`).
+    var forgeRng: SeededRandom
+    /// Writes made by tampered nodes: refused everywhere else, held only by their forger.
+    var forged: Set<WriteID> = []
     var now: UInt64 = 1_780_000_000_000
     var nodes: [Node] = []
     var links: [(Int, Int)] = []
@@ -100,6 +114,7 @@ public final class Simulation {
     public init(_ options: Options) {
         self.options = options
         self.rng = SeededRandom(seed: options.seed &* 0x2545_F491_4F6C_DD1D &+ 1)
+        self.forgeRng = SeededRandom(seed: options.seed &* 0x9E37_79B9_7F4A_7C15 &+ 7)
         if let dir = options.directory {
             root = dir
             ownsRoot = false
@@ -140,7 +155,9 @@ public final class Simulation {
             failures.append("simulation error: \(error)")
         }
         for f in failures { log("FAIL \(f)") }
-        return Report(seed: options.seed, trace: trace, failures: failures)
+        let refusals = nodes.reduce(0) { n, node in n + ((try? node.store?.counts().refused) ?? 0) }
+        return Report(
+            seed: options.seed, trace: trace, failures: failures, forged: forged.count, refusals: refusals)
     }
 
     // MARK: Setup
@@ -232,6 +249,7 @@ public final class Simulation {
     }
 
     func step() throws {
+        if options.faults, options.forgeries, forgeRng.below(100) < 3 { try forge(forgeRng.below(nodes.count)) }
         let roll = rng.below(100)
         if options.faults, roll < 2 {
             let i = rng.below(nodes.count)
@@ -394,6 +412,28 @@ public final class Simulation {
         FieldValue.json(ProgressEvent(event: kind, service: service?.rawValue))
     }
 
+    /// Node `i`'s store is tampered with: a write it may not make goes into its log, to be sent
+    /// with its next session (no live push, so the main random stream is not touched).
+    func forge(_ i: Int) throws {
+        guard let store = nodes[i].store else { return }
+        let me = nodes[i].id
+        var candidates: [(RecordID, FieldKey, [UInt8])] = []
+        for s in try store.services(wallMillis: wall(i)).compactMap({ try? RecordID($0.id) }).sorted()
+        where s.serviceOwner != me {
+            candidates.append((s, .serviceCapacity, capacity(0)))
+        }
+        if me.role == .vcse {
+            for r in try store.referrals().compactMap({ try? RecordID($0.id) }).sorted() {
+                candidates.append((r, .clinicalNHSNumber, FieldValue.text("9990000026")))
+            }
+        }
+        guard !candidates.isEmpty else { return }
+        let (record, field, value) = candidates[forgeRng.below(candidates.count)]
+        let ref = try store.tamperedWrite(record, [(field, value)], wallMillis: wall(i))
+        forged.insert(WriteID(origin: ref.origin, seq: ref.seq, field: field))
+        log("\(me) forges \(ref.seq) \(record.rawValue.prefix(24))… \(field.rawValue)")
+    }
+
     func write(_ i: Int, _ record: RecordID, _ values: [(FieldKey, [UInt8])]) throws -> Bool {
         guard let store = nodes[i].store else { return false }
         do {
@@ -516,14 +556,14 @@ public final class Simulation {
             guard let store = node.store else { preconditionFailure("healed nodes are all up") }
             let writes = try store.heldWrites()
             held.append(writes)
-            for w in writes { truth.apply(w.write) }
+            for w in writes where !forged.contains(w.write.id) { truth.apply(w.write) }
         }
         Checks.run(
             nodes: nodes.map(\.id), held: held, truth: truth, accepted: accepted.map(\.write),
-            lostToRestore: lostToRestore,
+            lostToRestore: lostToRestore, forged: forged,
             stores: nodes.compactMap(\.store), failures: &failures)
         log(
-            "checked \(accepted.count) accepted writes at \(nodes.count) nodes: \(failures.isEmpty ? "converged" : "\(failures.count) failures")"
+            "checked \(accepted.count) accepted and \(forged.count) forged writes at \(nodes.count) nodes: \(failures.isEmpty ? "converged" : "\(failures.count) failures")"
         )
     }
 

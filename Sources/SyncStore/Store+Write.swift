@@ -54,6 +54,22 @@ extension Store {
     public func write(
         _ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64, actor: String = "operator"
     ) throws -> ChangeRef {
+        try makeChange(record, values, wallMillis: wallMillis, actor: actor, validate: true)
+    }
+
+    /// Makes a change as a tampered node would: without validation, so peers must refuse it.
+    /// For the simulator and tests only (`@_spi(Tampering) import SyncStore`).
+    @_spi(Tampering)
+    @discardableResult
+    public func tamperedWrite(_ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64) throws
+        -> ChangeRef
+    {
+        try makeChange(record, values, wallMillis: wallMillis, actor: "tampered", validate: false)
+    }
+
+    private func makeChange(
+        _ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64, actor: String, validate: Bool
+    ) throws -> ChangeRef {
         guard !values.isEmpty else { throw SyncError(.usage, "nothing to write") }
         guard values.count <= limits.fieldWritesPerChangeMax else {
             throw SyncError(.limitExceeded, "a change may write at most \(limits.fieldWritesPerChangeMax) fields")
@@ -95,7 +111,7 @@ extension Store {
                         let own = known.filter { $0.field == field }
                         let redactions = field.isRedaction ? [] : known.filter { $0.field == redaction }
                         context = Merge.context(replacing: own, redactions: redactions)
-                        if field.knownKind == .set {
+                        if validate, field.knownKind == .set {
                             let elements = Merge.resolve(own, redactions: redactions).live.count
                             guard elements < limits.setElementsMax else {
                                 throw SyncError(
@@ -108,7 +124,7 @@ extension Store {
                     let w = FieldWrite(
                         origin: node.origin, seq: seq, hlc: hlc, record: record, field: field,
                         kind: field.knownKind ?? .register, value: value, context: context)
-                    try Validation.check(w, limits: limits)
+                    if validate { try Validation.check(w, limits: limits) }
                     writes.append(w)
                 }
                 for w in writes {

@@ -283,3 +283,16 @@ struct VectorTests {
         }
     }
 }
+
+@Suite("generated code")
+struct GeneratedCodeTests {
+    @Test("the generated protobuf Swift was generated from the current Protocol/spsync.proto")
+    func protoMatchesGeneratedSwift() throws {
+        let proto = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Protocol/spsync.proto")
+        let text = try String(contentsOf: proto, encoding: .utf8)
+        #expect(
+            text == protoGeneratedFrom + "\n" || text == protoGeneratedFrom,
+            "Protocol/spsync.proto changed since Sources/SyncProtocol/Generated was made: run scripts/gen-proto.sh")
+    }
+}

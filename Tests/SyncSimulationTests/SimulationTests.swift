@@ -19,7 +19,8 @@ struct SimulationTests {
     // connection before the second side had started, and `start` trapped. Kept as regressions.
     @Test("regression: a connection cut before the second side starts", arguments: [2, 5, 6, 8] as [UInt64])
     func regressionSeeds(seed: UInt64) {
-        #expect(Simulation.run(.init(seed: seed, steps: 120)).failures == [], "replay: spsync-sim --seed \(seed)")
+        let report = Simulation.run(.init(seed: seed, steps: 120, forgeries: false))
+        #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
     }
 
     // Seeds 755 and 925 (found by `spsync-sim --seeds 2000`): a hub restored from a backup older
@@ -27,7 +28,23 @@ struct SimulationTests {
     // re-addressed away. A HOLDING record the server does not hold is now narrowed.
     @Test("regression: HOLDING of a record the restored server does not hold", arguments: [755, 925] as [UInt64])
     func regressionHoldingUnknown(seed: UInt64) {
-        #expect(Simulation.run(.init(seed: seed, steps: 120)).failures == [], "replay: spsync-sim --seed \(seed)")
+        // Without forgeries: the history exactly as it was when the seed failed.
+        let report = Simulation.run(.init(seed: seed, steps: 120, forgeries: false))
+        #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
+    }
+
+    @Test("forged writes are refused by every node that receives them, and the rest still converges")
+    func forgeries() {
+        var forged = 0
+        var refusals = 0
+        for seed in 21...24 as ClosedRange<UInt64> {
+            let report = Simulation.run(.init(seed: seed, steps: 120))
+            #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
+            forged += report.forged
+            refusals += report.refusals
+        }
+        #expect(forged > 0)
+        #expect(refusals > 0, "no forged write reached another node in \(forged) forgeries")
     }
 
     @Test("the same seed prints the same trace")
