@@ -17,13 +17,18 @@ final class ConnectionAdmission: ChannelInboundHandler {
     private let sessionsMax: Int
     private let handshakesPerSecondMax: Int
     private let refusals: RefusalLog
+    private let clock: @Sendable () -> NIODeadline
     private var open = 0
     private var windows: [String: Window] = [:]
 
-    init(sessionsMax: Int, handshakesPerSecondMax: Int, refusals: RefusalLog) {
+    init(
+        sessionsMax: Int, handshakesPerSecondMax: Int, refusals: RefusalLog,
+        clock: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() }
+    ) {
         self.sessionsMax = sessionsMax
         self.handshakesPerSecondMax = handshakesPerSecondMax
         self.refusals = refusals
+        self.clock = clock
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -38,7 +43,7 @@ final class ConnectionAdmission: ChannelInboundHandler {
                 ), remoteAddress)
             return
         }
-        let now = NIODeadline.now()
+        let now = clock()
         let source = remoteAddress?.ipAddress ?? "unknown"
         var window = windows[source] ?? Window(start: now, count: 0)
         if now - window.start >= .seconds(1) {

@@ -138,12 +138,21 @@ final class PeerVerifier {
             return reject(nil, "the peer presented no certificate", storeContext)
         }
         // CA mode: OpenSSL's chain verification against the configured CA only; pinning otherwise.
-        let verifiedByCA = caMode && X509_verify_cert(storeContext) == 1
+        var verifiedByCA = false
+        var caFailure: String?
+        if caMode {
+            verifiedByCA = X509_verify_cert(storeContext) == 1
+            if !verifiedByCA {
+                caFailure = String(cString: X509_verify_cert_error_string(Int(X509_STORE_CTX_get_error(storeContext))))
+            }
+        }
         OpenSSLErrors.clear()
         let certificate = X509Certificate.summary(of: leaf, verifiedByCA: verifiedByCA)
         switch trust.evaluate(certificate) {
         case .reject(let reason):
-            return reject(certificate, reason, storeContext)
+            // In CA mode, say why the CA did not vouch for it (another CA, expired, not for this purpose).
+            let detail = caFailure.map { " (network CA check: \($0))" } ?? ""
+            return reject(certificate, reason + detail, storeContext)
         case .accept(let peerID):
             if let expectedPeerID, expectedPeerID != peerID {
                 return reject(

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// TLS settings plus the limits of the listener and of each connection's framing.
 public struct TransportConfiguration: Sendable {
     /// Identity, trust policy, TLS version and per-connection timeouts and buffers.
@@ -12,6 +14,9 @@ public struct TransportConfiguration: Sendable {
     public var refusalLogLinesPerMinuteMax: Int
     /// How many received frames may wait for the consumer before reading from the socket pauses.
     public var inboundFramesBufferedMax: Int
+    /// The clock the listener's per-address admission windows and refusal log budget read; only
+    /// tests replace it (to step through seconds and minutes without waiting for them).
+    var clock: @Sendable () -> NIODeadline = { NIODeadline.now() }
 
     /// Makes a configuration; defaults follow DESIGN.md.
     public init(

@@ -30,7 +30,8 @@ public final class TransportListener: Sendable {
     ) async throws -> TransportListener {
         let tlsContext = try TLSContext(configuration: configuration.tls)
         let refusals = RefusalLog(
-            logger: logger, linesPerMinuteMax: configuration.refusalLogLinesPerMinuteMax, onRefusal: onRefusal)
+            logger: logger, linesPerMinuteMax: configuration.refusalLogLinesPerMinuteMax, onRefusal: onRefusal,
+            timers: group.next(), clock: configuration.clock)
         let serverChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -38,7 +39,8 @@ public final class TransportListener: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectionAdmission(
                             sessionsMax: configuration.sessionsMax,
-                            handshakesPerSecondMax: configuration.handshakesPerSecondMax, refusals: refusals))
+                            handshakesPerSecondMax: configuration.handshakesPerSecondMax, refusals: refusals,
+                            clock: configuration.clock))
                 }
             }
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)

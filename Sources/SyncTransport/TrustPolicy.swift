@@ -73,7 +73,10 @@ public struct PinnedPeerTrust: TrustPolicy {
         }
         let hint =
             certificate.nodeID.map {
-                "; if this is peer \($0), add it with `spsync peer add \($0) --fingerprint \(fingerprint) ...`"
+                caPeerIDs.contains($0)
+                    ? "; peer \($0) is configured, but this certificate is not its pinned one and the network CA "
+                        + "did not vouch for it"
+                    : "; if this is peer \($0), add it with `spsync peer add \($0) --fingerprint \(fingerprint) ...`"
             } ?? ""
         return .reject(reason: "unknown fingerprint \(fingerprint) (\(named))\(hint)")
     }

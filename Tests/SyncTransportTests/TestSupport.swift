@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -60,4 +62,68 @@ func makeContext(
 extension Error {
     /// The transport error code, if this is a `TransportError`.
     var transportCode: TransportError.Code? { (self as? TransportError)?.code }
+}
+
+/// A clock that stands still until the test moves it (for the listener's per-second and per-minute windows).
+final class ManualClock: Sendable {
+    private let current: NIOLockedValueBox<NIODeadline>
+
+    init(_ start: NIODeadline = .now()) {
+        current = NIOLockedValueBox(start)
+    }
+
+    /// What the listener reads instead of `NIODeadline.now()`.
+    var read: @Sendable () -> NIODeadline {
+        { [current] in current.withLockedValue { $0 } }
+    }
+
+    func advance(by amount: TimeAmount) {
+        current.withLockedValue { $0 = $0 + amount }
+    }
+}
+
+/// Keeps every line logged through `logger`, for tests of what the transport logs.
+final class LogCapture: Sendable {
+    struct Line: Sendable {
+        let level: Logger.Level
+        let message: String
+        let metadata: [String: String]
+    }
+
+    private let kept = NIOLockedValueBox<[Line]>([])
+
+    /// A logger at level trace whose lines land here.
+    var logger: Logger {
+        Logger(label: "spsync.test.captured") { _ in CapturingLogHandler(capture: self) }
+    }
+
+    /// Every line so far, in order.
+    var lines: [Line] { kept.withLockedValue { $0 } }
+
+    /// The lines so far whose message starts with `prefix`.
+    func lines(startingWith prefix: String) -> [Line] {
+        lines.filter { $0.message.hasPrefix(prefix) }
+    }
+
+    fileprivate func keep(_ line: Line) {
+        kept.withLockedValue { $0.append(line) }
+    }
+}
+
+private struct CapturingLogHandler: LogHandler {
+    let capture: LogCapture
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        capture.keep(
+            LogCapture.Line(
+                level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
+    }
 }
