@@ -15,36 +15,57 @@ public struct RecordID: Hashable, Comparable, Sendable, CustomStringConvertible 
     public let kind: Kind
 
     public init(_ text: String) throws(SyncError) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        func uuid(_ s: String) throws(SyncError) {
-            let u: UUIDv7
-            do { u = try UUIDv7(s) } catch { throw RecordID.invalid(text) }
-            guard u.version == 7, u.description == s else { throw RecordID.invalid(text) }
+        // Parsed on every write stored, sent or received: one pass over the UTF-8 bytes, no
+        // intermediate strings but the node ids.
+        var text = text
+        text.makeContiguousUTF8()
+        let parsed: Result<Kind, SyncError> =
+            text.utf8.withContiguousStorageIfAvailable { bytes in
+                do throws(SyncError) { return .success(try RecordID.parse(bytes, text)) } catch {
+                    return .failure(error)
+                }
+            } ?? .failure(RecordID.invalid(text))
+        self.kind = try parsed.get()
+        self.rawValue = text
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, _ text: String) throws(SyncError) -> Kind {
+        var dots: [Int] = []
+        for (i, c) in bytes.enumerated() where c == 46 {  // "."
+            dots.append(i)
+            if dots.count > 3 { throw RecordID.invalid(text) }
         }
-        switch parts.first {
-        case "S" where parts.count == 3:
-            let owner = try NodeID(parts[1])
+        func node(_ range: Range<Int>) throws(SyncError) -> NodeID {
+            try NodeID(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
+        }
+        func uuid(from start: Int) throws(SyncError) {
+            guard UUIDv7.isCanonicalVersion7(UnsafeBufferPointer(rebasing: bytes[start...])) else {
+                throw RecordID.invalid(text)
+            }
+        }
+        switch (bytes.first, dots.count) {
+        case (83, 2) where dots[0] == 1:  // "S"
+            let owner = try node(2..<dots[1])
             guard owner.role == .vcse else {
                 throw SyncError(.invalidRecordID, "'\(text)': services are owned by charities, not by \(owner)")
             }
-            try uuid(parts[2])
-            self.kind = .service(owner: owner)
-        case "R" where parts.count == 4:
-            let practice = try NodeID(parts[1])
-            let pcn = try NodeID(parts[2])
+            try uuid(from: dots[1] + 1)
+            return .service(owner: owner)
+        case (82, 3) where dots[0] == 1:  // "R"
+            let practice = try node(2..<dots[1])
+            let pcn = try node(dots[1] + 1..<dots[2])
             guard practice.role == .practice || practice.role == .hub, pcn.role == .hub else {
                 throw SyncError(
                     .invalidRecordID, "'\(text)': a referral id names its practice and then its PCN (R.A81001.U12345.…)"
                 )
             }
-            try uuid(parts[3])
-            self.kind = .referral(practice: practice, pcn: pcn)
-        case _ where parts.count == 1:
-            self.kind = .organisation(try NodeID(text))
+            try uuid(from: dots[2] + 1)
+            return .referral(practice: practice, pcn: pcn)
+        case (_, 0):
+            return .organisation(try NodeID(text))
         default:
             throw RecordID.invalid(text)
         }
-        self.rawValue = text
     }
 
     /// A new service owned by `owner`.

@@ -43,6 +43,20 @@ public struct UUIDv7: Hashable, Comparable, Sendable, CustomStringConvertible {
         self.bytes = out
     }
 
+    /// Whether `text` is the canonical text of a version 7 UUID: lowercase hex in 8-4-4-4-12
+    /// groups, version nibble 7 — exactly what `UUIDv7(millis:random:).description` prints.
+    static func isCanonicalVersion7(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard text.count == 36 else { return false }
+        for (i, c) in text.enumerated() {
+            switch i {
+            case 8, 13, 18, 23: if c != 45 { return false }
+            case 14: if c != 55 { return false }  // "7"
+            default: if !((48...57).contains(c) || (97...102).contains(c)) { return false }
+            }
+        }
+        return true
+    }
+
     /// The version nibble (7 for ids made here).
     public var version: Int { Int(bytes[6] >> 4) }
 

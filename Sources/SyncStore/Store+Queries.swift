@@ -170,12 +170,24 @@ extension Store {
     public func changes(after localSeq: UInt64, limit: Int) throws -> [StoredWrite] {
         try pool.read { db in
             var s = ApplySession(hlc: .zero, wallMillis: 0)
+            // A change's writes are consecutive and share their record: parse its id once.
+            var last: (row: Int64, id: RecordID)?
             return try Row.fetchAll(
                 db,
                 sql:
                     "SELECT field_write.*, record.key AS record_key FROM field_write JOIN record ON record.id = field_write.record WHERE local_seq > ? ORDER BY local_seq LIMIT ?",
                 arguments: [Int64(localSeq), limit]
-            ).map { try Store.storedWrite($0, record: try RecordID($0["record_key"] as String), db, &s) }
+            ).map { row in
+                let recordRow: Int64 = row["record"]
+                let record: RecordID
+                if let last, last.row == recordRow {
+                    record = last.id
+                } else {
+                    record = try RecordID(row["record_key"] as String)
+                    last = (recordRow, record)
+                }
+                return try Store.storedWrite(row, record: record, db, &s)
+            }
         }
     }
 

@@ -50,6 +50,12 @@ struct IdentifierTests {
             "R.A81001.U12345.not-a-uuid",
             "R.A81001.U12345.0199a0a0-0000-4000-8000-000000000000",  // not version 7
             "X.A81001", "S.GB-CHC-1234567", "",
+            "S.GB-CHC-1234567.0199A0A0-0000-7000-8000-000000000000",  // uppercase: not the canonical text
+            "S.GB-CHC-1234567.0199a0a0-0000-7000-8000-000000000000.x",
+            "SX.GB-CHC-1234567.0199a0a0-0000-7000-8000-000000000000",
+            "R..U12345.0199a0a0-0000-7000-8000-000000000000", "R.A81001.U12345.", ".A81001", "A81001.",
+            "R.A81001.U12345.0199a0a0-0000-7000-8000-00000000000",  // one hex digit short
+            "R.A81001.U12345.0199a0a0-0000-7000-8000-0000000000000",  // one too many
         ])
     func badRecordIDs(text: String) {
         #expect(throws: SyncError.self) { try RecordID(text) }
