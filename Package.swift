@@ -116,15 +116,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Helpers shared by the test targets: a temporary folder, fixed identities and record ids, and a runner
+        // for the spsync binary and other commands. Not a test target itself, and no product.
+        .target(name: "SpsyncTestSupport", dependencies: ["SyncCore"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore"], swiftSettings: strict),
         .testTarget(
             name: "SyncStoreTests",
-            dependencies: ["SyncCore", "SyncStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "SpsyncTestSupport", "SyncCore", "SyncStore", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SyncProtocolTests",
-            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation"],
+            dependencies: ["SpsyncTestSupport", "SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation"],
             swiftSettings: strict
         ),
         .testTarget(name: "SyncSimulationTests", dependencies: ["SyncSimulation"], swiftSettings: strict),
@@ -140,11 +145,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "CLITests", dependencies: ["spsync"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["spsync", "SpsyncTestSupport"], swiftSettings: strict),
         // Real daemons on loopback, driven through the spsync binary.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["spsync", "SyncCore", "SyncStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "spsync", "SpsyncTestSupport", "SyncCore", "SyncStore", "SyncNode",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
     ],

@@ -1,47 +1,18 @@
 import Foundation
+import SpsyncTestSupport
 import Testing
 
 /// Runs the real `spsync` binary, as an operator would.
 struct CLI {
     let home: String
 
-    static var binary: String {
-        if let b = ProcessInfo.processInfo.environment["SPSYNC_BIN"] { return b }
-        // Tests run from the build folder that also holds the spsync executable.
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("spsync").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return dir.appendingPathComponent("spsync").path
-    }
-
-    struct Result {
-        var status: Int32
-        var out: String
-        var err: String
-    }
-
     @discardableResult
-    func run(_ args: [String], env: [String: String] = [:]) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
+    func run(_ args: [String], env: [String: String] = [:]) throws -> CommandResult {
         // --home goes after the subcommand path (the first words that are not options).
         var argv = args
         let split = argv.firstIndex { $0.hasPrefix("-") || $0.contains(".") || $0.contains("/") } ?? argv.count
         argv.insert(contentsOf: ["--home", home], at: split)
-        p.arguments = argv
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(
-            status: p.terminationStatus, out: String(decoding: o, as: UTF8.self),
-            err: String(decoding: e, as: UTF8.self))
+        return try runCommand(executable: SpsyncBinary.path, arguments: argv, environment: env)
     }
 
     func ok(_ args: [String]) throws -> String {

@@ -1,21 +1,12 @@
 import Foundation
+import SpsyncTestSupport
 import Testing
 
 /// Runs `openssl s_client` against a node's listener, with stdin closed, and returns its output.
 func sClient(_ port: Int, _ extra: [String]) throws -> CommandResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    p.arguments = ["s_client", "-connect", "127.0.0.1:\(port)"] + extra
-    p.standardInput = FileHandle.nullDevice
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return CommandResult(
-        status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    try runCommand(
+        executable: "/usr/bin/openssl", arguments: ["s_client", "-connect", "127.0.0.1:\(port)"] + extra,
+        standardInput: FileHandle.nullDevice)
 }
 
 @Suite("end to end: the system's openssl s_client against a daemon", .serialized)

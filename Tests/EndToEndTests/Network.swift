@@ -1,42 +1,7 @@
 import Foundation
+import SpsyncTestSupport
+import SyncNode
 import Testing
-
-/// The `spsync` binary the tests drive, as an operator would.
-enum Binary {
-    static var path: String {
-        if let b = ProcessInfo.processInfo.environment["SPSYNC_BIN"] { return b }
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("spsync").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return dir.appendingPathComponent("spsync").path
-    }
-}
-
-struct CommandResult {
-    var status: Int32
-    var out: String
-    var err: String
-}
-
-/// A free TCP port on loopback (bound once and released; the daemon binds it right after).
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    _ = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-    }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
 
 /// One node of a test network: its home, its port, and its daemon when running.
 final class TestNode: @unchecked Sendable {
@@ -55,25 +20,13 @@ final class TestNode: @unchecked Sendable {
 
     @discardableResult
     func run(_ args: [String], env: [String: String] = [:]) throws -> CommandResult {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Binary.path)
         var argv = args
         let split =
             argv.firstIndex { $0.hasPrefix("-") || $0.contains(".") || $0.contains("/") || $0.contains(":") }
             ?? argv.count
         argv.insert(contentsOf: ["--home", home], at: split)
-        p.arguments = argv
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(env) { $1 }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CommandResult(
-            status: p.terminationStatus, out: String(decoding: o, as: UTF8.self),
-            err: String(decoding: e, as: UTF8.self))
+        return try runCommand(
+            executable: SpsyncBinary.path, arguments: argv, environment: environment.merging(env) { $1 })
     }
 
     func ok(_ args: [String], env: [String: String] = [:]) throws -> String {
@@ -93,7 +46,7 @@ final class TestNode: @unchecked Sendable {
     /// Starts `spsync daemon` and waits (bounded) until its control socket answers.
     func start(env: [String: String] = [:]) throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Binary.path)
+        p.executableURL = URL(fileURLWithPath: SpsyncBinary.path)
         p.arguments = ["daemon", "--home", home, "--log-level", "warning"]
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(env) { $1 }
         p.standardOutput = FileHandle.nullDevice
@@ -163,9 +116,9 @@ final class TestNetwork: @unchecked Sendable {
 
     init() throws {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        practice = TestNode(id: "A81001", home: root + "/practice", port: freePort())
-        hub = TestNode(id: "U12345", home: root + "/hub", port: freePort())
-        charity = TestNode(id: "GB-CHC-1234567", home: root + "/charity", port: freePort())
+        practice = TestNode(id: "A81001", home: root + "/practice", port: try Loopback.freePort())
+        hub = TestNode(id: "U12345", home: root + "/hub", port: try Loopback.freePort())
+        charity = TestNode(id: "GB-CHC-1234567", home: root + "/charity", port: try Loopback.freePort())
         _ = try practice.ok(["init", "--org", "A81001", "--name", "Riverside Surgery", "--pcn", "U12345"])
         _ = try hub.ok(["init", "--org", "U12345", "--name", "Riverside PCN", "--listen", "127.0.0.1:\(hub.port)"])
         _ = try charity.ok([

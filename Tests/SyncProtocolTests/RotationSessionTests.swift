@@ -1,3 +1,4 @@
+import SpsyncTestSupport
 import SyncCore
 import SyncProtocol
 import SyncStore
@@ -15,8 +16,8 @@ struct RotationSessionTests {
             let forB = toB, forA = toA
             toB = []
             toA = []
-            for f in forB where !b.isClosed { toA += b.receive(f, nowMillis: Fix.wall) }
-            for f in forA where !a.isClosed { toB += a.receive(f, nowMillis: Fix.wall) }
+            for f in forB where !b.isClosed { toA += b.receive(f, nowMillis: Fixture.wall) }
+            for f in forA where !a.isClosed { toB += a.receive(f, nowMillis: Fixture.wall) }
         }
     }
 
@@ -24,13 +25,13 @@ struct RotationSessionTests {
         "a node with a rotation under way announces it once after HELLO; the peer surfaces it; the sync still completes"
     )
     func announced() throws {
-        let dir = TempDir()
-        let p = try Store.create(at: dir.file("p"), node: Fix.practice, wallMillis: Fix.wall)
-        let h = try Store.create(at: dir.file("h"), node: Fix.hub, wallMillis: Fix.wall)
-        try p.write(Fix.referral(1), [(.routingUrgency, Fix.text("soon"))], wallMillis: Fix.wall)
-        let a = try SessionDriver(store: p, peer: Fix.hub, mode: .oneShot, rotation: Self.announcement)
-        let b = try SessionDriver(store: h, peer: Fix.practice, mode: .oneShot)
-        pump(a, b, toB: a.start(nowMillis: Fix.wall), toA: b.start(nowMillis: Fix.wall))
+        let dir = TempDir(prefix: "spsync-proto-")
+        let p = try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall)
+        let h = try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall)
+        try p.write(Fixture.referral(1), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
+        let a = try SessionDriver(store: p, peer: Fixture.hub, mode: .oneShot, rotation: Self.announcement)
+        let b = try SessionDriver(store: h, peer: Fixture.practice, mode: .oneShot)
+        pump(a, b, toB: a.start(nowMillis: Fixture.wall), toA: b.start(nowMillis: Fixture.wall))
         #expect(a.rotationSent)
         #expect(b.receivedRotation == Self.announcement)
         #expect(a.receivedRotation == nil && !b.rotationSent)
@@ -40,14 +41,14 @@ struct RotationSessionTests {
 
     @Test("a second ROTATE in one session is unexpected_message")
     func secondRotate() throws {
-        let dir = TempDir()
-        let p = try Store.create(at: dir.file("p"), node: Fix.practice, wallMillis: Fix.wall)
-        let h = try Store.create(at: dir.file("h"), node: Fix.hub, wallMillis: Fix.wall)
-        let a = try SessionDriver(store: p, peer: Fix.hub, mode: .live, rotation: Self.announcement)
-        let b = try SessionDriver(store: h, peer: Fix.practice, mode: .live)
-        pump(a, b, toB: a.start(nowMillis: Fix.wall), toA: b.start(nowMillis: Fix.wall))
+        let dir = TempDir(prefix: "spsync-proto-")
+        let p = try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall)
+        let h = try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall)
+        let a = try SessionDriver(store: p, peer: Fixture.hub, mode: .live, rotation: Self.announcement)
+        let b = try SessionDriver(store: h, peer: Fixture.practice, mode: .live)
+        pump(a, b, toB: a.start(nowMillis: Fixture.wall), toA: b.start(nowMillis: Fixture.wall))
         #expect(b.receivedRotation == Self.announcement)
-        let reply = b.receive(Message.rotate(Self.announcement).frame, nowMillis: Fix.wall)
+        let reply = b.receive(Message.rotate(Self.announcement).frame, nowMillis: Fixture.wall)
         #expect(reply.first?.type == MessageType.error.rawValue)
         guard case .localError(let e)? = b.closeReason else {
             Issue.record("the session stayed open after a second ROTATE")

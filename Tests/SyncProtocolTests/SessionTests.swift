@@ -1,53 +1,19 @@
 import Foundation
+import SpsyncTestSupport
 import SyncCore
 import SyncProtocol
 import SyncSimulation
 import SyncStore
 import Testing
 
-/// A temporary folder removed when the test ends.
-final class TempDir {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "spsync-proto-" + UUID().uuidString
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
-enum Fix {
-    static let wall: UInt64 = 1_780_000_000_000
-    static let practice = try! NodeID("A81001")
-    static let hub = try! NodeID("U12345")
-    static let charity = try! NodeID("GB-CHC-1234567")
-    static let charity2 = try! NodeID("GB-SC-SC012345")
-    static func uuid(_ n: UInt64) -> UUIDv7 { UUIDv7(millis: wall + n, random: (n, n &* 7919)) }
-    static let service = try! RecordID.service(owner: charity, uuid: uuid(1))
-    static let service2 = try! RecordID.service(owner: charity2, uuid: uuid(2))
-    static func referral(_ n: UInt64) -> RecordID {
-        try! RecordID.referral(practice: practice, pcn: hub, uuid: uuid(100 + n))
-    }
-    static func text(_ s: String) -> [UInt8] { FieldValue.text(s) }
-    static func consent(explicit: Bool, withdrawn: Bool = false) -> [UInt8] {
-        FieldValue.json(
-            Consent(
-                basis: explicit ? "explicit" : "implied", recordedBy: "A81001", at: wall,
-                withdrawnAt: withdrawn ? wall : nil))
-    }
-}
-
 @Suite("sessions between stores")
 struct SessionTests {
     func stores(_ dir: TempDir) throws -> (p: Store, h: Store, c: Store, c2: Store) {
         (
-            try Store.create(at: dir.file("p"), node: Fix.practice, wallMillis: Fix.wall),
-            try Store.create(at: dir.file("h"), node: Fix.hub, wallMillis: Fix.wall),
-            try Store.create(at: dir.file("c"), node: Fix.charity, wallMillis: Fix.wall),
-            try Store.create(at: dir.file("c2"), node: Fix.charity2, wallMillis: Fix.wall)
+            try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall),
+            try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall),
+            try Store.create(at: dir.file("c"), node: Fixture.charity, wallMillis: Fixture.wall),
+            try Store.create(at: dir.file("c2"), node: Fixture.charity2, wallMillis: Fixture.wall)
         )
     }
 
@@ -57,67 +23,69 @@ struct SessionTests {
 
     @Test("a referral reaches its hub whole and its target charity without clinical or withheld contact")
     func filtering() throws {
-        let dir = TempDir()
+        let dir = TempDir(prefix: "spsync-proto-")
         let (p, h, c, c2) = try stores(dir)
-        try c.write(Fix.service, [(.serviceName, Fix.text("Walk"))], wallMillis: Fix.wall)
-        let r = Fix.referral(1)
+        try c.write(Fixture.service, [(.serviceName, Fixture.text("Walk"))], wallMillis: Fixture.wall)
+        let r = Fixture.referral(1)
         try p.write(
             r,
             [
-                (.routingService, Fix.text(Fix.service.rawValue)), (.consent, Fix.consent(explicit: false)),
-                (.contactPhone, Fix.text("07700900123")), (.clinicalNHSNumber, Fix.text("9434765919")),
-            ], wallMillis: Fix.wall)
+                (.routingService, Fixture.text(Fixture.service.rawValue)), (.consent, Fixture.consent(explicit: false)),
+                (.contactPhone, Fixture.text("07700900123")), (.clinicalNHSNumber, Fixture.text("9434765919")),
+            ], wallMillis: Fixture.wall)
         for _ in 0..<2 {
-            for (a, b) in [(p, h), (c, h), (c2, h)] { #expect(try MemorySync.sync(a, b, nowMillis: Fix.wall).clean) }
+            for (a, b) in [(p, h), (c, h), (c2, h)] {
+                #expect(try MemorySync.sync(a, b, nowMillis: Fixture.wall).clean)
+            }
         }
         #expect(try fields(h, r) == ["routing.service", "consent.consent", "contact.phone", "clinical.nhsNumber"])
         #expect(try fields(c, r) == ["routing.service", "consent.consent"])
         #expect(throws: SyncError.self) { try c2.writes(of: r) }
-        #expect(try p.services(wallMillis: Fix.wall).count == 1)
+        #expect(try p.services(wallMillis: Fixture.wall).count == 1)
 
         // Explicit consent widens the charity's view to contact; withdrawal narrows it again.
-        try h.write(r, [(.consent, Fix.consent(explicit: true))], wallMillis: Fix.wall + 1)
-        #expect(try MemorySync.sync(c, h, nowMillis: Fix.wall + 1).clean)
+        try h.write(r, [(.consent, Fixture.consent(explicit: true))], wallMillis: Fixture.wall + 1)
+        #expect(try MemorySync.sync(c, h, nowMillis: Fixture.wall + 1).clean)
         #expect(try fields(c, r).contains("contact.phone"))
-        try p.write(r, [(.consent, Fix.consent(explicit: true, withdrawn: true))], wallMillis: Fix.wall + 2)
-        #expect(try MemorySync.sync(p, h, nowMillis: Fix.wall + 2).clean)
-        #expect(try MemorySync.sync(c, h, nowMillis: Fix.wall + 2).clean)
+        try p.write(r, [(.consent, Fixture.consent(explicit: true, withdrawn: true))], wallMillis: Fixture.wall + 2)
+        #expect(try MemorySync.sync(p, h, nowMillis: Fixture.wall + 2).clean)
+        #expect(try MemorySync.sync(c, h, nowMillis: Fixture.wall + 2).clean)
         #expect(!(try fields(c, r).contains("contact.phone")))
         #expect(try c.tombstones().map(\.dataClass) == [.contact])
     }
 
     @Test("re-addressed away and back: the charity keeps its own event and gets the referral again")
     func awayAndBack() throws {
-        let dir = TempDir()
+        let dir = TempDir(prefix: "spsync-proto-")
         let (p, h, c, c2) = try stores(dir)
-        let r = Fix.referral(2)
-        try p.write(r, [(.routingService, Fix.text(Fix.service.rawValue))], wallMillis: Fix.wall)
-        for (a, b) in [(p, h), (c, h)] { try MemorySync.sync(a, b, nowMillis: Fix.wall) }
-        let event = ProgressEvent(event: "accepted", service: Fix.service.rawValue)
-        try c.write(r, [(.progressEvents, FieldValue.json(event))], wallMillis: Fix.wall + 1)
-        try h.write(r, [(.routingService, Fix.text(Fix.service2.rawValue))], wallMillis: Fix.wall + 1)
-        for (a, b) in [(c, h), (c2, h), (p, h), (c, h)] { try MemorySync.sync(a, b, nowMillis: Fix.wall + 2) }
+        let r = Fixture.referral(2)
+        try p.write(r, [(.routingService, Fixture.text(Fixture.service.rawValue))], wallMillis: Fixture.wall)
+        for (a, b) in [(p, h), (c, h)] { try MemorySync.sync(a, b, nowMillis: Fixture.wall) }
+        let event = ProgressEvent(event: "accepted", service: Fixture.service.rawValue)
+        try c.write(r, [(.progressEvents, FieldValue.json(event))], wallMillis: Fixture.wall + 1)
+        try h.write(r, [(.routingService, Fixture.text(Fixture.service2.rawValue))], wallMillis: Fixture.wall + 1)
+        for (a, b) in [(c, h), (c2, h), (p, h), (c, h)] { try MemorySync.sync(a, b, nowMillis: Fixture.wall + 2) }
         #expect(try fields(c, r) == ["progress.events"])
         #expect(try fields(p, r).contains("progress.events"))
         #expect(try fields(c2, r) == ["routing.service"])
-        try p.write(r, [(.routingService, Fix.text(Fix.service.rawValue))], wallMillis: Fix.wall + 3)
-        for (a, b) in [(p, h), (c, h), (c2, h)] { try MemorySync.sync(a, b, nowMillis: Fix.wall + 3) }
+        try p.write(r, [(.routingService, Fixture.text(Fixture.service.rawValue))], wallMillis: Fixture.wall + 3)
+        for (a, b) in [(p, h), (c, h), (c2, h)] { try MemorySync.sync(a, b, nowMillis: Fixture.wall + 3) }
         #expect(try fields(c, r) == ["progress.events", "routing.service"])
-        #expect(try c.live(r, .routingService).map(\.write.text) == [Fix.service.rawValue])
+        #expect(try c.live(r, .routingService).map(\.write.text) == [Fixture.service.rawValue])
         #expect(try c2.writes(of: r).isEmpty)
     }
 
     @Test("a rolled-back store is told so, stops local writes, and syncs again after restore")
     func rollback() throws {
-        let dir = TempDir()
+        let dir = TempDir(prefix: "spsync-proto-")
         let (p, h, _, _) = try stores(dir)
-        try p.write(Fix.referral(3), [(.routingUrgency, Fix.text("soon"))], wallMillis: Fix.wall)
+        try p.write(Fixture.referral(3), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
         try p.backup(to: dir.file("p.bak"))
-        try p.write(Fix.referral(3), [(.routingUrgency, Fix.text("urgent"))], wallMillis: Fix.wall + 1)
-        try MemorySync.sync(p, h, nowMillis: Fix.wall + 1)
+        try p.write(Fixture.referral(3), [(.routingUrgency, Fixture.text("urgent"))], wallMillis: Fixture.wall + 1)
+        try MemorySync.sync(p, h, nowMillis: Fixture.wall + 1)
         // A copy of the old file put back in place (not `spsync restore`): same incarnation, lower seq.
         let old = try Store.open(at: dir.file("p.bak"))
-        let outcome = try MemorySync.sync(old, h, nowMillis: Fix.wall + 2)
+        let outcome = try MemorySync.sync(old, h, nowMillis: Fixture.wall + 2)
         #expect(
             outcome.aReason
                 == .localError(
@@ -128,30 +96,31 @@ struct SessionTests {
                         } ?? "")))
         #expect(try old.nodeState().rolledBackAt != nil)
         #expect(throws: SyncError.self) {
-            try old.write(Fix.referral(3), [(.routingUrgency, Fix.text("x"))], wallMillis: Fix.wall + 3)
+            try old.write(Fixture.referral(3), [(.routingUrgency, Fixture.text("x"))], wallMillis: Fixture.wall + 3)
         }
         try Store.restore(
-            from: dir.file("p.bak"), to: dir.file("p2"), expecting: Fix.practice, wallMillis: Fix.wall + 4)
+            from: dir.file("p.bak"), to: dir.file("p2"), expecting: Fixture.practice, wallMillis: Fixture.wall + 4)
         let restored = try Store.open(at: dir.file("p2"))
-        #expect(try MemorySync.sync(restored, h, nowMillis: Fix.wall + 5).clean)
-        #expect(try restored.live(Fix.referral(3), .routingUrgency).map(\.write.text) == ["urgent"])
+        #expect(try MemorySync.sync(restored, h, nowMillis: Fixture.wall + 5).clean)
+        #expect(try restored.live(Fixture.referral(3), .routingUrgency).map(\.write.text) == ["urgent"])
     }
 
     @Test("an initial sync in many batches keeps the window and lands every write")
     func manyBatches() throws {
-        let dir = TempDir()
+        let dir = TempDir(prefix: "spsync-proto-")
         let (p, h, _, _) = try stores(dir)
         for i in 0..<300 {
-            try p.write(Fix.referral(UInt64(i)), [(.routingUrgency, Fix.text("soon"))], wallMillis: Fix.wall)
+            try p.write(
+                Fixture.referral(UInt64(i)), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
         }
         var limits = Limits()
         limits.batchChangesMax = 7
         limits.windowBatches = 2
-        let o = try MemorySync.sync(h, p, nowMillis: Fix.wall, limits: limits)
+        let o = try MemorySync.sync(h, p, nowMillis: Fixture.wall, limits: limits)
         #expect(o.clean)
         #expect(o.a.applied == 300)
         #expect(o.b.batchesOut >= 300 / 7)
-        #expect(try MemorySync.sync(h, p, nowMillis: Fix.wall, limits: limits).a.writesIn == 0)
+        #expect(try MemorySync.sync(h, p, nowMillis: Fixture.wall, limits: limits).a.writesIn == 0)
     }
 }
 
@@ -159,61 +128,63 @@ struct SessionTests {
 struct BatchLimitTests {
     @Test("a WIDEN larger than its half of a frame goes in parts and lands whole")
     func widenInParts() throws {
-        let dir = TempDir()
-        let p = try Store.create(at: dir.file("p"), node: Fix.practice, wallMillis: Fix.wall)
-        let h = try Store.create(at: dir.file("h"), node: Fix.hub, wallMillis: Fix.wall)
-        let c = try Store.create(at: dir.file("c"), node: Fix.charity, wallMillis: Fix.wall)
-        try c.write(Fix.service, [(.serviceName, Fix.text("Walk"))], wallMillis: Fix.wall)
-        let r = Fix.referral(7)
+        let dir = TempDir(prefix: "spsync-proto-")
+        let p = try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall)
+        let h = try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall)
+        let c = try Store.create(at: dir.file("c"), node: Fixture.charity, wallMillis: Fixture.wall)
+        try c.write(Fixture.service, [(.serviceName, Fixture.text("Walk"))], wallMillis: Fixture.wall)
+        let r = Fixture.referral(7)
         // Addressed first to another charity's service: nothing of it goes to this charity.
         try p.write(
-            r, [(.routingService, Fix.text(Fix.service2.rawValue)), (.consent, Fix.consent(explicit: false))],
-            wallMillis: Fix.wall)
+            r,
+            [(.routingService, Fixture.text(Fixture.service2.rawValue)), (.consent, Fixture.consent(explicit: false))],
+            wallMillis: Fixture.wall)
         for i in 0..<40 {
             let event = ProgressEvent(
                 event: "referred", reason: "practice note \(i) " + String(repeating: "x", count: 40))
-            try p.write(r, [(.progressEvents, FieldValue.json(event))], wallMillis: Fix.wall + UInt64(i))
+            try p.write(r, [(.progressEvents, FieldValue.json(event))], wallMillis: Fixture.wall + UInt64(i))
         }
-        for (a, b) in [(p, h), (c, h)] { #expect(try MemorySync.sync(a, b, nowMillis: Fix.wall + 100).clean) }
+        for (a, b) in [(p, h), (c, h)] { #expect(try MemorySync.sync(a, b, nowMillis: Fixture.wall + 100).clean) }
         #expect(throws: SyncError.self) { try c.writes(of: r) }
 
         // Re-addressed to this charity: the whole visible referral must follow, in 4 KiB frames.
-        try h.write(r, [(.routingService, Fix.text(Fix.service.rawValue))], wallMillis: Fix.wall + 200)
+        try h.write(r, [(.routingService, Fixture.text(Fixture.service.rawValue))], wallMillis: Fixture.wall + 200)
         var limits = Limits()
         limits.frameBytesMax = 4096
-        let o = try MemorySync.sync(c, h, nowMillis: Fix.wall + 300, limits: limits)
+        let o = try MemorySync.sync(c, h, nowMillis: Fixture.wall + 300, limits: limits)
         #expect(o.clean, "\(String(describing: o.aReason)) \(String(describing: o.bReason))")
         #expect(o.b.batchesOut >= 3, "the hub sent \(o.b.batchesOut) batches")
         let held = try c.writes(of: r)
         #expect(held.filter { $0.write.field == .progressEvents }.count == 40)
-        #expect(try c.live(r, .routingService).map(\.write.text) == [Fix.service.rawValue])
+        #expect(try c.live(r, .routingService).map(\.write.text) == [Fixture.service.rawValue])
         #expect(!held.contains { $0.write.field.dataClass == .clinical || $0.write.field.dataClass == .contact })
         // Nothing is missing or sent twice: another session moves nothing.
-        #expect(try MemorySync.sync(c, h, nowMillis: Fix.wall + 400, limits: limits).a.writesIn == 0)
+        #expect(try MemorySync.sync(c, h, nowMillis: Fixture.wall + 400, limits: limits).a.writesIn == 0)
     }
 
     @Test("a peer that keeps losing its checkpoint gets fullResyncsPerPeerPerDayMax whole logs a day, then an ERROR")
     func fullResyncsBounded() throws {
-        let dir = TempDir()
-        let p = try Store.create(at: dir.file("p"), node: Fix.practice, wallMillis: Fix.wall)
-        let h = try Store.create(at: dir.file("h"), node: Fix.hub, wallMillis: Fix.wall)
+        let dir = TempDir(prefix: "spsync-proto-")
+        let p = try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall)
+        let h = try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall)
         for i in 0..<5 {
-            try p.write(Fix.referral(UInt64(i)), [(.routingUrgency, Fix.text("soon"))], wallMillis: Fix.wall)
+            try p.write(
+                Fixture.referral(UInt64(i)), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
         }
         // Copies of the hub before it ever synced: its incarnation, no checkpoint of the practice.
         try h.backup(to: dir.file("h.bak"))
-        #expect(try MemorySync.sync(h, p, nowMillis: Fix.wall).clean)
+        #expect(try MemorySync.sync(h, p, nowMillis: Fixture.wall).clean)
         // A retry of a first sync that never got an ACK does not count; a PULL from 0 after ACKs does.
         func lostCheckpoint(_ n: Int, at wall: UInt64) throws -> MemorySync.Outcome {
             try FileManager.default.copyItem(atPath: dir.file("h.bak"), toPath: dir.file("h\(n)"))
             return try MemorySync.sync(try Store.open(at: dir.file("h\(n)")), p, nowMillis: wall)
         }
         for n in 1...Limits.standard.fullResyncsPerPeerPerDayMax {
-            let o = try lostCheckpoint(n, at: Fix.wall + UInt64(n) * 60_000)
+            let o = try lostCheckpoint(n, at: Fixture.wall + UInt64(n) * 60_000)
             #expect(o.clean)
             #expect(o.a.writesIn == 5)
         }
-        let refused = try lostCheckpoint(9, at: Fix.wall + 3_600_000)
+        let refused = try lostCheckpoint(9, at: Fixture.wall + 3_600_000)
         #expect(!refused.clean)
         #expect(refused.a.writesIn == 0)
         guard case .localError(let error) = refused.bReason else {
@@ -223,7 +194,7 @@ struct BatchLimitTests {
         #expect(error.code == .limitExceeded)
         #expect(error.detail.contains("fullResyncsPerPeerPerDayMax"))
         // A day later the peer is served again; a peer that keeps its checkpoint never counts.
-        #expect(try lostCheckpoint(10, at: Fix.wall + 25 * 3_600_000).a.writesIn == 5)
-        for _ in 0..<5 { #expect(try MemorySync.sync(h, p, nowMillis: Fix.wall + 3_600_000).clean) }
+        #expect(try lostCheckpoint(10, at: Fixture.wall + 25 * 3_600_000).a.writesIn == 5)
+        for _ in 0..<5 { #expect(try MemorySync.sync(h, p, nowMillis: Fixture.wall + 3_600_000).clean) }
     }
 }

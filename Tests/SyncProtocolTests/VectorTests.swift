@@ -1,4 +1,5 @@
 import Foundation
+import SpsyncTestSupport
 import SyncCore
 import SyncProtocol
 import SyncStore
@@ -261,7 +262,7 @@ struct VectorTests {
                 }
             }
             // The same writes through a SQLite store, as a peer would send them.
-            let dir = TempDir()
+            let dir = TempDir(prefix: "spsync-proto-")
             let store = try Store.create(
                 at: dir.file("s"), node: try NodeID("GB-CHC-7654321"), wallMillis: 1_780_000_000_000)
             let incoming = writes.reversed().map {

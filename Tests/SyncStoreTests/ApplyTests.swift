@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SpsyncTestSupport
 import SyncCore
 import Testing
 

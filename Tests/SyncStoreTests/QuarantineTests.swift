@@ -1,4 +1,5 @@
 import GRDB
+import SpsyncTestSupport
 import SyncCore
 import Testing
 

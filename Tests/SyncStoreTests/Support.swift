@@ -1,42 +1,8 @@
 import Foundation
+import SpsyncTestSupport
 import SyncCore
 
 @testable import SyncStore
-
-/// A temporary folder removed when the test ends.
-final class TempDir {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "spsync-test-" + UUID().uuidString
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
-enum Fixture {
-    static let wall: UInt64 = 1_780_000_000_000
-    static let practice = try! NodeID("A81001")
-    static let hub = try! NodeID("U12345")
-    static let charity = try! NodeID("GB-CHC-1234567")
-    static let charity2 = try! NodeID("GB-SC-SC012345")
-
-    static func uuid(_ n: UInt64) -> UUIDv7 { UUIDv7(millis: wall + n, random: (n, n &* 7919)) }
-    static let service = try! RecordID.service(owner: charity, uuid: uuid(1))
-    static let service2 = try! RecordID.service(owner: charity2, uuid: uuid(2))
-    static func referral(_ n: UInt64) -> RecordID {
-        try! RecordID.referral(practice: practice, pcn: hub, uuid: uuid(100 + n))
-    }
-
-    static func text(_ s: String) -> [UInt8] { FieldValue.text(s) }
-
-    static func capacity(_ available: Int, _ maximum: Int) -> [UInt8] {
-        FieldValue.json(ServiceCapacity(unit: "places", available: available, maximum: maximum, updated: wall))
-    }
-}
 
 extension Store {
     /// Everything this store holds, as a replica (for comparing with the in-memory model).
