@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "SyncTransportTests",
             dependencies: [
-                "COpenSSL", "SyncProtocol", "SyncTransport",
+                "COpenSSL", "SyncProtocol", "SyncTransport", "SpsyncTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -32,7 +32,7 @@ public final class Daemon: Sendable {
             status.address = peer.address
             status.schedule = peer.schedule ?? "manual"
             status.state =
-                runtime.config.blocked.contains(peer.fingerprint)
+                peer.fingerprint.map(runtime.config.blocked.contains) == true
                 ? .blocked : (status.state == .connected ? .idle : status.state)
             initial.append(status)
         }

@@ -6,14 +6,15 @@ import TOMLKit
 public struct PeerConfig: Codable, Sendable, Equatable {
     public var id: String
     public var address: String
-    public var fingerprint: String
+    /// The pinned certificate fingerprint; nil for a peer the network CA (`ca_file`) vouches for.
+    public var fingerprint: String?
     public var role: String?
     public var schedule: String?
     /// The fingerprint the peer announced for its rotated certificate; promoted on first use.
     public var nextFingerprint: String?
 
     public init(
-        id: String, address: String, fingerprint: String, role: String? = nil, schedule: String? = nil,
+        id: String, address: String, fingerprint: String?, role: String? = nil, schedule: String? = nil,
         nextFingerprint: String? = nil
     ) {
         self.id = id
@@ -123,7 +124,10 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         out += "# Optional network CA (PEM): also accept certificates it signed for configured peer ids.\n"
         out += node.caFile.map { "ca_file = \(q($0))\n" } ?? "# ca_file = \"/etc/spsync/network-ca.pem\"\n"
         for p in peers {
-            out += "\n[[peers]]\nid = \(q(p.id))\naddress = \(q(p.address))\nfingerprint = \(q(p.fingerprint))\n"
+            out += "\n[[peers]]\nid = \(q(p.id))\naddress = \(q(p.address))\n"
+            out +=
+                p.fingerprint.map { "fingerprint = \(q($0))\n" }
+                ?? "# no fingerprint: the network CA (ca_file) vouches for it\n"
             if let r = p.role { out += "role = \(q(r))\n" }
             out += "# live | nightly HH:MM-HH:MM | every 15m | manual\n"
             out += "schedule = \(q(p.schedule ?? "manual"))\n"

@@ -77,7 +77,7 @@ public final class NodeRuntime: Sendable {
     static func trust(_ config: NodeConfig) throws -> PinnedPeerTrust {
         var pinned: [CertificateFingerprint: String] = [:]
         for peer in config.peers {
-            for text in [peer.fingerprint] + (peer.nextFingerprint.map { [$0] } ?? []) {
+            for text in [peer.fingerprint, peer.nextFingerprint].compactMap({ $0 }) {
                 do {
                     pinned[try CertificateFingerprint(parsing: text)] = peer.id
                 } catch {
@@ -131,7 +131,7 @@ public final class NodeRuntime: Sendable {
                         config.peers[i].nextFingerprint == presented.description
                     else { return }
                     // A malformed old pin has nothing to drop from the trust table.
-                    dropped = try? CertificateFingerprint(parsing: config.peers[i].fingerprint)
+                    dropped = config.peers[i].fingerprint.flatMap { try? CertificateFingerprint(parsing: $0) }
                     config.peers[i].fingerprint = presented.description
                     config.peers[i].nextFingerprint = nil
                 }

@@ -83,7 +83,7 @@ struct StatusCommand: ParsableCommand {
                     saved.first { $0.id == p.id }
                     ?? PeerStatus(
                         id: p.id, role: p.role, address: p.address, schedule: p.schedule ?? "manual", state: .idle)
-                if config.blocked.contains(p.fingerprint) { s.state = .blocked }
+                if p.fingerprint.map(config.blocked.contains) == true { s.state = .blocked }
                 if live == nil, s.state == .connected { s.state = .idle }
                 s.pendingOut = lastSeq - min(lastSeq, s.localSeqAtLastSuccess ?? 0)
                 if s.nextSyncAt == nil, let schedule = try? Schedule(p.schedule ?? "manual") {

@@ -22,11 +22,16 @@ func fingerprint(_ text: String) throws -> CertificateFingerprint {
 
 struct PeerAdd: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "add", abstract: "Add a peer, pinned to its certificate fingerprint.")
+        commandName: "add",
+        abstract: "Add a peer, pinned to its certificate fingerprint (or vouched for by the network CA).")
 
     @OptionGroup var home: HomeOptions
     @Argument(help: "The peer's organisation code.") var id: String
-    @Option(help: "The fingerprint its `spsync id` prints (sha256:…).") var fingerprint: String
+    @Option(
+        help:
+            "The fingerprint its `spsync id` prints (sha256:…). May be left out when node.toml names a network CA (ca_file)."
+    )
+    var fingerprint: String?
     @Option(help: "Where to dial it: HOST:PORT.") var address: String
     @Option(help: "practice, hub or vcse; must agree with the code.") var role: String?
     @Option(help: "live, nightly HH:MM-HH:MM, every 15m, or manual.") var schedule = "manual"
@@ -41,24 +46,31 @@ struct PeerAdd: ParsableCommand {
                     .usage, "--role \(role) does not agree with \(peer), which is a \(peer.role.rawValue) code")
             }
             guard peer.rawValue != config.node.id else { throw SyncError(.usage, "\(peer) is this node itself") }
-            let fp = try spsync.fingerprint(fingerprint)
+            let fp = try fingerprint.map { try spsync.fingerprint($0) }
+            if fp == nil, config.node.caFile == nil {
+                throw SyncError(
+                    .usage,
+                    "give --fingerprint sha256:… (what `spsync id` prints on \(peer)), or name a network CA in "
+                        + "node.toml (ca_file) to accept the certificate it issues \(peer) without a pin")
+            }
             try PeerAddress.validate(address, option: "--address")
             let parsed = try Schedule(schedule)
-            if config.blocked.contains(fp.description) {
+            if let fp, config.blocked.contains(fp.description) {
                 throw SyncError(.unauthorised, "\(fp) is blocked on this node; a blocked key is refused for good")
             }
             if config.peers.contains(where: { $0.id == peer.rawValue }) {
                 throw SyncError(.exists, "\(peer) is a peer already: `spsync peer remove \(peer)` first to change it")
             }
-            if let other = config.peers.first(where: { $0.fingerprint == fp.description }) {
+            if let fp, let other = config.peers.first(where: { $0.fingerprint == fp.description }) {
                 throw SyncError(.exists, "that fingerprint is already pinned to \(other.id): each node has its own key")
             }
             config.peers.append(
                 PeerConfig(
-                    id: peer.rawValue, address: address, fingerprint: fp.description, role: peer.role.rawValue,
+                    id: peer.rawValue, address: address, fingerprint: fp?.description, role: peer.role.rawValue,
                     schedule: parsed.description))
             try config.save(home.configPath)
-            print("added peer \(peer) at \(address), \(parsed)")
+            let trust = fp.map { "pinned to \($0)" } ?? "vouched for by the network CA in \(config.node.caFile ?? "")"
+            print("added peer \(peer) at \(address), \(parsed), \(trust)")
         }
     }
 }
@@ -68,7 +80,8 @@ struct PeerInfo: Codable {
     var id: String
     var role: String?
     var address: String
-    var fingerprint: String
+    /// Nil for a peer the network CA vouches for.
+    var fingerprint: String?
     var nextFingerprint: String?
     var schedule: String
     var blocked: Bool
@@ -87,7 +100,7 @@ struct PeerList: ParsableCommand {
                 PeerInfo(
                     id: $0.id, role: $0.role, address: $0.address, fingerprint: $0.fingerprint,
                     nextFingerprint: $0.nextFingerprint,
-                    schedule: $0.schedule ?? "manual", blocked: config.blocked.contains($0.fingerprint))
+                    schedule: $0.schedule ?? "manual", blocked: $0.fingerprint.map(config.blocked.contains) == true)
             }
             if output.json { return try printJSON(peers) }
             if peers.isEmpty {
@@ -96,7 +109,10 @@ struct PeerList: ParsableCommand {
             printTable(
                 ["id", "role", "address", "schedule", "fingerprint"],
                 peers.map {
-                    [$0.id, $0.role ?? "-", $0.address, $0.schedule, $0.fingerprint + ($0.blocked ? " (blocked)" : "")]
+                    [
+                        $0.id, $0.role ?? "-", $0.address, $0.schedule,
+                        ($0.fingerprint ?? "(network CA)") + ($0.blocked ? " (blocked)" : ""),
+                    ]
                 })
         }
     }
