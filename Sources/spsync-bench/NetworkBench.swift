@@ -34,10 +34,12 @@ enum NetworkBench {
             ?? ""
     }
 
-    static func daemon(_ home: String) throws -> Process {
+    /// Starts `spsync daemon` in `home` at `logLevel` (nil: the daemon's default) and waits until
+    /// it answers on its control socket.
+    static func daemon(_ home: String, logLevel: String? = "error") throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: spsync)
-        p.arguments = ["daemon", "--home", home, "--log-level", "error"]
+        p.arguments = ["daemon", "--home", home] + (logLevel.map { ["--log-level", $0] } ?? [])
         p.standardError = FileHandle.nullDevice
         try p.run()
         let deadline = Date().addingTimeInterval(30)
@@ -52,9 +54,14 @@ enum NetworkBench {
         throw SyncError(.io, "the daemon in \(home) did not start")
     }
 
-    /// Resident and peak memory of a process, in MiB, from /proc.
-    static func memory(_ pid: Int32) -> (rss: Double, peak: Double) {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
+    /// Resident memory of a process, in MiB, from /proc: in all, its peak, and split into anonymous
+    /// pages (heap, stacks, relocated data: what the process alone owns) and file-backed pages
+    /// (code and read-only data of the binary and shared libraries, shared with every process that
+    /// maps them and reclaimable by the kernel).
+    static func memory(_ pid: Int32) -> (rss: Double, peak: Double, anonymous: Double, file: Double) {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else {
+            return (0, 0, 0, 0)
+        }
         func field(_ name: String) -> Double {
             for line in text.split(separator: "\n") where line.hasPrefix(name) {
                 return Double(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "0").map { $0 / 1024 }
@@ -62,7 +69,7 @@ enum NetworkBench {
             }
             return 0
         }
-        return (field("VmRSS:"), field("VmHWM:"))
+        return (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"), field("RssFile:"))
     }
 
     static func freePort() throws -> Int { try Loopback.freePort() }
@@ -99,7 +106,7 @@ enum NetworkBench {
             "service", "add", "--home", c, "--name", "Walk", "--category", "physical_activity", "--maximum", "1000",
             "--available", "0",
         ])
-        let daemons = try [h, c, p].map(daemon)
+        let daemons = try [h, c, p].map { try daemon($0) }
         defer { for d in daemons { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() } }
         let charity = try Store.open(at: c + "/store.sqlite")
         let practice = try DatabaseQueue(
@@ -149,19 +156,28 @@ enum NetworkBench {
                 rounds, pct(0.5), pct(0.99), latencies.last ?? 0))
     }
 
-    /// An idle daemon's memory.
+    /// An idle daemon's memory (a hub with a listener, no peers), 3 s after it answers on its control
+    /// socket: at the default log level, as `spsync daemon` runs, and at `--log-level error`, as the
+    /// figures before 2026-11-25 were taken.
     static func idle() throws {
-        let root = try workspace()
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        try run([
-            "init", "--home", root + "/hub", "--org", "U12345", "--name", "H", "--listen",
-            "127.0.0.1:\(try freePort())",
-        ])
-        let d = try daemon(root + "/hub")
-        defer { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() }
-        sleep(3)
-        let m = memory(d.processIdentifier)
-        print(String(format: "idle daemon: RSS %.1f MiB, peak %.1f MiB (target < 30 MB)", m.rss, m.peak))
+        for level in [nil, "error"] {
+            let root = try workspace()
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            try run([
+                "init", "--home", root + "/hub", "--org", "U12345", "--name", "H", "--listen",
+                "127.0.0.1:\(try freePort())",
+            ])
+            let d = try daemon(root + "/hub", logLevel: level)
+            defer { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() }
+            sleep(3)
+            let m = memory(d.processIdentifier)
+            print(
+                "idle daemon (log level \(level ?? "info, the default")): "
+                    + String(
+                        format:
+                            "RSS %.1f MiB (anonymous %.1f MiB, file-backed %.1f MiB), peak %.1f MiB (target < 30 MB = 28.6 MiB)",
+                        m.rss, m.anonymous, m.file, m.peak))
+        }
     }
 
     /// A hub with N practice peers that all dial in within one window.
