@@ -8,7 +8,7 @@ import SyncStore
 
 /// A request on the control socket: one JSON object on one line.
 public struct ControlRequest: Codable, Sendable {
-    /// `status`, `sync`, or `changed` (the CLI wrote to the store).
+    /// `status`, `sync`, `changed` (the CLI wrote to the store) or `reload` (node.toml changed).
     public var command: String
     /// For `sync`: one peer, or all when absent.
     public var peer: String?
@@ -38,10 +38,12 @@ public struct ControlResponse: Codable, Sendable {
     public var startedAt: UInt64?
     public var peers: [PeerStatus]?
     public var results: [SyncResult]?
+    /// For `reload`: peers whose sessions were cut (removed or blocked).
+    public var cut: [String]?
 }
 
 /// Serves the CLI on a Unix domain socket in the node's home (mode 0600): live peer state for
-/// `spsync status`, and `spsync sync --now`.
+/// `spsync status`, `spsync sync --now`, and `reload` after `spsync peer add|remove|block`.
 struct ControlSocketService: Service {
     let daemon: Daemon
 
@@ -105,11 +107,18 @@ struct ControlSocketService: Service {
             // The CLI wrote to the store: wake live sessions now rather than at the next poll.
             daemon.feed.publish()
             return ControlResponse(ok: true)
+        case "reload":
+            do {
+                let cut = try await daemon.reload()
+                return ControlResponse(ok: true, pid: getpid(), cut: cut)
+            } catch {
+                return ControlResponse(ok: false, error: "node.toml could not be reloaded: \(error)")
+            }
         case "status":
             return ControlResponse(
                 ok: true, pid: getpid(), startedAt: daemon.startedAt, peers: await daemon.book.snapshot())
         case "sync":
-            if let peer = request.peer, !daemon.runtime.config.peers.contains(where: { $0.id == peer }) {
+            if let peer = request.peer, !daemon.config.peers.contains(where: { $0.id == peer }) {
                 return ControlResponse(ok: false, error: "\(peer) is not a peer of this node (see `spsync peer list`)")
             }
             let outcomes = await daemon.syncNow(peer: request.peer)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -17,6 +18,10 @@ public final class Daemon: Sendable {
     public let book: PeerStatusBook
     public let feed = ChangeFeed()
     let startedAt: UInt64
+    /// node.toml as last loaded: `reload` (after `spsync peer add|remove|block`) replaces it.
+    let current: NIOLockedValueBox<NodeConfig>
+    /// Open sessions, so that a peer removed or blocked while the daemon runs is cut off at once.
+    let sessions = SessionRegistry()
 
     public init(runtime: NodeRuntime) throws {
         self.runtime = runtime
@@ -43,6 +48,47 @@ public final class Daemon: Sendable {
             }
         }
         self.startedAt = WallClock.now()
+        self.current = NIOLockedValueBox(runtime.config)
+    }
+
+    /// The configuration in force now.
+    public var config: NodeConfig { current.withLockedValue { $0 } }
+
+    /// Whether `peer` is configured and its pinned key not blocked, as of the last reload.
+    func accepts(_ peer: String) -> Bool {
+        let config = self.config
+        guard let p = config.peers.first(where: { $0.id == peer }) else { return false }
+        return p.fingerprint.map(config.blocked.contains) != true
+    }
+
+    /// Re-reads node.toml: the trust table follows it at once (for every new handshake, both
+    /// ways), sessions of peers removed or blocked are cut, and status gets a row per peer. A new
+    /// peer can dial in and be reached with `spsync sync --now` at once; its own schedule starts
+    /// when the daemon next starts. Returns the peers whose sessions were cut.
+    public func reload() async throws -> [String] {
+        let config = try runtime.home.config()
+        let trust = try NodeRuntime.trust(config)
+        runtime.trust.update { $0 = trust }
+        current.withLockedValue { $0 = config }
+        await book.reconcile(with: config)
+        let cut = await sessions.cut { [self] peer in !accepts(peer) }
+        runtime.logger.notice(
+            "node.toml reloaded",
+            metadata: ["peers": "\(config.peers.count)", "cut": "\(cut.joined(separator: ","))"])
+        return cut
+    }
+
+    /// Runs one session with `peer` so that `reload` can cut it.
+    func tracked(_ peer: String, _ body: @escaping @Sendable () async -> SessionOutcome) async -> SessionOutcome {
+        let task = Task { await body() }
+        let id = await sessions.add(peer) { task.cancel() }
+        let outcome = await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
+        await sessions.remove(id)
+        return outcome
     }
 
     /// Runs until SIGTERM or SIGINT.
@@ -71,7 +117,7 @@ public final class Daemon: Sendable {
 
     /// Asks for an immediate sync with one peer or all; returns when each has finished.
     func syncNow(peer: String?) async -> [SessionOutcome] {
-        let peers = runtime.config.peers.filter { peer == nil || $0.id == peer }
+        let peers = config.peers.filter { (peer == nil || $0.id == peer) && accepts($0.id) }
         var outcomes: [SessionOutcome] = []
         for p in peers {
             outcomes.append(await syncOnce(p))
@@ -83,8 +129,10 @@ public final class Daemon: Sendable {
     func syncOnce(_ peer: PeerConfig) async -> SessionOutcome {
         await book.started(peer.id, at: WallClock.now())
         PeerSync.releaseParked(runtime)
-        let feed = self.feed
-        let outcome = await PeerSync.dial(peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() })
+        let feed = self.feed, runtime = self.runtime
+        let outcome = await tracked(peer.id) {
+            await PeerSync.dial(peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() })
+        }
         await finish(peer.id, outcome)
         return outcome
     }
@@ -177,10 +225,12 @@ struct ListenerService: Service {
                     let peer = connection.peer.peerID
                     await daemon.book.started(peer, at: WallClock.now())
                     let feed = daemon.feed
-                    let outcome = await SessionRunner.run(
-                        connection, store: runtime.store, mode: .live, localChanges: feed.subscribe(),
-                        rotation: runtime.rotation, logger: runtime.logger, clock: { WallClock.now() },
-                        onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer))
+                    let outcome = await daemon.tracked(peer) {
+                        await SessionRunner.run(
+                            connection, store: runtime.store, mode: .live, localChanges: feed.subscribe(),
+                            rotation: runtime.rotation, logger: runtime.logger, clock: { WallClock.now() },
+                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer))
+                    }
                     runtime.afterSession(outcome)
                     await daemon.finish(peer, outcome)
                 }
@@ -207,6 +257,11 @@ struct PeerLinkService: Service {
             var retryAt: UInt64?
             var rng = SystemRandomNumberGenerator()
             while !Task.isCancelled {
+                // A peer removed or blocked since the daemon started is not dialled.
+                guard daemon.accepts(peer.id) else {
+                    do { try await Task.sleep(for: .seconds(60)) } catch { return }
+                    continue
+                }
                 let now = WallClock.now()
                 let at: UInt64
                 if let retryAt {
@@ -232,10 +287,12 @@ struct PeerLinkService: Service {
                 let succeeded: Bool
                 if schedule == .live {
                     await daemon.book.started(peer.id, at: WallClock.now())
-                    let feed = daemon.feed
-                    let outcome = await PeerSync.dial(
-                        peer, runtime: runtime, mode: .live, localChanges: feed.subscribe(),
-                        onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer.id))
+                    let feed = daemon.feed, daemon = self.daemon, peer = self.peer
+                    let outcome = await daemon.tracked(peer.id) {
+                        await PeerSync.dial(
+                            peer, runtime: runtime, mode: .live, localChanges: feed.subscribe(),
+                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer.id))
+                    }
                     await daemon.finish(peer.id, outcome)
                     succeeded = outcome.succeeded
                 } else {
@@ -258,5 +315,29 @@ struct PeerLinkService: Service {
                 }
             }
         }
+    }
+}
+
+/// The daemon's open sessions by peer, each with a way to cut it.
+actor SessionRegistry {
+    private var open: [Int: (peer: String, cancel: @Sendable () -> Void)] = [:]
+    private var next = 0
+
+    func add(_ peer: String, _ cancel: @escaping @Sendable () -> Void) -> Int {
+        next += 1
+        open[next] = (peer, cancel)
+        return next
+    }
+
+    func remove(_ id: Int) { open[id] = nil }
+
+    /// Cuts every session whose peer matches; returns those peers.
+    func cut(where shouldCut: (String) -> Bool) -> [String] {
+        var cut: [String] = []
+        for (_, session) in open where shouldCut(session.peer) {
+            session.cancel()
+            cut.append(session.peer)
+        }
+        return cut.sorted()
     }
 }

@@ -65,6 +65,29 @@ public actor PeerStatusBook {
 
     public func snapshot() -> [PeerStatus] { peers.values.sorted { $0.id < $1.id } }
 
+    /// Makes the rows match node.toml after a reload: new peers get a row, removed ones lose it,
+    /// and blocked ones say so.
+    public func reconcile(with config: NodeConfig) {
+        let ids = Set(config.peers.map(\.id))
+        peers = peers.filter { ids.contains($0.key) }
+        for peer in config.peers {
+            var row =
+                peers[peer.id]
+                ?? PeerStatus(
+                    id: peer.id, role: peer.role, address: peer.address, schedule: peer.schedule ?? "manual",
+                    state: .idle)
+            row.address = peer.address
+            row.schedule = peer.schedule ?? "manual"
+            if peer.fingerprint.map(config.blocked.contains) == true {
+                row.state = .blocked
+            } else if row.state == .blocked {
+                row.state = .idle
+            }
+            peers[peer.id] = row
+        }
+        persist(snapshot())
+    }
+
     public func update(_ id: String, _ change: (inout PeerStatus) -> Void) {
         guard var p = peers[id] else { return }
         change(&p)

@@ -93,6 +93,10 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// Inside the decrypt loop (guards against re-entrant reads from `fireChannelRead`).
     private var delivering = false
     private var closeNotifyReceived = false
+    /// Whether this end dialed, and whether any application data has arrived: a client whose peer
+    /// hangs up right after the handshake, before any data, was most likely refused.
+    private let isClient: Bool
+    private var receivedApplicationData = false
     private var handshakeTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     private var lastInbound = NIODeadline.now()
@@ -121,6 +125,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
         SSL_set_bio(ssl, networkToSSL, sslToNetwork)  // the SSL owns both BIOs from here on
         self.tlsContext = tlsContext
+        self.isClient = role != .server
         self.configuration = configuration
         self.verifier = verifier
         self.ssl = ssl
@@ -171,11 +176,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             context.fireErrorCaught(error)
         case .established:
             if !closeNotifyReceived {
-                context.fireErrorCaught(
-                    TransportError(
-                        .truncated,
-                        "the peer closed TCP without a TLS close_notify: data may have been cut off; "
-                            + "the sync resumes from the last checkpoint on the next connection"))
+                context.fireErrorCaught(truncation("the peer closed TCP without a TLS close_notify"))
             }
         case .closing, .closed:
             break
@@ -187,13 +188,27 @@ public final class TLSHandler: ChannelDuplexHandler {
         if let event = event as? ChannelEvent, event == .inputClosed, state == .established {
             _ = deliverPlaintext(context: context, limit: Int.max)
             if state == .established && !closeNotifyReceived {
-                fail(
-                    context: context,
-                    TransportError(.truncated, "the peer ended its stream without a TLS close_notify"))
+                fail(context: context, truncation("the peer ended its stream without a TLS close_notify"))
                 return
             }
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The error for a stream that ended without close_notify. Right after a client's handshake,
+    /// before any data, that is how a TLS 1.3 server's refusal of our certificate looks when its
+    /// alert was lost to the close: say so, with our fingerprint.
+    private func truncation(_ what: String) -> TransportError {
+        guard isClient, !receivedApplicationData else {
+            return TransportError(
+                .truncated,
+                what + ": data may have been cut off; the sync resumes from the last checkpoint on the next connection")
+        }
+        return TransportError(
+            .truncated,
+            what + " right after the handshake, before any data: the peer probably does not trust our certificate "
+                + "(fingerprint \(configuration.identity.fingerprint)); ask its operator to check it",
+            offeredFingerprint: peer?.fingerprint)
     }
 
     // MARK: - Inbound
@@ -495,6 +510,7 @@ public final class TLSHandler: ChannelDuplexHandler {
                 return Int(max(result, 0))
             }
             if result > 0 {
+                receivedApplicationData = true
                 total += Int(result)
                 deliveredSinceReadComplete = true
                 context.fireChannelRead(wrapInboundOut(buffer))

@@ -30,7 +30,12 @@ public struct TransportConnection: Sendable {
         let configuration = NIOAsyncChannel<Frame, Frame>.Configuration(
             backPressureStrategy: .init(lowWatermark: 1, highWatermark: inboundFramesBufferedMax))
         do {
+            let failure = self.failure
             let asyncChannel = try await channel.eventLoop.submit {
+                // A failure that came before anyone was listening (a TLS 1.3 server's refusal of our
+                // certificate arrives just after our handshake completes) would otherwise look like
+                // a clean end of the stream: report it now. Later ones reach the inbound stream.
+                if let error = failure.error { throw error }
                 let wrapped = try NIOAsyncChannel<Frame, Frame>(
                     wrappingChannelSynchronously: channel, configuration: configuration)
                 // Resume reading now that something consumes the frames (see TransportPipeline).

@@ -83,3 +83,20 @@ func notifyDaemon(_ home: NodeHome) {
         // The daemon notices the change at its next poll (within a tenth of a second).
     }
 }
+
+/// Tells a running daemon that node.toml changed; returns a line for the operator saying what
+/// happened (the daemon was told, or is not running, or could not reload and must be restarted).
+func reloadDaemon(_ home: NodeHome) -> String {
+    do {
+        guard let response = try ControlClient.send(ControlRequest(command: "reload"), home: home, timeoutSeconds: 5)
+        else { return "no daemon is running: it takes effect when `spsync daemon` starts" }
+        guard response.ok else {
+            return "the running daemon could not reload (\(response.error ?? "no reason given")): restart it"
+        }
+        let cut = response.cut ?? []
+        return "the running daemon has it now"
+            + (cut.isEmpty ? "" : "; it cut the sessions of \(cut.joined(separator: ", "))")
+    } catch {
+        return "the running daemon did not answer (\(error)): restart it for this to take effect"
+    }
+}

@@ -71,6 +71,7 @@ struct PeerAdd: ParsableCommand {
             try config.save(home.configPath)
             let trust = fp.map { "pinned to \($0)" } ?? "vouched for by the network CA in \(config.node.caFile ?? "")"
             print("added peer \(peer) at \(address), \(parsed), \(trust)")
+            print(reloadDaemon(home))
         }
     }
 }
@@ -134,7 +135,8 @@ struct PeerRemove: ParsableCommand {
             }
             config.peers.removeAll { $0.id == id }
             try config.save(home.configPath)
-            print("removed peer \(id); restart the daemon (or wait for it to reload) to close its connections")
+            print("removed peer \(id); its key is no longer accepted")
+            print(reloadDaemon(home))
         }
     }
 }
@@ -163,6 +165,7 @@ struct PeerBlock: ParsableCommand {
                         ? ""
                         : " (it was pinned to \(owners.joined(separator: ", ")); that peer cannot connect until it rotates its key)")
             )
+            print(reloadDaemon(home))
         }
     }
 }

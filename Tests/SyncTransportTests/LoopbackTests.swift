@@ -232,7 +232,7 @@ struct LoopbackTests {
             // The alert, or (if the server's close reset the connection first) a reset naming our fingerprint.
             let code = clientError?.transportCode
             #expect(code == .refusedByPeer || code == .truncated, "\(String(describing: clientError))")
-            #expect(clientError.map { "\($0)".contains("certificate") } == true)
+            #expect(clientError.map { "\($0)".contains("certificate") } == true, "\(String(describing: clientError))")
             let refusal = try await server.nextRefusal()
             #expect(refusal.error.code == .untrustedPeer)
             #expect(refusal.error.offeredFingerprint == stranger.fingerprint)
