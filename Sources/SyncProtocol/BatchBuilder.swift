@@ -118,8 +118,9 @@ public struct BatchBuilder {
 
         /// Takes a record's decisions into the batch if its `WIDEN` fits in what is left of its half.
         func admit(_ decision: Decision) -> Bool {
-            guard widenBytes + decision.widenBytes <= widenBytesMax else { return false }
-            widenBytes += decision.widenBytes
+            let cost = decision.widenBytes
+            guard widenBytes + cost <= widenBytesMax else { return false }
+            widenBytes += cost
             if !decision.widenClasses.isEmpty {
                 var changes: [IncomingChange] = []
                 for row in decision.widenRows { Self.append(row, to: &changes) }

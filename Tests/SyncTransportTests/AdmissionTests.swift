@@ -39,7 +39,7 @@ struct AdmissionTests {
     func capWithinOneSecond() async throws {
         let clock = ManualClock()  // stands still: the whole burst falls in one second
         let burst = 12
-        try await RecordingServer.with(Self.serverConfiguration(clock: clock)) { server in
+        try await EchoServer.with(Self.serverConfiguration(clock: clock)) { server in
             // Every dial at once, as a peer retrying in a tight loop would.
             let outcomes = try await withThrowingTaskGroup(of: (any Error)?.self) { group in
                 for _ in 0..<burst {
@@ -77,9 +77,9 @@ struct AdmissionTests {
     @Test("a refused burst leaves established and handshaking connections alone")
     func capDoesNotTouchAdmitted() async throws {
         let clock = ManualClock()
-        try await RecordingServer.with(Self.serverConfiguration(clock: clock)) { server in
+        try await EchoServer.with(Self.serverConfiguration(clock: clock)) { server in
             // One authenticated connection, held open across the burst.
-            let held = try await RecordingServer.dial(
+            let held = try await EchoServer.dial(
                 port: server.port, configuration: Self.practice, expectedPeerID: "U12345", from: nil)
             // Use up the rest of this second's budget and more, with raw sockets.
             var raws: [any Channel] = []
@@ -117,7 +117,7 @@ struct AdmissionTests {
     @Test("a burst on the real clock: refused past the cap, served up to the cap per second, listener serving")
     func burstOnRealClock() async throws {
         let burst = 30
-        try await RecordingServer.with(Self.serverConfiguration()) { server in
+        try await EchoServer.with(Self.serverConfiguration()) { server in
             let started = ContinuousClock.now
             // Raw sockets as fast as they open, each sending plaintext: a served one is then refused
             // as not TLS, a capped one was refused before TLS. Either way exactly one refusal each.
@@ -250,7 +250,7 @@ struct RefusalLogTests {
         configuration.refusalLogLinesPerMinuteMax = 3
         let flood = 12
         let stranger = LoopbackTests.clientConfiguration(identity: TestIdentities.stranger)
-        try await RecordingServer.with(configuration, logger: capture.logger) { server in
+        try await EchoServer.with(configuration, logger: capture.logger) { server in
             for _ in 0..<flood {
                 #expect(await server.refusedDial(configuration: stranger) != nil)
             }

@@ -75,7 +75,7 @@ struct CAModeTests {
         // Neither side pins the other's fingerprint: only the CA vouches.
         let server = Self.hubConfiguration(
             identity: hub, trust: Self.caTrust(peers: ["A81001"]), caFile: ca.certificatePath)
-        try await RecordingServer.with(server) { server in
+        try await EchoServer.with(server) { server in
             let dialer = Self.dialerConfiguration(
                 identity: practice, trust: Self.caTrust(peers: ["U12345"]), caFile: ca.certificatePath)
             let seenByDialer = try await server.exchange(configuration: dialer, expectedPeerID: "U12345")
@@ -100,7 +100,7 @@ struct CAModeTests {
         let practice = try ca.identity(nodeID: "A81001", under: base.path)
         let server = Self.hubConfiguration(
             identity: hub, trust: Self.caTrust(peers: ["A81001"]), caFile: ca.certificatePath)
-        try await RecordingServer.with(server) { server in
+        try await EchoServer.with(server) { server in
             let dialer = Self.dialerConfiguration(
                 identity: outsider, trust: Self.caTrust(peers: ["U12345"]), caFile: ca.certificatePath)
             let clientError = await server.refusedDial(configuration: dialer)
@@ -127,7 +127,7 @@ struct CAModeTests {
         let impostor = try rogue.identity(nodeID: "A81001", under: base.path)
         let server = Self.hubConfiguration(
             identity: hub, trust: Self.caTrust(peers: ["A81001"]), caFile: ca.certificatePath)
-        try await RecordingServer.with(server) { server in
+        try await EchoServer.with(server) { server in
             // The impostor trusts the real CA for the hub, so only the hub's judgement refuses it.
             let dialer = Self.dialerConfiguration(
                 identity: impostor, trust: Self.caTrust(peers: ["U12345"]), caFile: ca.certificatePath)
@@ -152,7 +152,7 @@ struct CAModeTests {
         // The fake hub would serve the practice (it trusts the real CA); the practice must not trust it.
         let server = Self.hubConfiguration(
             identity: fakeHub, trust: Self.caTrust(peers: ["A81001"]), caFile: ca.certificatePath)
-        try await RecordingServer.with(server) { server in
+        try await EchoServer.with(server) { server in
             let dialer = Self.dialerConfiguration(
                 identity: practice, trust: Self.caTrust(peers: ["U12345"]), caFile: ca.certificatePath)
             do {
@@ -175,7 +175,7 @@ struct CAModeTests {
         let forged = try NodeIdentity.makeInMemory(nodeID: "A81001")  // self-signed, names a CA peer, not pinned
         let trust = Self.caTrust(peers: ["A81001", "GB-CHC-1234567"], pinned: [charity])
         let server = Self.hubConfiguration(identity: hub, trust: trust, caFile: ca.certificatePath)
-        try await RecordingServer.with(server) { server in
+        try await EchoServer.with(server) { server in
             // The charity pins the hub's CA-issued certificate (no CA mode on its side).
             let pinnedDialer = Self.dialerConfiguration(
                 identity: charity, trust: Self.caTrust(peers: [], pinned: [hub]))
@@ -205,7 +205,7 @@ struct CAModeTests {
         let lostLaptop = try ca.identity(nodeID: "A81001", under: base.path)
         let trust = Self.caTrust(peers: ["A81001"], blocked: [lostLaptop.fingerprint])
         let server = Self.hubConfiguration(identity: hub, trust: trust, caFile: ca.certificatePath)
-        try await RecordingServer.with(server) { server in
+        try await EchoServer.with(server) { server in
             let dialer = Self.dialerConfiguration(
                 identity: lostLaptop, trust: Self.caTrust(peers: ["U12345"]), caFile: ca.certificatePath)
             #expect(await server.refusedDial(configuration: dialer) != nil)
@@ -224,7 +224,7 @@ struct CAModeTests {
         let practice = try ca.identity(nodeID: "A81001", under: base.path)
         // caPeerIDs set but no CA file: nothing verified the chain, so nothing may vouch for it.
         let server = Self.hubConfiguration(identity: hub, trust: Self.caTrust(peers: ["A81001"]), caFile: nil)
-        try await RecordingServer.with(server) { server in
+        try await EchoServer.with(server) { server in
             let dialer = Self.dialerConfiguration(
                 identity: practice, trust: Self.caTrust(peers: ["U12345"]), caFile: ca.certificatePath)
             #expect(await server.refusedDial(configuration: dialer) != nil)
@@ -245,7 +245,7 @@ struct CAModeTests {
         let serverOnly = try NodeIdentity.load(directory: nodeDirectory)
         let server = Self.hubConfiguration(
             identity: hub, trust: Self.caTrust(peers: ["A81001"]), caFile: ca.certificatePath)
-        try await RecordingServer.with(server) { server in
+        try await EchoServer.with(server) { server in
             let dialer = Self.dialerConfiguration(
                 identity: serverOnly, trust: Self.caTrust(peers: ["U12345"]), caFile: ca.certificatePath)
             #expect(await server.refusedDial(configuration: dialer) != nil)

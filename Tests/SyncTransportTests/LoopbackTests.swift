@@ -7,29 +7,33 @@ import Testing
 
 @testable import SyncTransport
 
-/// A listener on 127.0.0.1:0 that echoes every frame, with streams of its refusals and connection errors.
+/// A listener on 127.0.0.1:0 that echoes every frame, with streams of the peers it authenticated,
+/// its refusals and its connections' errors; the logger and configuration (clock included) are the
+/// test's.
 struct EchoServer {
     let listener: TransportListener
     let port: Int
+    let peers: AsyncStream<AuthenticatedPeer>
     let refusals: AsyncStream<ConnectionRefusal>
     let connectionErrors: AsyncStream<any Error>
 
     /// Runs `body` against a fresh echo server, then stops the server and waits for it to finish.
     static func with(
-        _ configuration: TransportConfiguration, _ body: (EchoServer) async throws -> Void
+        _ configuration: TransportConfiguration, logger: Logger = quietLogger, _ body: (EchoServer) async throws -> Void
     ) async throws {
+        let (peers, peerSink) = AsyncStream.makeStream(of: AuthenticatedPeer.self)
         let (refusals, refusalSink) = AsyncStream.makeStream(of: ConnectionRefusal.self)
         let (errors, errorSink) = AsyncStream.makeStream(of: (any Error).self)
-        var logger = Logger(label: "spsync.test.listener")
-        logger.logLevel = .critical
         let listener = try await TransportListener.bind(
             host: "127.0.0.1", port: 0, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger, onRefusal: { refusalSink.yield($0) })
         let port = try #require(listener.localAddress?.port)
-        let server = EchoServer(listener: listener, port: port, refusals: refusals, connectionErrors: errors)
+        let server = EchoServer(
+            listener: listener, port: port, peers: peers, refusals: refusals, connectionErrors: errors)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await listener.run { connection in
+                    peerSink.yield(connection.peer)
                     do {
                         try await connection.executeThenClose { inbound, outbound in
                             for try await frame in inbound {

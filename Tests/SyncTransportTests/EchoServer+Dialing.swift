@@ -6,62 +6,9 @@ import Testing
 
 @testable import SyncTransport
 
-/// A listener on 127.0.0.1:0 that echoes frames and reports, per connection, the peer as the
-/// listener authenticated it, or the refusal; with the logger and configuration (clock included)
-/// the test chooses. For the CA-mode, admission and refusal-log tests.
-struct RecordingServer {
-    let port: Int
-    let peers: AsyncStream<AuthenticatedPeer>
-    let refusals: AsyncStream<ConnectionRefusal>
-
-    /// Runs `body` against a fresh server, then stops it and waits (bounded) for it to finish.
-    static func with(
-        _ configuration: TransportConfiguration, logger: Logger = quietLogger,
-        _ body: (RecordingServer) async throws -> Void
-    ) async throws {
-        let (peers, peerSink) = AsyncStream.makeStream(of: AuthenticatedPeer.self)
-        let (refusals, refusalSink) = AsyncStream.makeStream(of: ConnectionRefusal.self)
-        let listener = try await TransportListener.bind(
-            host: "127.0.0.1", port: 0, configuration: configuration, group: MultiThreadedEventLoopGroup.singleton,
-            logger: logger, onRefusal: { refusalSink.yield($0) })
-        let server = RecordingServer(
-            port: try #require(listener.localAddress?.port), peers: peers, refusals: refusals)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await listener.run { connection in
-                    peerSink.yield(connection.peer)
-                    do {
-                        try await connection.executeThenClose { inbound, outbound in
-                            for try await frame in inbound {
-                                try await outbound.write(frame)
-                            }
-                        }
-                    } catch {
-                        // The dialer going away is not what these tests look at.
-                    }
-                }
-            }
-            do {
-                try await body(server)
-            } catch {
-                await listener.close()
-                throw error
-            }
-            await listener.close()
-            group.addTask {
-                try await Task.sleep(for: .seconds(30))
-                throw WaitTimedOut(seconds: 30, what: "listener shutdown")
-            }
-            try await group.next()
-            group.cancelAll()
-        }
-    }
-
-    /// The next refusal, waiting at most `seconds`.
-    func nextRefusal(seconds: Int = 20) async throws -> ConnectionRefusal {
-        try await firstElement(of: refusals, seconds: seconds)
-    }
-
+/// What the CA-mode, admission and refusal-log tests ask of the echo server beyond the loopback
+/// tests: the peers it authenticated, several refusals, dialling from a chosen source address.
+extension EchoServer {
     /// The next `count` refusals, waiting at most `seconds` for each.
     func nextRefusals(_ count: Int, seconds: Int = 20) async throws -> [ConnectionRefusal] {
         var refused: [ConnectionRefusal] = []
@@ -126,11 +73,5 @@ struct RecordingServer {
         } catch {
             return error
         }
-    }
-
-    /// Opens a plain TCP connection (no TLS) to the listener.
-    func rawConnection() async throws -> any Channel {
-        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port).get()
     }
 }
