@@ -32,10 +32,13 @@ let package = Package(
         ),
         // Pure model and merge rules. No I/O, no clock reads, no randomness; imports nothing of ours.
         .target(name: "SyncCore", swiftSettings: strict),
+        // The cryptography of origin signatures over the system OpenSSL: SHA-256, ECDSA P-256
+        // verification, the certificates of key bindings.
+        .target(name: "SyncCrypto", dependencies: ["COpenSSL", "SyncCore"], swiftSettings: strict),
         // SQLite persistence: migrations, change log, atomic idempotent apply, audit log.
         .target(
             name: "SyncStore",
-            dependencies: ["SyncCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["SyncCore", "SyncCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["Migrations"],
             swiftSettings: strict
         ),
@@ -67,7 +70,7 @@ let package = Package(
         .target(
             name: "SyncTransport",
             dependencies: [
-                "COpenSSL", "SyncProtocol",
+                "COpenSSL", "SyncCrypto", "SyncProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

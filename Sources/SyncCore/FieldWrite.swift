@@ -16,10 +16,16 @@ public struct FieldWrite: Hashable, Sendable {
     /// Protobuf fields this version does not know, kept byte for byte so newer nodes can speak
     /// through older ones.
     public var unknownFields: [UInt8]
+    /// 16 random bytes that make the value's digest unguessable (every referral write has one;
+    /// directory writes, which every node sees, have none). Removed with the value on redaction.
+    public var salt: [UInt8]?
+    /// The digest of the value part, carried by a redacted write in place of salt and value.
+    public var carriedValueDigest: [UInt8]?
 
     public init(
         origin: Origin, seq: UInt64, hlc: HLC, record: RecordID, field: FieldKey, kind: FieldKind,
-        value: [UInt8]?, context: CausalContext = CausalContext(), unknownFields: [UInt8] = []
+        value: [UInt8]?, context: CausalContext = CausalContext(), unknownFields: [UInt8] = [],
+        salt: [UInt8]? = nil, carriedValueDigest: [UInt8]? = nil
     ) {
         self.origin = origin
         self.seq = seq
@@ -30,6 +36,8 @@ public struct FieldWrite: Hashable, Sendable {
         self.value = value
         self.context = context
         self.unknownFields = unknownFields
+        self.salt = salt
+        self.carriedValueDigest = carriedValueDigest
     }
 
     public var id: WriteID { WriteID(origin: origin, seq: seq, field: field) }
@@ -38,11 +46,27 @@ public struct FieldWrite: Hashable, Sendable {
     /// The value as UTF-8 text, if it has one.
     public var text: String? { value.map { String(decoding: $0, as: UTF8.self) } }
 
-    /// The write with its value (and any unknown fields, which may hold values too) removed.
-    public var redacted: FieldWrite {
+    /// The write as the merge sees it once redacted: no value, salt or unknown fields (the
+    /// in-memory `Replica` needs no value digest; stores use `redacted(_:)`).
+    public var withoutValue: FieldWrite {
         var w = self
         w.value = nil
         w.unknownFields = []
+        w.salt = nil
+        return w
+    }
+
+    /// The write with its value (and any unknown fields, which may hold values too) removed, and
+    /// its salt: what is left is the value digest, so the origin's signature still verifies.
+    public func redacted(_ crypto: some SealCrypto) -> FieldWrite {
+        guard value != nil else { return self }
+        var w = self
+        // A write with a value always has a value digest; `valueDigest` throws only without one.
+        w.carriedValueDigest = crypto.sha256(
+            Seal.valueDigestInput(salt: salt ?? [], value: value ?? [], unknownFields: unknownFields))
+        w.value = nil
+        w.unknownFields = []
+        w.salt = nil
         return w
     }
 
@@ -54,7 +78,8 @@ public struct FieldWrite: Hashable, Sendable {
     // MARK: Body encoding (message FieldWrite in Protocol/spsync.proto)
 
     /// The canonical body bytes: field 1 name, 2 kind (omitted for a register), 3 value (absent
-    /// once redacted), 4 context entries sorted by origin, then unknown fields as received.
+    /// once redacted), 4 context entries sorted by origin, 5 salt, 6 the value digest (only once
+    /// redacted), then unknown fields as received.
     public func encodedBody() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(16 + (value?.count ?? 0) + context.count * 32 + unknownFields.count)
@@ -68,6 +93,8 @@ public struct FieldWrite: Hashable, Sendable {
             ProtoWire.appendUInt(3, entry.seq, to: &e)
             ProtoWire.appendBytes(4, e, to: &out)
         }
+        if let salt { ProtoWire.appendBytes(5, salt, to: &out) }
+        if let carriedValueDigest { ProtoWire.appendBytes(6, carriedValueDigest, to: &out) }
         out.append(contentsOf: unknownFields)
         return out
     }
@@ -80,6 +107,8 @@ public struct FieldWrite: Hashable, Sendable {
         var value: [UInt8]?
         var context = CausalContext()
         var unknown: [UInt8] = []
+        var salt: [UInt8]?
+        var valueDigest: [UInt8]?
         while !reader.atEnd {
             let (number, wireType, start) = try reader.field()
             switch (number, wireType) {
@@ -92,7 +121,19 @@ public struct FieldWrite: Hashable, Sendable {
                     throw SyncError(.malformed, "a causal context names one origin twice")
                 }
                 context.include(entry.0, entry.1)
-            case (1...4, _):
+            case (5, 2):
+                let bytes = Array(try reader.lengthDelimited())
+                guard bytes.count == Seal.saltBytes else {
+                    throw SyncError(.malformed, "field write: a salt has \(Seal.saltBytes) bytes, not \(bytes.count)")
+                }
+                salt = bytes
+            case (6, 2):
+                let bytes = Array(try reader.lengthDelimited())
+                guard bytes.count == Seal.digestBytes else {
+                    throw SyncError(.malformed, "field write: a value digest has 32 bytes, not \(bytes.count)")
+                }
+                valueDigest = bytes
+            case (1...6, _):
                 throw SyncError(.malformed, "field write: field \(number) has the wrong wire type")
             default:
                 try reader.skip(wireType: wireType)
@@ -100,12 +141,17 @@ public struct FieldWrite: Hashable, Sendable {
             }
         }
         guard let fieldName else { throw SyncError(.malformed, "field write without a field name") }
+        // A write has its value part (value, salt) or, once redacted, only the value part's digest.
+        guard (value == nil) == (valueDigest != nil), value != nil || (salt == nil && unknown.isEmpty) else {
+            throw SyncError(
+                .malformed, "field write: a value and a value digest, or neither, or a salt without its value")
+        }
         guard let kind = FieldKind(rawValue: UInt8(truncatingIfNeeded: kindRaw)), kindRaw <= 1 else {
             throw SyncError(.malformed, "field write of unknown kind \(kindRaw)")
         }
         self.init(
             origin: origin, seq: seq, hlc: hlc, record: record, field: try FieldKey(fieldName), kind: kind,
-            value: value, context: context, unknownFields: unknown)
+            value: value, context: context, unknownFields: unknown, salt: salt, carriedValueDigest: valueDigest)
     }
 
     private static func decodeContextEntry(_ bytes: [UInt8]) throws(SyncError) -> (Origin, UInt64) {

@@ -16,7 +16,7 @@ public struct Replica: Sendable {
         var write = incoming
         let redactions = self.redactions(incoming.record, incoming.field.dataClass)
         if !incoming.field.isRedaction, !redactions.allSatisfy({ incoming.context.covers($0.origin, $0.seq) }) {
-            write = write.redacted
+            write = write.withoutValue
         }
         writes[write.record, default: [:]][write.field, default: [:]][write.id] = write
         if write.field.isRedaction { stripKilled(write.record, write.field.dataClass) }
@@ -103,7 +103,7 @@ public struct Replica: Sendable {
             var updated = byID
             for (id, w) in byID where w.value != nil && !redactions.allSatisfy({ w.context.covers($0.origin, $0.seq) })
             {
-                updated[id] = w.redacted
+                updated[id] = w.withoutValue
             }
             fields[field] = updated
         }

@@ -19,6 +19,10 @@ public struct SyncError: Error, Equatable, Sendable, CustomStringConvertible {
         case exists = "exists"
         case io = "io"
         case usage = "usage"
+        /// A change whose origin signature is missing, wrong, or by a key not valid for its origin.
+        case badSignature = "bad_signature"
+        /// A key binding that contradicts a known key, or a second change signed under one seq.
+        case keyConflict = "key_conflict"
     }
 
     public var code: Code

@@ -1,6 +1,7 @@
 import Foundation
 import SyncCore
 import SyncStore
+import SyncTransport
 
 /// A node's home folder: `node.toml`, `store.sqlite`, `key.pem`, `cert.pem`, `control.sock`.
 public struct NodeHome: Sendable {
@@ -25,7 +26,28 @@ public struct NodeHome: Sendable {
 
     public func config() throws -> NodeConfig { try NodeConfig.load(configPath) }
 
-    public func store() throws -> Store { try Store.open(at: storePath) }
+    /// Opens the store with the node's key (`key.pem`), which signs its changes, and makes sure the
+    /// key is bound to the store's current incarnation: from seq 1 for a new incarnation, handed
+    /// over by the previous key (`key.old.pem`, kept by a certificate rotation) otherwise.
+    public func store() throws -> Store {
+        try store(identity: try identity())
+    }
+
+    /// Opens the store with `identity` as its signer (see `store()`).
+    public func store(identity: NodeIdentity) throws -> Store {
+        let store = try Store.open(at: storePath, signer: identity)
+        let oldKey = path + "/key.old.pem", oldCertificate = path + "/cert.old.pem"
+        let previous =
+            FileManager.default.fileExists(atPath: oldKey)
+            ? try? NodeIdentity.load(keyPath: oldKey, certificatePath: oldCertificate) : nil
+        try store.ensureOwnKey(previous: previous, wallMillis: WallClock.now())
+        return store
+    }
+
+    /// The node's key and certificate (`key.pem`, `cert.pem`).
+    public func identity() throws -> NodeIdentity {
+        do { return try NodeIdentity.load(directory: path) } catch { throw SyncError(.io, "\(error)") }
+    }
 }
 
 /// The wall clock in ms since the Unix epoch: the one place the CLI reads it.

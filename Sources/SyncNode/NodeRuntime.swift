@@ -17,8 +17,17 @@ public final class NodeRuntime: Sendable {
     public let transport: TransportConfiguration
     /// The trust table, updated in place when a peer rotates its certificate.
     public let trust: LiveTrust
-    /// This node's rotation under way, announced to each peer in its sessions.
-    public let rotation: RotationAnnouncement?
+    /// How key bindings from peers are anchored (pinned peers, the network CA).
+    public let keyPolicy: NodeKeyPolicy
+
+    /// This node's rotation under way, announced to each peer in its sessions: read afresh for
+    /// each session, so `spsync cert rotate` reaches a running daemon's next session.
+    public var rotation: RotationAnnouncement? {
+        do { return try PendingRotation.load(home)?.announcement } catch {
+            logger.warning("cannot read the rotation under way", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
     public let group: MultiThreadedEventLoopGroup
     public let logger: Logger
 
@@ -29,27 +38,29 @@ public final class NodeRuntime: Sendable {
         let config = try home.config()
         self.config = config
         self.node = try config.nodeID
-        self.store = try home.store()
-        let stored = try store.nodeState().node
-        guard stored == node else {
-            throw SyncError(.storeInvalid, "node.toml says \(node) but the store belongs to \(stored): check --home")
-        }
-        // A rotation every peer has heard of takes effect now, before the key is loaded.
+        // A rotation every peer has heard of takes effect now, before the key is loaded: the store
+        // then binds the new key from its next seq, handed over by the old one.
         if try PendingRotation.promoteIfAnnounced(home: home, peers: config.peers.map(\.id)) {
             logger.notice(
                 "switched to the rotated key and certificate; the old ones are kept as key.old.pem and cert.old.pem")
         }
-        self.rotation = try PendingRotation.load(home)?.announcement
-        do {
-            self.identity = try NodeIdentity.load(directory: home.path)
-        } catch {
-            throw SyncError(.io, "\(error)")
-        }
+        self.identity = try home.identity()
         guard identity.nodeID == node.rawValue else {
             throw SyncError(.storeInvalid, "the certificate in \(home.path) names \(identity.nodeID), not \(node)")
         }
+        self.store = try home.store(identity: identity)
+        let stored = try store.nodeState().node
+        guard stored == node else {
+            throw SyncError(.storeInvalid, "node.toml says \(node) but the store belongs to \(stored): check --home")
+        }
         let trust = LiveTrust(try NodeRuntime.trust(config))
         self.trust = trust
+        do {
+            self.keyPolicy = NodeKeyPolicy(
+                trust: trust, authority: try config.node.caFile.map { try CertificateAuthority(caFile: $0) })
+        } catch {
+            throw SyncError(.usage, "node.toml ca_file: \(error)")
+        }
         let minimum: TLSConfiguration.MinimumVersion
         switch config.node.tlsMin ?? "1.3" {
         case "1.3": minimum = .tls13
@@ -144,6 +155,21 @@ public final class NodeRuntime: Sendable {
             }
         } catch {
             logger.error("cannot record a certificate rotation", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+        let stats = outcome.statistics
+        if stats.forged > 0 {
+            logger.warning(
+                "refused writes whose origin signature does not verify (forged, altered or unsigned): nothing of them was stored or relayed; see `spsync status`",
+                metadata: ["peer": "\(peer)", "writes": "\(stats.forged)"])
+        }
+        if stats.keysRefused > 0 {
+            logger.warning(
+                "refused key bindings (see `spsync status`)", metadata: ["peer": "\(peer)", "bindings": "\(stats.keysRefused)"])
+        }
+        if stats.falseClaims > 0 {
+            logger.warning(
+                "peer claims to hold more of this node's changes than it made: ignored unless it sends them signed with this node's key",
+                metadata: ["peer": "\(peer)"])
         }
         if let problem = outcome.rotationProblem {
             logger.warning(

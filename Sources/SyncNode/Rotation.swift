@@ -120,6 +120,9 @@ public final class LiveTrust: TrustPolicy {
     }
 
     public func update(_ change: (inout PinnedPeerTrust) -> Void) { policy.withLockedValue { change(&$0) } }
+
+    /// The trust table as it stands.
+    public var current: PinnedPeerTrust { policy.withLockedValue { $0 } }
 }
 
 /// Serialises edits of node.toml within one process (sessions report rotations concurrently).

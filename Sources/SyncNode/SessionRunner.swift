@@ -45,8 +45,9 @@ public enum SessionRunner {
     /// live sessions can push them on at once.
     public static func run(
         _ connection: TransportConnection, store: Store, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
-        rotation: RotationAnnouncement? = nil, logger: Logger, clock: @escaping @Sendable () -> UInt64,
-        onApplied: @escaping @Sendable () -> Void = {}, onCaughtUp: @escaping @Sendable () async -> Void = {}
+        rotation: RotationAnnouncement? = nil, keyPolicy: any KeyAnchorPolicy = DeliveryAnchorPolicy(), logger: Logger,
+        clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void = {},
+        onCaughtUp: @escaping @Sendable () async -> Void = {}
     ) async -> SessionOutcome {
         let peerText = connection.peer.peerID
         var outcome = SessionOutcome(peer: peerText, succeeded: false, statistics: .init())
@@ -61,8 +62,8 @@ public enum SessionRunner {
             outcome = try await connection.executeThenClose { inbound, outbound in
                 try await drive(
                     inbound: inbound, outbound: outbound, store: store, peer: peer, mode: mode,
-                    localChanges: localChanges, rotation: rotation, logger: logger, clock: clock, onApplied: onApplied,
-                    onCaughtUp: onCaughtUp)
+                    localChanges: localChanges, rotation: rotation, keyPolicy: keyPolicy, logger: logger, clock: clock,
+                    onApplied: onApplied, onCaughtUp: onCaughtUp)
             }
         } catch {
             outcome.error = "\(error)"
@@ -93,10 +94,10 @@ public enum SessionRunner {
     static func drive(
         inbound: NIOAsyncChannelInboundStream<Frame>, outbound: NIOAsyncChannelOutboundWriter<Frame>, store: Store,
         peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?, rotation: RotationAnnouncement?,
-        logger: Logger, clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void,
+        keyPolicy: any KeyAnchorPolicy, logger: Logger, clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void,
         onCaughtUp: @escaping @Sendable () async -> Void
     ) async throws -> SessionOutcome {
-        let driver = try SessionDriver(store: store, peer: peer, mode: mode, rotation: rotation)
+        let driver = try SessionDriver(store: store, peer: peer, mode: mode, rotation: rotation, keyPolicy: keyPolicy)
         let (events, sink) = AsyncStream<Event>.makeStream()
         return try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in

@@ -16,12 +16,18 @@ public struct BatchBuilder {
     public let store: Store
     public let peer: NodeID
     public let peerIncarnation: Incarnation
+    /// The highest seq the peer says it issued in its current incarnation (its `HELLO`): its own
+    /// changes beyond it go back to it, as the proof that its store was rolled back.
+    public let peerLastSeq: UInt64
     public let limits: Limits
 
-    public init(store: Store, peer: NodeID, peerIncarnation: Incarnation, limits: Limits = .standard) {
+    public init(
+        store: Store, peer: NodeID, peerIncarnation: Incarnation, peerLastSeq: UInt64 = 0, limits: Limits = .standard
+    ) {
         self.store = store
         self.peer = peer
         self.peerIncarnation = peerIncarnation
+        self.peerLastSeq = peerLastSeq
         self.limits = limits
     }
 
@@ -246,7 +252,7 @@ public struct BatchBuilder {
     /// Whether one held write goes to the peer now.
     func shouldSend(_ row: StoredWrite, views: inout [RecordID: Audience.ReferralView]) throws -> Bool {
         let w = row.write
-        if w.origin.node == peer { return w.origin.incarnation != peerIncarnation }
+        if w.origin.node == peer { return w.origin.incarnation != peerIncarnation || w.seq > peerLastSeq }
         guard needsLedger(w.record) else { return true }
         if w.field.dataClass == .routing, !row.live { return false }
         guard let view = try view(w.record, &views) else { return false }
@@ -263,6 +269,36 @@ public struct BatchBuilder {
 
     static func ordered(_ classes: Set<DataClass>) -> [DataClass] {
         DataClass.allCases.filter(classes.contains)
+    }
+
+    /// The batch with each change's origin signature and withheld digests, and the key bindings
+    /// its changes need that were not sent in this session yet (noted in `keysSent`).
+    public func sealed(_ batch: Changes, keysSent: inout Set<KeyBindingRef>) throws -> Changes {
+        var out = batch
+        var needed: [Origin: UInt64] = [:]
+        for c in batch.allChanges { needed[c.origin] = max(needed[c.origin] ?? 0, c.seq) }
+        for binding in try store.keyBindings(for: needed) {
+            let ref = KeyBindingRef(origin: binding.origin, fromSeq: binding.fromSeq)
+            if keysSent.insert(ref).inserted { out.keys.append(binding) }
+        }
+        let direct = try store.sealed(
+            batch.items.compactMap { item -> IncomingChange? in
+                if case .change(let c) = item { return c }
+                return nil
+            })
+        var next = direct.makeIterator()
+        out.items = try batch.items.map { item in
+            switch item {
+            case .change:
+                guard let c = next.next() else { preconditionFailure("one sealed change per change") }
+                return .change(c)
+            case .widen(var w):
+                w.changes = try store.sealed(w.changes)
+                return .widen(w)
+            case .narrow: return item
+            }
+        }
+        return out
     }
 
     /// Adds a held write to a list of changes, joining it to the previous change when it is part of it.

@@ -140,7 +140,7 @@ extension Hello {
         self.init(
             protocolVersions: w.protocolVersions, schemaVersion: w.schemaVersion, node: try Wire.node(w.node, "HELLO"),
             incarnation: try Wire.incarnation(w.incarnation, "HELLO"), heldOfYou: held, software: w.software,
-            wallMillis: w.wallMillis, mode: mode)
+            wallMillis: w.wallMillis, mode: mode, lastSeq: w.lastSeq)
     }
 
     /// The wire form; `held_of_you` sorted by incarnation so the bytes are deterministic.
@@ -159,6 +159,7 @@ extension Hello {
             $0.software = software
             $0.wallMillis = wallMillis
             $0.mode = mode == .live ? .live : .oneShot
+            $0.lastSeq = lastSeq
         }
     }
 }
@@ -195,9 +196,19 @@ extension Changes {
             for body in c.writes where body.count > limits.fieldWriteBytesMax {
                 throw ProtocolError(.limitExceeded, "a field write is over \(limits.fieldWriteBytesMax) bytes")
             }
+            guard c.writes.count + c.withheld.count <= limits.fieldWritesPerChangeMax else {
+                throw ProtocolError(
+                    .limitExceeded, "a change lists more than \(limits.fieldWritesPerChangeMax) field writes")
+            }
+            guard c.signature.count == Seal.signatureBytes, c.withheld.allSatisfy({ $0.count == Seal.digestBytes })
+            else {
+                // Signatures are checked by the store, write by write; their shape is checked here.
+                throw ProtocolError(.malformed, "a change's signature is not 64 bytes or a withheld digest not 32")
+            }
             return IncomingChange(
                 origin: origins[Int(c.origin)], seq: c.seq, hlc: HLC(rawValue: c.hlc), record: c.record,
-                bodies: c.writes.map { [UInt8]($0) })
+                bodies: c.writes.map { [UInt8]($0) }, signature: [UInt8](c.signature),
+                withheld: c.withheld.map { [UInt8]($0) })
         }
         var items: [BatchItem] = []
         for item in w.items {
@@ -228,7 +239,22 @@ extension Changes {
                 continue
             }
         }
-        self.init(after: w.after, upTo: w.upTo, items: items)
+        guard w.keys.count <= limits.batchChangesMax else {
+            throw ProtocolError(.limitExceeded, "CHANGES carries more than \(limits.batchChangesMax) key bindings")
+        }
+        var keys: [KeyBinding] = []
+        for k in w.keys {
+            guard k.certificate.count <= KeyBinding.certificateBytesMax, k.signature.count == Seal.signatureBytes,
+                k.fromSeq >= 1
+            else {
+                throw ProtocolError(.malformed, "a key binding's certificate, signature or seq is out of bounds")
+            }
+            keys.append(
+                KeyBinding(
+                    node: try Wire.node(k.node, "key binding"), incarnation: try Wire.incarnation(k.incarnation, "key binding"),
+                    fromSeq: k.fromSeq, certificate: [UInt8](k.certificate), signature: [UInt8](k.signature)))
+        }
+        self.init(after: w.after, upTo: w.upTo, items: items, keys: keys)
         guard changeCount <= limits.batchChangesMax else {
             throw ProtocolError(
                 .limitExceeded, "CHANGES carries \(changeCount) changes, more than \(limits.batchChangesMax)")
@@ -254,6 +280,8 @@ extension Changes {
                 $0.hlc = c.hlc.rawValue
                 $0.record = c.record
                 $0.writes = c.bodies.map { Data($0) }
+                $0.signature = Data(c.signature)
+                $0.withheld = c.withheld.map { Data($0) }
             }
         }
         var out = Spsync_V1_Changes()
@@ -285,6 +313,15 @@ extension Changes {
             Spsync_V1_OriginRef.with {
                 $0.node = o.node.rawValue
                 $0.incarnation = Data(o.incarnation.bytes)
+            }
+        }
+        out.keys = keys.map { k in
+            Spsync_V1_KeyBinding.with {
+                $0.node = k.node.rawValue
+                $0.incarnation = Data(k.incarnation.bytes)
+                $0.fromSeq = k.fromSeq
+                $0.certificate = Data(k.certificate)
+                $0.signature = Data(k.signature)
             }
         }
         return out

@@ -18,10 +18,11 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
 
 /// The protocol versions this build speaks, lowest first.
 public enum ProtocolVersion {
-    /// Version 1: Protocol/SPEC.md as written.
-    public static let supported: [UInt32] = [1]
-    /// The oldest version this build accepts (`protocolMin`).
-    public static let minimum: UInt32 = 1
+    /// Version 2: Protocol/SPEC.md as written (version 1 had no origin signatures).
+    public static let supported: [UInt32] = [2]
+    /// The oldest version this build accepts (`protocolMin`): a version 1 peer's changes carry no
+    /// signatures, so it is refused with `version_unsupported`.
+    public static let minimum: UInt32 = 2
 }
 
 /// What a node wants once both directions are caught up.
@@ -99,12 +100,15 @@ public struct Hello: Sendable, Equatable {
     /// The sender's wall clock, ms since the Unix epoch.
     public var wallMillis: UInt64
     public var mode: SessionMode
+    /// The highest seq the sender has issued in its current incarnation.
+    public var lastSeq: UInt64
 
     public init(
         protocolVersions: [UInt32] = ProtocolVersion.supported, schemaVersion: UInt32, node: NodeID,
         incarnation: Incarnation, heldOfYou: [Incarnation: UInt64], software: String, wallMillis: UInt64,
-        mode: SessionMode
+        mode: SessionMode, lastSeq: UInt64 = 0
     ) {
+        self.lastSeq = lastSeq
         self.protocolVersions = protocolVersions
         self.schemaVersion = schemaVersion
         self.node = node
@@ -163,11 +167,25 @@ public struct Changes: Sendable, Equatable {
     public var after: UInt64
     public var upTo: UInt64
     public var items: [BatchItem]
+    /// Key bindings that verify the batch's changes, not sent before in the session.
+    public var keys: [KeyBinding]
 
-    public init(after: UInt64, upTo: UInt64, items: [BatchItem]) {
+    public init(after: UInt64, upTo: UInt64, items: [BatchItem], keys: [KeyBinding] = []) {
         self.after = after
         self.upTo = upTo
         self.items = items
+        self.keys = keys
+    }
+
+    /// Every change the batch carries, directly or in `WIDEN`s, with where each sits.
+    public var allChanges: [IncomingChange] {
+        items.flatMap { item -> [IncomingChange] in
+            switch item {
+            case .change(let c): return [c]
+            case .widen(let w): return w.changes
+            case .narrow: return []
+            }
+        }
     }
 
     /// Number of changes carried directly (what `batchChangesMax` bounds; `WIDEN` contents are

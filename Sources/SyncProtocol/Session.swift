@@ -76,8 +76,10 @@ public struct Session: Sendable {
         /// ledger. `pulled`: learnt from a `PULL`'s `after`, so decisions of later batches were never
         /// applied and are forgotten; otherwise from an `ACK` of the oldest batch in flight.
         case confirmLedger(upTo: UInt64, pulled: Bool)
-        /// The peer proved this store was rolled back: stop local writes until `spsync restore`.
-        case markRolledBack
+        /// The peer's `HELLO` claims to hold `held` changes of this node's current incarnation, more
+        /// than it has issued (`lastSeq`). A claim proves nothing: it is logged and audited, and
+        /// only a change signed with this node's own key beyond its store proves a rollback.
+        case falseClaim(held: UInt64, lastSeq: UInt64)
         /// This node pulled the peer's change log to its end (status; the HOLDING is done).
         case pulledToEnd(peerIncarnation: Incarnation, seq: UInt64)
         /// The peer announced its next certificate: check the signature against the connection's
@@ -164,7 +166,7 @@ public struct Session: Sendable {
             schemaVersion: configuration.schemaVersion, node: configuration.node,
             incarnation: configuration.incarnation,
             heldOfYou: configuration.heldOfPeer, software: configuration.software, wallMillis: nowMillis,
-            mode: configuration.mode)
+            mode: configuration.mode, lastSeq: configuration.lastSeq)
         return [.send(.hello(hello))]
     }
 
@@ -319,21 +321,18 @@ public struct Session: Sendable {
         }
         self.version = version
         peerHello = hello
-        if let held = hello.heldOfYou[configuration.incarnation], held > configuration.lastSeq {
-            return [.markRolledBack]
-                + fail(
-                    .rolledBack,
-                    "\(hello.node) holds seq \(held) of this node's incarnation but the store is at \(configuration.lastSeq): "
-                        + "it was restored from an older copy; run `spsync restore`")
-        }
         if configuration.rolledBack {
             return fail(.rolledBack, "this node was rolled back and syncs again after `spsync restore`")
+        }
+        var claims: [Action] = []
+        if let held = hello.heldOfYou[configuration.incarnation], held > configuration.lastSeq {
+            claims.append(.falseClaim(held: held, lastSeq: configuration.lastSeq))
         }
         state = .active
         pull = PullState(peerIncarnation: hello.incarnation)
         // A pending rotation is announced once per session, as soon as the peer is known.
         let announce: [Action] = configuration.rotation.map { [.send(.rotate($0))] } ?? []
-        return announce + [.preparePull(peerIncarnation: hello.incarnation)]
+        return claims + announce + [.preparePull(peerIncarnation: hello.incarnation)]
     }
 
     // MARK: Active

@@ -22,6 +22,10 @@ public final class SessionDriver {
     var holdingNeeded = false
     /// What the last batch built left for the next (resync records, a `WIDEN` cut in parts).
     var carry = BatchBuilder.Carry()
+    /// Decides how far key bindings the peer sends are anchored (pinned peers, the network CA).
+    let keyPolicy: any KeyAnchorPolicy
+    /// Key bindings sent to the peer in this session: each goes once, before the first change it verifies.
+    var keysSent: Set<KeyBindingRef> = []
     /// Batches built in this session, and those sent and not yet acknowledged, oldest first.
     var batchesBuilt = 0
     var inFlight: [(upTo: UInt64, batch: Int)] = []
@@ -44,6 +48,12 @@ public final class SessionDriver {
         public var refused = 0
         public var narrowed = 0
         public var writesOut = 0
+        /// Field writes refused for their origin signature (missing, wrong, unknown key, contradicting).
+        public var forged = 0
+        /// Key bindings the peer sent that were refused.
+        public var keysRefused = 0
+        /// `HELLO` claims to hold more of this node's changes than it issued.
+        public var falseClaims = 0
         public init() {}
     }
 
@@ -57,11 +67,12 @@ public final class SessionDriver {
 
     public init(
         store: Store, peer: NodeID, mode: SessionMode, software: String = "spsync", limits: Limits? = nil,
-        rotation: RotationAnnouncement? = nil
+        rotation: RotationAnnouncement? = nil, keyPolicy: any KeyAnchorPolicy = DeliveryAnchorPolicy()
     ) throws {
         let node = try store.nodeState()
         self.store = store
         self.peer = peer
+        self.keyPolicy = keyPolicy
         let limits = limits ?? store.limits
         self.encoder = FrameEncoder(frameBytesMax: limits.frameBytesMax)
         self.session = Session(
@@ -148,6 +159,8 @@ public final class SessionDriver {
             return session.abort(error.code, error.detail)
         } catch let error as SyncError where error.code == .conflict {
             return session.applyFailed(ProtocolError(.checkpointMismatch, error.message))
+        } catch let error as SyncError where error.code == .rolledBack {
+            return session.applyFailed(ProtocolError(.rolledBack, error.message))
         } catch {
             return session.abort(.internal, "this node's store failed: \(error)")
         }
@@ -180,10 +193,14 @@ public final class SessionDriver {
         case .prepareBatch(let after, let resync):
             guard let incarnation = session.peerHello?.incarnation else { preconditionFailure("batch before HELLO") }
             let builder = BatchBuilder(
-                store: store, peer: peer, peerIncarnation: incarnation, limits: session.configuration.limits)
+                store: store, peer: peer, peerIncarnation: incarnation, peerLastSeq: session.peerHello?.lastSeq ?? 0,
+                limits: session.configuration.limits)
             // Resync records an earlier batch had no room for go first; a `WIDEN` cut in parts goes on.
             let carried = carry.resync.filter { !resync.contains($0) }
-            let built = try builder.build(after: after, resync: carried + resync, cursor: carry.widen)
+            var built = try builder.build(after: after, resync: carried + resync, cursor: carry.widen)
+            if let unsealed = built?.changes {
+                built?.changes = try builder.sealed(unsealed, keysSent: &keysSent)
+            }
             carry = built?.carry ?? BatchBuilder.Carry()
             if let built {
                 batchesBuilt += 1
@@ -196,10 +213,12 @@ public final class SessionDriver {
         case .apply(let batch, let incarnation):
             statistics.batchesIn += 1
             let report = try store.applySync(
-                batch.storeItems, from: peer,
+                batch.storeItems, keys: batch.keys, policy: keyPolicy, from: peer,
                 checkpoint: BatchCheckpoint(peerIncarnation: incarnation, after: batch.after, upTo: batch.upTo),
                 wallMillis: now)
             let w = report.writes
+            statistics.forged += w.refused.filter { $0.code == .badSignature || $0.code == .keyConflict }.count
+            statistics.keysRefused += w.keysRefused.count
             statistics.writesIn += w.applied + w.duplicates + w.parked + w.quarantined + w.refused.count
             statistics.applied += w.applied
             statistics.duplicates += w.duplicates
@@ -207,7 +226,7 @@ public final class SessionDriver {
             statistics.quarantined += w.quarantined
             statistics.refused += w.refused.count
             statistics.narrowed += report.narrowed
-            return session.batchApplied(upTo: batch.upTo, refused: w.refused.count)
+            return session.batchApplied(upTo: batch.upTo, refused: w.refused.count + w.keysRefused.count)
         case .confirmLedger(let upTo, let pulled):
             guard let incarnation = session.peerHello?.incarnation else { return [] }
             if pulled {
@@ -222,8 +241,9 @@ public final class SessionDriver {
                 try store.confirmAcked(peer: peer, incarnation: incarnation, upTo: upTo, batches: acked)
             }
             return []
-        case .markRolledBack:
-            try store.markRolledBack(wallMillis: now, evidence: peer)
+        case .falseClaim(let held, let lastSeq):
+            statistics.falseClaims += 1
+            try store.auditFalseClaim(peer: peer, held: held, lastSeq: lastSeq, wallMillis: now)
             return []
         case .rotationAnnounced(let announcement):
             receivedRotation = announcement
@@ -239,4 +259,10 @@ public final class SessionDriver {
             return []
         }
     }
+}
+
+/// A key binding as sent in a session: its origin and first seq.
+public struct KeyBindingRef: Hashable, Sendable {
+    public var origin: Origin
+    public var fromSeq: UInt64
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SyncCore
+import SyncCrypto
 
 /// Caches and bookkeeping for one write transaction.
 struct ApplySession {
@@ -19,6 +20,11 @@ struct ApplySession {
     var lastTouched: RecordID?
     var hlc: HybridLogicalClock
     let wallMillis: UInt64
+    /// Key bindings read for origins in this transaction.
+    var keys: [Origin: [HeldKey]] = [:]
+    /// This node's current origin and last seq, when applying received changes: a change of its
+    /// own beyond what the store holds proves the store was rolled back.
+    var own: (origin: Origin, lastSeq: UInt64)?
 
     /// One field of one stored record.
     struct FieldSlot: Hashable {
@@ -36,6 +42,7 @@ struct ApplySession {
         lastRecord = nil
         freshRecords = []
         writtenFields = []
+        keys = [:]
     }
 
     init(hlc: HLC, wallMillis: UInt64) {
@@ -226,7 +233,7 @@ extension Store {
         )
         for w in own where resolution.redacted.contains(w.id) && w.value != nil {
             try strip.execute(arguments: [
-                Data(w.redacted.encodedBody()), try originID(w.origin, db, &s), Int64(w.seq), field.rawValue,
+                Data(w.redacted(OpenSSLSealCrypto()).encodedBody()), try originID(w.origin, db, &s), Int64(w.seq), field.rawValue,
             ])
             try Audit.append(
                 db, at: s.wallMillis, action: "redacted", origin: w.origin.node, seq: w.seq, record: record.rawValue,

@@ -328,56 +328,71 @@ extension Store {
 
     // MARK: Applying a batch
 
-    /// Applies a batch from `peer` — changes and narrowings, in order — and stores its checkpoint,
-    /// all in one transaction. Writes go through the same path as `apply`; a narrowing purges other
-    /// origins' writes of its classes (state, change log, parked) and keeps a tombstone, unless this
-    /// node is the record's practice, PCN or owner, which ignore it.
+    /// Applies a batch from `peer` — key bindings first, then changes and narrowings, in order — and
+    /// stores its checkpoint, all in one transaction. Bindings are accepted as `policy` anchors them;
+    /// every change is verified against its origin's key before anything of it is stored, then
+    /// applied through the same path as `apply`; a narrowing purges other origins' writes of its
+    /// classes (state, change log, parked) and keeps a tombstone, unless this node is the record's
+    /// practice, PCN or owner, which ignore it. A change of this node's own that proves its store
+    /// was rolled back marks it so and throws `rolledBack`: nothing of the batch is applied.
     public func applySync(
-        _ items: [IncomingItem], from peer: NodeID, checkpoint: BatchCheckpoint, wallMillis: UInt64
+        _ items: [IncomingItem], keys: [KeyBinding] = [], policy: any KeyAnchorPolicy = DeliveryAnchorPolicy(),
+        from peer: NodeID, checkpoint: BatchCheckpoint, wallMillis: UInt64
     ) throws -> SyncApplyReport {
-        try pool.writeWithoutTransaction { db in
-            var report = SyncApplyReport()
-            try db.inTransaction(.immediate) {
-                let node = try Store.nodeState(db)
-                let stored = try Store.checkpoint(db, peer: peer, incarnation: checkpoint.peerIncarnation)
-                guard stored == checkpoint.after else {
-                    throw SyncError(
-                        .conflict,
-                        "batch from \(peer) follows seq \(checkpoint.after) but the checkpoint is at \(stored)")
-                }
-                var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
-                for item in items {
-                    switch item {
-                    case .change(let change):
-                        for body in change.bodies {
-                            try Store.applyOne(change, body: body, from: peer, limits: limits, db, &s, &report.writes)
-                        }
-                    case .narrow(let record, let classes, let cause):
-                        if Store.isParty(node.node, of: record) {
-                            report.narrowIgnored += 1
-                        } else {
-                            try Store.purge(
-                                record, classes: classes, keeping: node.node, peer: peer, cause: cause, db, &s)
-                            report.narrowed += 1
+        try markingRollback(evidenceFrom: peer, wallMillis: wallMillis) {
+            try pool.writeWithoutTransaction { db in
+                var report = SyncApplyReport()
+                try db.inTransaction(.immediate) {
+                    let node = try Store.nodeState(db)
+                    let stored = try Store.checkpoint(db, peer: peer, incarnation: checkpoint.peerIncarnation)
+                    guard stored == checkpoint.after else {
+                        throw SyncError(
+                            .conflict,
+                            "batch from \(peer) follows seq \(checkpoint.after) but the checkpoint is at \(stored)")
+                    }
+                    var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
+                    s.own = (node.origin, node.lastSeq)
+                    try Store.acceptKeys(keys, from: peer, policy: policy, db, &s, &report.writes, crypto, certificates)
+                    var run: [IncomingChange] = []
+                    func flush() throws {
+                        guard !run.isEmpty else { return }
+                        try Store.applyBatch(
+                            run, from: peer, limits: limits, db, &s, &report.writes, certificates: certificates)
+                        run.removeAll(keepingCapacity: true)
+                    }
+                    for item in items {
+                        switch item {
+                        case .change(let change):
+                            run.append(change)
+                        case .narrow(let record, let classes, let cause):
+                            try flush()
+                            if Store.isParty(node.node, of: record) {
+                                report.narrowIgnored += 1
+                            } else {
+                                try Store.purge(
+                                    record, classes: classes, keeping: node.node, peer: peer, cause: cause, db, &s)
+                                report.narrowed += 1
+                            }
                         }
                     }
+                    try flush()
+                    try db.execute(
+                        sql: """
+                            INSERT INTO peer_checkpoint (peer, peer_incarnation, after_local_seq, updated_at) VALUES (?, ?, ?, ?)
+                            ON CONFLICT (peer, peer_incarnation) DO UPDATE SET after_local_seq = excluded.after_local_seq, updated_at = excluded.updated_at
+                            """,
+                        arguments: [
+                            peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo),
+                            Int64(wallMillis),
+                        ])
+                    try db.execute(
+                        sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1",
+                        arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
+                    try Store.refreshViews(db, &s)
+                    return .commit
                 }
-                try db.execute(
-                    sql: """
-                        INSERT INTO peer_checkpoint (peer, peer_incarnation, after_local_seq, updated_at) VALUES (?, ?, ?, ?)
-                        ON CONFLICT (peer, peer_incarnation) DO UPDATE SET after_local_seq = excluded.after_local_seq, updated_at = excluded.updated_at
-                        """,
-                    arguments: [
-                        peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo),
-                        Int64(wallMillis),
-                    ])
-                try db.execute(
-                    sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1",
-                    arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
-                try Store.refreshViews(db, &s)
-                return .commit
+                return report
             }
-            return report
         }
     }
 

@@ -1,21 +1,32 @@
 import Foundation
 import GRDB
 import SyncCore
+import SyncCrypto
 
-/// A change as it arrives from a peer: the envelope and the wire bytes of each field write.
+/// A change as it arrives from a peer: the envelope, the wire bytes of each field write carried,
+/// its origin's signature, and the digests of the change's writes that are not carried.
 public struct IncomingChange: Sendable, Equatable {
     public var origin: Origin
     public var seq: UInt64
     public var hlc: HLC
     public var record: String
     public var bodies: [[UInt8]]
+    /// The origin's signature over the change (64 bytes r‖s; Protocol/SPEC.md 13).
+    public var signature: [UInt8]
+    /// The write digests of the change's writes not carried here (32 bytes each).
+    public var withheld: [[UInt8]]
 
-    public init(origin: Origin, seq: UInt64, hlc: HLC, record: String, bodies: [[UInt8]]) {
+    public init(
+        origin: Origin, seq: UInt64, hlc: HLC, record: String, bodies: [[UInt8]], signature: [UInt8] = [],
+        withheld: [[UInt8]] = []
+    ) {
         self.origin = origin
         self.seq = seq
         self.hlc = hlc
         self.record = record
         self.bodies = bodies
+        self.signature = signature
+        self.withheld = withheld
     }
 }
 
@@ -42,6 +53,9 @@ public struct ApplyReport: Sendable, Equatable {
     public var quarantined = 0
     /// Refused writes with their codes (the audit log has them too).
     public var refused: [SyncError] = []
+    /// Key bindings accepted, and refused with why.
+    public var keysAccepted = 0
+    public var keysRefused: [SyncError] = []
     public init() {}
 }
 
@@ -57,19 +71,27 @@ extension Store {
         try makeChange(record, values, wallMillis: wallMillis, actor: actor, validate: true)
     }
 
-    /// Makes a change as a tampered node would: without validation, so peers must refuse it.
+    /// Makes a change as a tampered node would: without validation, so peers must refuse it. With
+    /// `claiming`, the change claims another origin (and that origin's next seq as this store knows
+    /// it) but is signed with this node's key, as a forger's would be.
     /// For the simulator and tests only (`@_spi(Tampering) import SyncStore`).
     @_spi(Tampering)
     @discardableResult
-    public func tamperedWrite(_ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64) throws
-        -> ChangeRef
-    {
-        try makeChange(record, values, wallMillis: wallMillis, actor: "tampered", validate: false)
+    public func tamperedWrite(
+        _ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64, claiming: Origin? = nil
+    ) throws -> ChangeRef {
+        try makeChange(record, values, wallMillis: wallMillis, actor: "tampered", validate: false, claiming: claiming)
     }
 
     private func makeChange(
-        _ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64, actor: String, validate: Bool
+        _ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64, actor: String, validate: Bool,
+        claiming: Origin? = nil
     ) throws -> ChangeRef {
+        guard let signer else {
+            throw SyncError(
+                .usage, "this store was opened without the node's key, so it cannot sign a change; use the node's home")
+        }
+        let signerKey = try certificates.certificate(signer.certificateDER).publicKey
         guard !values.isEmpty else { throw SyncError(.usage, "nothing to write") }
         guard values.count <= limits.fieldWritesPerChangeMax else {
             throw SyncError(.limitExceeded, "a change may write at most \(limits.fieldWritesPerChangeMax) fields")
@@ -98,8 +120,23 @@ extension Store {
                             + "and NTP; writes resume once the system clock catches up")
                 }
                 let hlc = clock.tick(wallMillis: wallMillis)
-                let seq = node.lastSeq + 1
                 var s = ApplySession(hlc: hlc, wallMillis: wallMillis)
+                let origin = claiming ?? node.origin
+                var seq = node.lastSeq + 1
+                if let claiming {
+                    let row = try Store.originID(claiming, db, &s)
+                    seq = UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM field_write WHERE origin = ?", arguments: [row]) ?? 0) + 1
+                } else {
+                    // The key must be the one bound to this seq: a rotation may have taken effect
+                    // since this command loaded the key.
+                    let bound = try Store.keys(for: node.origin, db, &s, certificates).last { $0.binding.fromSeq <= seq }
+                    guard bound?.certificate.publicKey == signerKey else {
+                        throw SyncError(
+                            .conflict,
+                            "the node's key changed while this command ran (a certificate rotation took effect): "
+                                + "run the command again")
+                    }
+                }
                 let recordRow = try Store.recordID(record, create: false, db, &s)
                 var writes: [FieldWrite] = []
                 for (field, value) in values {
@@ -121,23 +158,39 @@ extension Store {
                             }
                         }
                     }
+                    // A referral's values may be withheld from a receiver, which then holds only their
+                    // digests: a random salt makes those digests unguessable.
+                    let salt: [UInt8]? = record.referralParties == nil ? nil : Store.newSalt()
                     let w = FieldWrite(
-                        origin: node.origin, seq: seq, hlc: hlc, record: record, field: field,
-                        kind: field.knownKind ?? .register, value: value, context: context)
+                        origin: origin, seq: seq, hlc: hlc, record: record, field: field,
+                        kind: field.knownKind ?? .register, value: value, context: context, salt: salt)
                     if validate { try Validation.check(w, limits: limits) }
                     writes.append(w)
                 }
+                let digests = try writes.map { try $0.digest(crypto) }
+                let signature = try signer.sign(
+                    Seal.changeMessage(origin: origin, seq: seq, hlc: hlc, record: record.rawValue, digests: digests))
                 for w in writes {
                     _ = try Store.insert(w, body: w.encodedBody(), from: nil, db, &s)
                     try Audit.append(
                         db, at: wallMillis, action: "local_write", actor: actor, origin: w.origin.node, seq: seq,
                         record: record.rawValue, field: w.field.rawValue)
                 }
-                try db.cachedStatement(sql: "UPDATE node SET last_seq = ?, hlc = ? WHERE id = 1").execute(arguments: [
-                    Int64(seq), Int64(bitPattern: hlc.rawValue),
-                ])
+                guard let recordRow = try Store.recordID(record, create: true, db, &s) else {
+                    preconditionFailure("record row must exist after create")
+                }
+                try Store.keepSeal(
+                    HeldSeal(
+                        hlc: Int64(bitPattern: hlc.rawValue), record: recordRow,
+                        digests: digests.sorted { $0.lexicographicallyPrecedes($1) }.flatMap { $0 },
+                        signature: signature),
+                    originRow: try Store.originID(origin, db, &s), seq: seq, db)
+                if claiming == nil {
+                    try db.cachedStatement(sql: "UPDATE node SET last_seq = ?, hlc = ? WHERE id = 1").execute(
+                        arguments: [Int64(seq), Int64(bitPattern: hlc.rawValue)])
+                }
                 try Store.refreshViews(db, &s)
-                ref = ChangeRef(origin: node.origin, seq: seq)
+                ref = ChangeRef(origin: origin, seq: seq)
                 return .commit
             }
             guard let ref else { preconditionFailure("committed without a change reference") }
@@ -157,6 +210,27 @@ extension Store {
         _ changes: [IncomingChange], from peer: NodeID, checkpoint: BatchCheckpoint?, wallMillis: UInt64,
         faultInjection: (@Sendable (Int) throws -> Void)? = nil
     ) throws -> ApplyReport {
+        try markingRollback(evidenceFrom: peer, wallMillis: wallMillis) {
+            try applyTransaction(
+                changes, from: peer, checkpoint: checkpoint, wallMillis: wallMillis, faultInjection: faultInjection)
+        }
+    }
+
+    /// Runs an apply; when it found proof that this store was rolled back, marks the store so
+    /// (local writes stop until `spsync restore`) before passing the error on.
+    func markingRollback<T>(evidenceFrom peer: NodeID, wallMillis: UInt64, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SyncError where error.code == .rolledBack {
+            try markRolledBack(wallMillis: wallMillis, evidence: peer)
+            throw error
+        }
+    }
+
+    private func applyTransaction(
+        _ changes: [IncomingChange], from peer: NodeID, checkpoint: BatchCheckpoint?, wallMillis: UInt64,
+        faultInjection: (@Sendable (Int) throws -> Void)?
+    ) throws -> ApplyReport {
         try pool.writeWithoutTransaction { db in
             var report = ApplyReport()
             try db.inTransaction(.immediate) {
@@ -170,8 +244,9 @@ extension Store {
                     }
                 }
                 var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
+                s.own = (node.origin, node.lastSeq)
                 var count = 0
-                try Store.applyBatch(changes, from: peer, limits: limits, db, &s, &report) {
+                try Store.applyBatch(changes, from: peer, limits: limits, db, &s, &report, certificates: certificates) {
                     count += 1
                     try faultInjection?(count)
                 }
@@ -207,7 +282,8 @@ extension Store {
     /// `applyChange` applies them alone, which sets aside only the bad writes.
     static func applyBatch(
         _ changes: [IncomingChange], from peer: NodeID?, limits: Limits, _ db: Database,
-        _ s: inout ApplySession, _ report: inout ApplyReport, afterEach: () throws -> Void = {}
+        _ s: inout ApplySession, _ report: inout ApplyReport, certificates: CertificateCache,
+        afterEach: () throws -> Void = {}
     ) throws {
         let savedReport = report
         let savedSession = s
@@ -215,7 +291,8 @@ extension Store {
         do {
             for change in changes {
                 try applyChange(
-                    change, from: peer, limits: limits, db, &s, &report, isolated: false, afterEach: afterEach)
+                    change, from: peer, limits: limits, db, &s, &report, isolated: false, certificates: certificates,
+                    afterEach: afterEach)
             }
             try db.cachedStatement(sql: "RELEASE spsync_batch").execute()
         } catch is DatabaseError {
@@ -224,20 +301,24 @@ extension Store {
             report = savedReport
             s = savedSession
             for change in changes {
-                try applyChange(change, from: peer, limits: limits, db, &s, &report, afterEach: afterEach)
+                try applyChange(
+                    change, from: peer, limits: limits, db, &s, &report, certificates: certificates,
+                    afterEach: afterEach)
             }
         }
     }
 
-    /// Applies one received change: decodes and validates each field write (refusing and auditing
-    /// the bad ones), parks the far-future ones, and inserts the rest.
+    /// Applies one received change: verifies its origin signature (refusing the whole change when it
+    /// fails), validates each field write (refusing and auditing the bad ones), keeps its seal, parks
+    /// the far-future ones, and inserts the rest.
     ///
     /// `isolated` runs the inserts under a savepoint of their own so a database error sets aside
     /// only the bad write; without it (inside `applyBatch`'s savepoint) the error is thrown.
+    /// `verified` is for parked changes, whose signature was checked when they arrived.
     static func applyChange(
         _ change: IncomingChange, from peer: NodeID?, limits: Limits, _ db: Database,
-        _ s: inout ApplySession, _ report: inout ApplyReport, isolated: Bool = true,
-        afterEach: () throws -> Void = {}
+        _ s: inout ApplySession, _ report: inout ApplyReport, isolated: Bool = true, verified: Bool = false,
+        certificates: CertificateCache, afterEach: () throws -> Void = {}
     ) throws {
         var accepted: [(FieldWrite, [UInt8])] = []
         let record: RecordID
@@ -245,19 +326,42 @@ extension Store {
             for _ in change.bodies { try refuse(change, nil, error, from: peer, db, &s, &report) }
             return
         }
+        // The signature covers every write of the change, so one that does not decode fails it whole.
+        var writes: [FieldWrite] = []
+        writes.reserveCapacity(change.bodies.count)
         for body in change.bodies {
             do {
-                let write = try FieldWrite(
-                    origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body)
+                writes.append(
+                    try FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body))
+            } catch {
+                for _ in change.bodies { try refuse(change, nil, error, from: peer, db, &s, &report) }
+                return
+            }
+        }
+        var seal: HeldSeal?
+        if !verified {
+            guard let recordRow = try recordID(record, create: true, db, &s) else {
+                preconditionFailure("record row must exist after create")
+            }
+            do {
+                seal = try verify(
+                    change, writes: writes, recordRow: recordRow, from: peer, limits: limits, db, &s,
+                    OpenSSLSealCrypto(), certificates)
+            } catch let error as SyncError where error.code != .rolledBack {
+                for w in writes { try refuse(change, w.field.rawValue, error, from: peer, db, &s, &report) }
+                return
+            }
+        }
+        for (write, body) in zip(writes, change.bodies) {
+            do {
                 try Validation.check(write, limits: limits)
                 accepted.append((write, body))
             } catch {
-                // The field name, when the body decodes that far, makes the audit line useful; no value is kept.
-                let field = try? FieldWrite(
-                    origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body
-                ).field.rawValue
-                try refuse(change, field, error, from: peer, db, &s, &report)
+                try refuse(change, write.field.rawValue, error, from: peer, db, &s, &report)
             }
+        }
+        if let seal, !accepted.isEmpty {
+            try keepSeal(seal, originRow: try originID(change.origin, db, &s), seq: change.seq, db)
         }
         if change.hlc.millis > s.wallMillis + limits.clockSkewMaxMillis {
             for (write, body) in accepted {
@@ -316,16 +420,6 @@ extension Store {
                 }
             }
         }
-    }
-
-    /// Applies one field write of a received change (as `applyChange` does for all of them).
-    static func applyOne(
-        _ change: IncomingChange, body: [UInt8], from peer: NodeID?, limits: Limits, _ db: Database,
-        _ s: inout ApplySession, _ report: inout ApplyReport
-    ) throws {
-        var single = change
-        single.bodies = [body]
-        try applyChange(single, from: peer, limits: limits, db, &s, &report)
     }
 
     private static func insertCounted(
@@ -406,7 +500,8 @@ extension Store {
                         record: row["record_key"], bodies: [[UInt8](row["body"] as Data)])
                     // The peer it came from is kept for the audit trail; an unreadable one is recorded as unknown.
                     let peer = (row["received_from"] as String?).flatMap { try? NodeID($0) }
-                    try Store.applyChange(change, from: peer, limits: limits, db, &s, &report)
+                    try Store.applyChange(
+                        change, from: peer, limits: limits, db, &s, &report, verified: true, certificates: certificates)
                     try db.cachedStatement(sql: "DELETE FROM parked WHERE id = ?").execute(arguments: [
                         row["id"] as Int64
                     ])
@@ -434,43 +529,5 @@ extension Store {
     /// How far this node has pulled from `peer`'s incarnation (0 for one never seen: start over).
     public func checkpoint(peer: NodeID, incarnation: Incarnation) throws -> UInt64 {
         try pool.read { db in try Store.checkpoint(db, peer: peer, incarnation: incarnation) }
-    }
-
-    /// Records that classes of records were sent to a peer incarnation (advanced on `ACK`).
-    public func recordSent(peer: NodeID, incarnation: Incarnation, _ entries: [(RecordID, DataClass)]) throws {
-        try pool.write { db in
-            var s = ApplySession(hlc: .zero, wallMillis: 0)
-            for (record, cls) in entries {
-                guard let row = try Store.recordID(record, create: false, db, &s) else { continue }
-                try db.cachedStatement(
-                    sql:
-                        "INSERT INTO sent_ledger (peer, peer_incarnation, record, class) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
-                ).execute(arguments: [peer.rawValue, Data(incarnation.bytes), row, cls.rawValue])
-            }
-        }
-    }
-
-    /// Removes ledger entries (the peer was sent `NARROW` for them).
-    public func recordNarrowed(peer: NodeID, incarnation: Incarnation, _ entries: [(RecordID, DataClass)]) throws {
-        try pool.write { db in
-            for (record, cls) in entries {
-                try db.cachedStatement(
-                    sql:
-                        "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND class = ? AND record = (SELECT id FROM record WHERE key = ?)"
-                ).execute(arguments: [peer.rawValue, Data(incarnation.bytes), cls.rawValue, record.rawValue])
-            }
-        }
-    }
-
-    /// The classes of a record sent to a peer incarnation.
-    public func sentClasses(peer: NodeID, incarnation: Incarnation, record: RecordID) throws -> Set<DataClass> {
-        try pool.read { db in
-            let names = try String.fetchAll(
-                db,
-                sql:
-                    "SELECT class FROM sent_ledger JOIN record ON record.id = sent_ledger.record WHERE peer = ? AND peer_incarnation = ? AND record.key = ?",
-                arguments: [peer.rawValue, Data(incarnation.bytes), record.rawValue])
-            return Set(names.compactMap(DataClass.init(rawValue:)))
-        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SyncCore
+import SyncCrypto
 
 /// A node's SQLite store: the change log, field-write state, typed views, checkpoints, the sent
 /// ledger, parked and quarantined writes and the audit log, in one WAL-mode file.
@@ -16,21 +17,30 @@ public final class Store: Sendable {
     public let path: String
     public let limits: Limits
     let pool: DatabasePool
+    /// The key that signs this node's changes (its certificate's key); nil for a store opened only
+    /// to read, which then refuses local writes.
+    public let signer: (any ChangeSigner)?
+    let crypto = OpenSSLSealCrypto()
+    /// Certificates of key bindings, parsed once per process.
+    let certificates = CertificateCache()
 
-    private init(path: String, pool: DatabasePool, limits: Limits) {
+    private init(path: String, pool: DatabasePool, limits: Limits, signer: (any ChangeSigner)?) {
         self.path = path
         self.pool = pool
         self.limits = limits
+        self.signer = signer
     }
 
-    /// Creates a new store for `node` at `path`, which must not exist yet.
-    public static func create(at path: String, node: NodeID, wallMillis: UInt64, limits: Limits = .standard) throws
-        -> Store
-    {
+    /// Creates a new store for `node` at `path`, which must not exist yet. With a `signer`, its key
+    /// binding for the new incarnation is made at once.
+    public static func create(
+        at path: String, node: NodeID, wallMillis: UInt64, limits: Limits = .standard,
+        signer: (any ChangeSigner)? = nil
+    ) throws -> Store {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw SyncError(.exists, "a store already exists at \(path); refusing to overwrite it")
         }
-        let store = try Store(path: path, pool: openPool(path), limits: limits)
+        let store = try Store(path: path, pool: openPool(path), limits: limits, signer: signer)
         try store.pool.barrierWriteWithoutTransaction { db in
             try migrate(db)
             try db.inTransaction(.immediate) {
@@ -41,16 +51,28 @@ public final class Store: Sendable {
                 return .commit
             }
         }
+        if signer != nil { try store.ensureOwnKey(previous: nil, wallMillis: wallMillis) }
         return store
     }
 
-    /// Opens an existing store, migrating it forward; refuses one made by a newer spsync.
-    public static func open(at path: String, limits: Limits = .standard) throws -> Store {
+    /// Opens an existing store, migrating it forward; refuses one made by a newer spsync, and one
+    /// made before signed changes (protocol version 1), whose writes no peer would accept.
+    public static func open(at path: String, limits: Limits = .standard, signer: (any ChangeSigner)? = nil) throws
+        -> Store
+    {
         guard FileManager.default.fileExists(atPath: path) else {
             throw SyncError(.notFound, "no store at \(path): run `spsync init` first, or pass the right --home")
         }
-        let store = try Store(path: path, pool: openPool(path), limits: limits)
+        let store = try Store(path: path, pool: openPool(path), limits: limits, signer: signer)
         try store.pool.barrierWriteWithoutTransaction { db in try migrate(db) }
+        let legacy = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT legacy_writes FROM node") ?? 0 }
+        guard legacy == 0 else {
+            throw SyncError(
+                .storeInvalid,
+                "the store at \(path) holds \(legacy) writes made before signed changes (spsync protocol 1); "
+                    + "protocol 2 nodes refuse unsigned writes, so it cannot sync. Keep it as a record and make a "
+                    + "new node with `spsync init` (docs/decisions.md, \"Signed changes\")")
+        }
         return store
     }
 
@@ -98,6 +120,13 @@ public final class Store: Sendable {
         return UUIDv7(millis: wallMillis, random: (rng.next(), rng.next()))
     }
 
+    /// 16 random bytes for a write's salt.
+    static func newSalt() -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        let a = rng.next() as UInt64, b = rng.next() as UInt64
+        return (0..<8).map { UInt8(truncatingIfNeeded: a >> (8 * $0)) } + (0..<8).map { UInt8(truncatingIfNeeded: b >> (8 * $0)) }
+    }
+
     /// A new random UUIDv7 for a record id.
     public static func newUUID(wallMillis: UInt64) -> UUIDv7 { newIncarnation(wallMillis) }
 
@@ -138,6 +167,16 @@ public final class Store: Sendable {
                 sql: "UPDATE node SET rolled_back_at = ? WHERE id = 1 AND rolled_back_at IS NULL",
                 arguments: [Int64(wallMillis)])
             try Audit.append(db, at: wallMillis, action: "rolled_back", actor: peer.rawValue)
+        }
+    }
+
+    /// Audits a peer's `HELLO` claim to hold more of this node's current incarnation than it issued.
+    /// Nothing else changes: only a change signed with this node's key proves a rollback.
+    public func auditFalseClaim(peer: NodeID, held: UInt64, lastSeq: UInt64, wallMillis: UInt64) throws {
+        try pool.write { db in
+            try Audit.append(
+                db, at: wallMillis, action: "false_claim", actor: peer.rawValue, origin: try Store.nodeState(db).node,
+                seq: held, code: "claims seq \(held), store at \(lastSeq)")
         }
     }
 

@@ -61,7 +61,7 @@ struct Init: ParsableCommand {
                 } catch {
                     throw SyncError(.io, "cannot make the node's key and certificate: \(error)")
                 }
-                let store = try Store.create(at: home.storePath, node: id, wallMillis: wall)
+                let store = try Store.create(at: home.storePath, node: id, wallMillis: wall, signer: identity)
                 var fields: [(FieldKey, [UInt8])] = [
                     (.orgName, FieldValue.text(name)), (.orgRole, FieldValue.text(id.role.rawValue)),
                 ]

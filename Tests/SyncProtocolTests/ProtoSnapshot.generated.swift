@@ -2,7 +2,8 @@
 // Sources/SyncProtocol/Generated/spsync.pb.swift was generated from. Do not edit.
 
 let protoGeneratedFrom = #"""
-// spsync wire protocol, version 1. Normative text: Protocol/SPEC.md.
+// spsync wire protocol, version 2. Normative text: Protocol/SPEC.md. (The protobuf package keeps
+// its name `spsync.v1`: it names the schema's namespace, not the protocol version.)
 //
 // Every message travels in a frame: a 4-byte big-endian length N (type byte + payload), a 1-byte
 // frame type, and the payload, which is one of the messages below encoded as protobuf. The frame
@@ -13,7 +14,8 @@ let protoGeneratedFrom = #"""
 //   0x0B Rotate
 //
 // Field writes (message FieldWrite) are encoded once, by their origin, and then carried as opaque
-// `bytes` by every relay, so fields a relay does not know survive it byte for byte.
+// `bytes` by every relay, so fields a relay does not know survive it byte for byte. Every change
+// carries its origin's signature (SPEC section 13), which relays forward unchanged.
 syntax = "proto3";
 
 package spsync.v1;
@@ -23,7 +25,7 @@ package spsync.v1;
 
 // The first message each side sends; the session waits for the peer's before anything else.
 message Hello {
-  // Protocol versions the sender speaks, any order. Version 1 is this file.
+  // Protocol versions the sender speaks, any order. Version 2 is this file.
   repeated uint32 protocol_versions = 1;
   // The store schema version of the sender (informational; data compatibility is per field).
   uint32 schema_version = 2;
@@ -41,6 +43,10 @@ message Hello {
   uint64 wall_millis = 7;
   // What the sender wants once both sides are caught up.
   SessionMode mode = 8;
+  // The highest seq the sender has issued in its current incarnation. A peer holding changes of
+  // that incarnation beyond it sends them back: signed by the sender's own key, they prove its
+  // store was put back to an older copy (a claim in held_of_you proves nothing).
+  uint64 last_seq = 9;
 }
 
 message SeqHeld {
@@ -79,6 +85,22 @@ message Changes {
   // Origins named by the items of this batch; an item's `origin` is an index into this list.
   repeated OriginRef origins = 3;
   repeated BatchItem items = 4;
+  // Key bindings that verify the batch's changes and that the sender has not sent in this session,
+  // each before any binding that follows it (same origin, higher from_seq).
+  repeated KeyBinding keys = 5;
+}
+
+// A node's statement that the key of `certificate` signs its changes of one incarnation from
+// `from_seq` on (until its next binding). `signature` is ECDSA P-256 SHA-256 as 64 bytes r||s over
+// "spsync-key-v2", a zero byte, len(node) as one byte, node, incarnation (16 bytes), from_seq
+// (8 bytes big-endian), SHA-256(certificate): by the certificate's own key when from_seq is 1, by
+// the key valid at from_seq - 1 otherwise (a handover).
+message KeyBinding {
+  string node = 1;
+  bytes incarnation = 2;  // 16 bytes
+  uint64 from_seq = 3;
+  bytes certificate = 4;  // DER X.509 with SAN URI spsync:node/<node>, P-256 key
+  bytes signature = 5;    // 64 bytes
 }
 
 message OriginRef {
@@ -102,9 +124,11 @@ message Change {
   string record = 4;  // record id: organisation code, S.<owner>.<uuid> or R.<practice>.<pcn>.<uuid>
   // Each element is an encoded FieldWrite, kept unchanged by relays.
   repeated bytes writes = 5;
-  // Reserved for the origin's signature over the change's canonical bytes (a later version).
-  reserved 15;
-  reserved "origin_signature";
+  // The origin's signature (ECDSA P-256 SHA-256, 64 bytes r||s) over the change's canonical bytes:
+  // its envelope and the digests of all its field writes (SPEC 13.2).
+  bytes signature = 15;
+  // The write digests (32 bytes each) of the change's field writes that this item does not carry.
+  repeated bytes withheld = 16;
 }
 
 // A record or some classes of it became visible to the receiver: every live write it may now
@@ -202,6 +226,8 @@ message FieldWrite {
   FieldKind kind = 2;
   optional bytes value = 3;   // absent once redacted
   repeated ContextEntry context = 4;
+  optional bytes salt = 5;    // 16 random bytes in every referral write; absent once redacted
+  optional bytes value_digest = 6;  // 32 bytes, only once redacted: the digest of salt, value and unknown fields
 }
 
 message ContextEntry {

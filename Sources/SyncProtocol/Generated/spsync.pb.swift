@@ -8,7 +8,8 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// spsync wire protocol, version 1. Normative text: Protocol/SPEC.md.
+/// spsync wire protocol, version 2. Normative text: Protocol/SPEC.md. (The protobuf package keeps
+/// its name `spsync.v1`: it names the schema's namespace, not the protocol version.)
 ///
 /// Every message travels in a frame: a 4-byte big-endian length N (type byte + payload), a 1-byte
 /// frame type, and the payload, which is one of the messages below encoded as protobuf. The frame
@@ -19,7 +20,8 @@
 ///   0x0B Rotate
 ///
 /// Field writes (message FieldWrite) are encoded once, by their origin, and then carried as opaque
-/// `bytes` by every relay, so fields a relay does not know survive it byte for byte.
+/// `bytes` by every relay, so fields a relay does not know survive it byte for byte. Every change
+/// carries its origin's signature (SPEC section 13), which relays forward unchanged.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -272,7 +274,7 @@ public nonisolated struct Spsync_V1_Hello: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Protocol versions the sender speaks, any order. Version 1 is this file.
+  /// Protocol versions the sender speaks, any order. Version 2 is this file.
   public var protocolVersions: [UInt32] = []
 
   /// The store schema version of the sender (informational; data compatibility is per field).
@@ -297,6 +299,11 @@ public nonisolated struct Spsync_V1_Hello: Sendable {
 
   /// What the sender wants once both sides are caught up.
   public var mode: Spsync_V1_SessionMode = .oneShot
+
+  /// The highest seq the sender has issued in its current incarnation. A peer holding changes of
+  /// that incarnation beyond it sends them back: signed by the sender's own key, they prove its
+  /// store was put back to an older copy (a claim in held_of_you proves nothing).
+  public var lastSeq: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -365,6 +372,38 @@ public nonisolated struct Spsync_V1_Changes: Sendable {
   public var origins: [Spsync_V1_OriginRef] = []
 
   public var items: [Spsync_V1_BatchItem] = []
+
+  /// Key bindings that verify the batch's changes and that the sender has not sent in this session,
+  /// each before any binding that follows it (same origin, higher from_seq).
+  public var keys: [Spsync_V1_KeyBinding] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A node's statement that the key of `certificate` signs its changes of one incarnation from
+/// `from_seq` on (until its next binding). `signature` is ECDSA P-256 SHA-256 as 64 bytes r||s over
+/// "spsync-key-v2", a zero byte, len(node) as one byte, node, incarnation (16 bytes), from_seq
+/// (8 bytes big-endian), SHA-256(certificate): by the certificate's own key when from_seq is 1, by
+/// the key valid at from_seq - 1 otherwise (a handover).
+public nonisolated struct Spsync_V1_KeyBinding: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var node: String = String()
+
+  /// 16 bytes
+  public var incarnation: Data = Data()
+
+  public var fromSeq: UInt64 = 0
+
+  /// DER X.509 with SAN URI spsync:node/<node>, P-256 key
+  public var certificate: Data = Data()
+
+  /// 64 bytes
+  public var signature: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -449,6 +488,13 @@ public nonisolated struct Spsync_V1_Change: Sendable {
 
   /// Each element is an encoded FieldWrite, kept unchanged by relays.
   public var writes: [Data] = []
+
+  /// The origin's signature (ECDSA P-256 SHA-256, 64 bytes r||s) over the change's canonical bytes:
+  /// its envelope and the digests of all its field writes (SPEC 13.2).
+  public var signature: Data = Data()
+
+  /// The write digests (32 bytes each) of the change's field writes that this item does not carry.
+  public var withheld: [Data] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -611,11 +657,33 @@ public nonisolated struct Spsync_V1_FieldWrite: Sendable {
 
   public var context: [Spsync_V1_ContextEntry] = []
 
+  /// 16 random bytes in every referral write; absent once redacted
+  public var salt: Data {
+    get {_salt ?? Data()}
+    set {_salt = newValue}
+  }
+  /// Returns true if `salt` has been explicitly set.
+  public var hasSalt: Bool {self._salt != nil}
+  /// Clears the value of `salt`. Subsequent reads from it will return its default value.
+  public mutating func clearSalt() {self._salt = nil}
+
+  /// 32 bytes, only once redacted: the digest of salt, value and unknown fields
+  public var valueDigest: Data {
+    get {_valueDigest ?? Data()}
+    set {_valueDigest = newValue}
+  }
+  /// Returns true if `valueDigest` has been explicitly set.
+  public var hasValueDigest: Bool {self._valueDigest != nil}
+  /// Clears the value of `valueDigest`. Subsequent reads from it will return its default value.
+  public mutating func clearValueDigest() {self._valueDigest = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _value: Data? = nil
+  fileprivate var _salt: Data? = nil
+  fileprivate var _valueDigest: Data? = nil
 }
 
 public nonisolated struct Spsync_V1_ContextEntry: Sendable {
@@ -658,7 +726,7 @@ nonisolated extension Spsync_V1_FieldKind: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Spsync_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_versions\0\u{3}schema_version\0\u{1}node\0\u{1}incarnation\0\u{3}held_of_you\0\u{1}software\0\u{3}wall_millis\0\u{1}mode\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_versions\0\u{3}schema_version\0\u{1}node\0\u{1}incarnation\0\u{3}held_of_you\0\u{1}software\0\u{3}wall_millis\0\u{1}mode\0\u{3}last_seq\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -674,6 +742,7 @@ nonisolated extension Spsync_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 6: try { try decoder.decodeSingularStringField(value: &self.software) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.wallMillis) }()
       case 8: try { try decoder.decodeSingularEnumField(value: &self.mode) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.lastSeq) }()
       default: break
       }
     }
@@ -704,6 +773,9 @@ nonisolated extension Spsync_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.mode != .oneShot {
       try visitor.visitSingularEnumField(value: self.mode, fieldNumber: 8)
     }
+    if self.lastSeq != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastSeq, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -716,6 +788,7 @@ nonisolated extension Spsync_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.software != rhs.software {return false}
     if lhs.wallMillis != rhs.wallMillis {return false}
     if lhs.mode != rhs.mode {return false}
+    if lhs.lastSeq != rhs.lastSeq {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -823,7 +896,7 @@ nonisolated extension Spsync_V1_Holding: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Spsync_V1_Changes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Changes"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}after\0\u{3}up_to\0\u{1}origins\0\u{1}items\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}after\0\u{3}up_to\0\u{1}origins\0\u{1}items\0\u{1}keys\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -835,6 +908,7 @@ nonisolated extension Spsync_V1_Changes: SwiftProtobuf.Message, SwiftProtobuf._M
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.upTo) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.origins) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.items) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.keys) }()
       default: break
       }
     }
@@ -853,6 +927,9 @@ nonisolated extension Spsync_V1_Changes: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.items.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.items, fieldNumber: 4)
     }
+    if !self.keys.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.keys, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -861,6 +938,57 @@ nonisolated extension Spsync_V1_Changes: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.upTo != rhs.upTo {return false}
     if lhs.origins != rhs.origins {return false}
     if lhs.items != rhs.items {return false}
+    if lhs.keys != rhs.keys {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spsync_V1_KeyBinding: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".KeyBinding"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}incarnation\0\u{3}from_seq\0\u{1}certificate\0\u{1}signature\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.incarnation) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.fromSeq) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.certificate) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 1)
+    }
+    if !self.incarnation.isEmpty {
+      try visitor.visitSingularBytesField(value: self.incarnation, fieldNumber: 2)
+    }
+    if self.fromSeq != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fromSeq, fieldNumber: 3)
+    }
+    if !self.certificate.isEmpty {
+      try visitor.visitSingularBytesField(value: self.certificate, fieldNumber: 4)
+    }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spsync_V1_KeyBinding, rhs: Spsync_V1_KeyBinding) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.fromSeq != rhs.fromSeq {return false}
+    if lhs.certificate != rhs.certificate {return false}
+    if lhs.signature != rhs.signature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -987,7 +1115,7 @@ nonisolated extension Spsync_V1_BatchItem: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Spsync_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Change"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}origin\0\u{1}seq\0\u{1}hlc\0\u{1}record\0\u{1}writes\0\u{b}origin_signature\0\u{c}\u{f}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}origin\0\u{1}seq\0\u{1}hlc\0\u{1}record\0\u{1}writes\0\u{2}\u{a}signature\0\u{1}withheld\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1000,6 +1128,8 @@ nonisolated extension Spsync_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.hlc) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.record) }()
       case 5: try { try decoder.decodeRepeatedBytesField(value: &self.writes) }()
+      case 15: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      case 16: try { try decoder.decodeRepeatedBytesField(value: &self.withheld) }()
       default: break
       }
     }
@@ -1021,6 +1151,12 @@ nonisolated extension Spsync_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.writes.isEmpty {
       try visitor.visitRepeatedBytesField(value: self.writes, fieldNumber: 5)
     }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 15)
+    }
+    if !self.withheld.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.withheld, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1030,6 +1166,8 @@ nonisolated extension Spsync_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.hlc != rhs.hlc {return false}
     if lhs.record != rhs.record {return false}
     if lhs.writes != rhs.writes {return false}
+    if lhs.signature != rhs.signature {return false}
+    if lhs.withheld != rhs.withheld {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1326,7 +1464,7 @@ nonisolated extension Spsync_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Spsync_V1_FieldWrite: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FieldWrite"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}field\0\u{1}kind\0\u{1}value\0\u{1}context\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}field\0\u{1}kind\0\u{1}value\0\u{1}context\0\u{1}salt\0\u{3}value_digest\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1338,6 +1476,8 @@ nonisolated extension Spsync_V1_FieldWrite: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 3: try { try decoder.decodeSingularBytesField(value: &self._value) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.context) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self._salt) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self._valueDigest) }()
       default: break
       }
     }
@@ -1360,6 +1500,12 @@ nonisolated extension Spsync_V1_FieldWrite: SwiftProtobuf.Message, SwiftProtobuf
     if !self.context.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.context, fieldNumber: 4)
     }
+    try { if let v = self._salt {
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._valueDigest {
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1368,6 +1514,8 @@ nonisolated extension Spsync_V1_FieldWrite: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.kind != rhs.kind {return false}
     if lhs._value != rhs._value {return false}
     if lhs.context != rhs.context {return false}
+    if lhs._salt != rhs._salt {return false}
+    if lhs._valueDigest != rhs._valueDigest {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
