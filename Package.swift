@@ -48,10 +48,11 @@ let package = Package(
             dependencies: ["SyncCore", "SyncStore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strict
         ),
-        // The deterministic simulator: seeded clock and network, nodes on real SQLite stores.
+        // The deterministic simulator: seeded clock and network, nodes on real SQLite stores signing with
+        // in-memory keys (SyncTransport's `NodeIdentity`).
         .target(
             name: "SyncSimulation",
-            dependencies: ["SyncCore", "SyncStore", "SyncProtocol"],
+            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncTransport"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -62,7 +63,7 @@ let package = Package(
         // Protocol benchmark (not a test): sessions in memory between two SQLite stores.
         .executableTarget(
             name: "spsync-protocol-bench",
-            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation"],
+            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation", "SyncTransport"],
             swiftSettings: strict
         ),
         // TLS 1.3 mutual authentication over SwiftNIO with the system OpenSSL: node identity and
@@ -105,7 +106,9 @@ let package = Package(
         // Benchmarks are not tests: run on demand, print figures (see README, Performance).
         .executableTarget(
             name: "spsync-bench",
-            dependencies: ["SyncCore", "SyncStore", "SyncNode", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "SyncCore", "SyncStore", "SyncNode", "SyncTransport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         // TLS benchmark (not a test): our listener and dialer against openssl s_server, s_time and s_client.
@@ -119,9 +122,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Helpers shared by the test targets: a temporary folder, fixed identities and record ids, and a runner
-        // for the spsync binary and other commands. Not a test target itself, and no product.
-        .target(name: "SpsyncTestSupport", dependencies: ["SyncCore"], path: "Tests/Support", swiftSettings: strict),
+        // Helpers shared by the test targets: a temporary folder, fixed identities, record ids and signing keys,
+        // and a runner for the spsync binary and other commands. Not a test target itself, and no product.
+        .target(
+            name: "SpsyncTestSupport", dependencies: ["SyncCore", "SyncStore", "SyncTransport"], path: "Tests/Support",
+            swiftSettings: strict),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore"], swiftSettings: strict),
         .testTarget(
             name: "SyncStoreTests",
@@ -132,10 +137,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SyncProtocolTests",
-            dependencies: ["SpsyncTestSupport", "SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation"],
+            dependencies: ["SpsyncTestSupport", "SyncCore", "SyncCrypto", "SyncStore", "SyncProtocol", "SyncSimulation"],
             swiftSettings: strict
         ),
-        .testTarget(name: "SyncSimulationTests", dependencies: ["SyncSimulation"], swiftSettings: strict),
+        .testTarget(
+            name: "SyncSimulationTests", dependencies: ["SpsyncTestSupport", "SyncSimulation"], swiftSettings: strict),
         .testTarget(
             name: "SyncTransportTests",
             dependencies: [
@@ -153,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "spsync", "SpsyncTestSupport", "SyncCore", "SyncStore", "SyncNode",
+                "spsync", "SpsyncTestSupport", "SyncCore", "SyncCrypto", "SyncStore", "SyncNode", "SyncTransport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict

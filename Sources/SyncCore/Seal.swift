@@ -212,7 +212,8 @@ public struct DeliveryAnchorPolicy: KeyAnchorPolicy {
         switch peer.role {
         case .practice, .hub: return .firstSight
         default:
-            return .refused("\(peer) may not introduce the key of \(binding.node): only practices and PCN hubs relay keys")
+            return .refused(
+                "\(peer) may not introduce the key of \(binding.node): only practices and PCN hubs relay keys")
         }
     }
 }

@@ -21,6 +21,9 @@ public struct SyncError: Error, Equatable, Sendable, CustomStringConvertible {
         case usage = "usage"
         /// A change whose origin signature is missing, wrong, or by a key not valid for its origin.
         case badSignature = "bad_signature"
+        /// A change of an origin whose key this node does not hold (its binding was not sent, or was
+        /// refused): it cannot be verified, so it is refused; not counted as forged.
+        case unknownKey = "unknown_key"
         /// A key binding that contradicts a known key, or a second change signed under one seq.
         case keyConflict = "key_conflict"
     }

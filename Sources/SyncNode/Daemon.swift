@@ -228,7 +228,8 @@ struct ListenerService: Service {
                     let outcome = await daemon.tracked(peer) {
                         await SessionRunner.run(
                             connection, store: runtime.store, mode: .live, localChanges: feed.subscribe(),
-                            rotation: runtime.rotation, keyPolicy: runtime.keyPolicy, logger: runtime.logger, clock: { WallClock.now() },
+                            rotation: runtime.rotation, keyPolicy: runtime.keyPolicy, logger: runtime.logger,
+                            clock: { WallClock.now() },
                             onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer))
                     }
                     runtime.afterSession(outcome)

@@ -22,7 +22,8 @@ public struct NodeKeyPolicy: KeyAnchorPolicy {
         }
         let table = trust.current
         if table.blocked.contains(certificate.fingerprint) {
-            return .refused("the key binding of \(binding.node) carries the blocked certificate \(certificate.fingerprint)")
+            return .refused(
+                "the key binding of \(binding.node) carries the blocked certificate \(certificate.fingerprint)")
         }
         if binding.node == peer { return .direct }
         let byCA = authority?.vouches(for: binding.certificate) ?? false

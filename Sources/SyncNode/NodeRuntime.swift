@@ -164,7 +164,8 @@ public final class NodeRuntime: Sendable {
         }
         if stats.keysRefused > 0 {
             logger.warning(
-                "refused key bindings (see `spsync status`)", metadata: ["peer": "\(peer)", "bindings": "\(stats.keysRefused)"])
+                "refused key bindings (see `spsync status`)",
+                metadata: ["peer": "\(peer)", "bindings": "\(stats.keysRefused)"])
         }
         if stats.falseClaims > 0 {
             logger.warning(

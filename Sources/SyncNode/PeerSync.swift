@@ -21,7 +21,8 @@ public enum PeerSync {
                 host: host, port: port, expectedPeerID: peer.id, configuration: runtime.transport, group: runtime.group,
                 logger: runtime.logger)
             let outcome = await SessionRunner.run(
-                connection, store: runtime.store, mode: mode, localChanges: localChanges, rotation: runtime.rotation, keyPolicy: runtime.keyPolicy,
+                connection, store: runtime.store, mode: mode, localChanges: localChanges, rotation: runtime.rotation,
+                keyPolicy: runtime.keyPolicy,
                 logger: runtime.logger, clock: { WallClock.now() }, onApplied: onApplied, onCaughtUp: onCaughtUp)
             runtime.afterSession(outcome)
             return outcome

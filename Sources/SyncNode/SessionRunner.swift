@@ -94,7 +94,8 @@ public enum SessionRunner {
     static func drive(
         inbound: NIOAsyncChannelInboundStream<Frame>, outbound: NIOAsyncChannelOutboundWriter<Frame>, store: Store,
         peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?, rotation: RotationAnnouncement?,
-        keyPolicy: any KeyAnchorPolicy, logger: Logger, clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void,
+        keyPolicy: any KeyAnchorPolicy, logger: Logger, clock: @escaping @Sendable () -> UInt64,
+        onApplied: @escaping @Sendable () -> Void,
         onCaughtUp: @escaping @Sendable () async -> Void
     ) async throws -> SessionOutcome {
         let driver = try SessionDriver(store: store, peer: peer, mode: mode, rotation: rotation, keyPolicy: keyPolicy)

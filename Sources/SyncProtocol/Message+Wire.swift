@@ -251,7 +251,8 @@ extension Changes {
             }
             keys.append(
                 KeyBinding(
-                    node: try Wire.node(k.node, "key binding"), incarnation: try Wire.incarnation(k.incarnation, "key binding"),
+                    node: try Wire.node(k.node, "key binding"),
+                    incarnation: try Wire.incarnation(k.incarnation, "key binding"),
                     fromSeq: k.fromSeq, certificate: [UInt8](k.certificate), signature: [UInt8](k.signature)))
         }
         self.init(after: w.after, upTo: w.upTo, items: items, keys: keys)

@@ -15,11 +15,17 @@ public enum MemorySync {
         public var clean: Bool { aReason == .done && bReason == .done }
     }
 
-    /// Runs one one-shot session between `a` (dialing) and `b` until both close.
+    /// Runs one one-shot session between `a` (dialing) and `b` until both close; both anchor the
+    /// key bindings they receive with `keyPolicy`.
     @discardableResult
-    public static func sync(_ a: Store, _ b: Store, nowMillis: UInt64, limits: Limits? = nil) throws -> Outcome {
-        let da = try SessionDriver(store: a, peer: try b.nodeState().node, mode: .oneShot, limits: limits)
-        let db = try SessionDriver(store: b, peer: try a.nodeState().node, mode: .oneShot, limits: limits)
+    public static func sync(
+        _ a: Store, _ b: Store, nowMillis: UInt64, limits: Limits? = nil,
+        keyPolicy: any KeyAnchorPolicy = DeliveryAnchorPolicy()
+    ) throws -> Outcome {
+        let da = try SessionDriver(
+            store: a, peer: try b.nodeState().node, mode: .oneShot, limits: limits, keyPolicy: keyPolicy)
+        let db = try SessionDriver(
+            store: b, peer: try a.nodeState().node, mode: .oneShot, limits: limits, keyPolicy: keyPolicy)
         pump(da, db, nowMillis: nowMillis)
         return Outcome(a: da.statistics, b: db.statistics, aReason: da.closeReason, bReason: db.closeReason)
     }

@@ -2,13 +2,18 @@ import Foundation
 import SyncCore
 import SyncProtocol
 @_spi(Tampering) import SyncStore
+import SyncTransport
 
 /// The deterministic simulator: a small network of nodes on real SQLite stores, a seeded clock and
 /// a seeded network that loses, duplicates, reorders and delays frames, partitions links, crashes
 /// and restarts nodes, restores one from an older backup and runs one clock ahead — under a random
 /// workload. After healing it checks what the design promises (`Checks`).
 ///
-/// Everything that varies comes from the seed; the same seed prints the same trace.
+/// Every node signs its changes with a key of its own, made for the run; sessions accept a key
+/// binding only with the node's genuine certificate (`SimulatedNetworkCA`).
+///
+/// Everything that varies comes from the seed (fresh keys change bytes, never a decision); the same
+/// seed prints the same trace.
 public final class Simulation {
     /// What to run.
     public struct Options: Sendable {
@@ -49,6 +54,8 @@ public final class Simulation {
     final class Node {
         let id: NodeID
         let path: String
+        /// The key that signs this node's changes.
+        let identity: NodeIdentity
         var store: Store?
         /// How far this node's wall clock runs ahead of true time, ms.
         var clockAhead: UInt64 = 0
@@ -57,9 +64,10 @@ public final class Simulation {
         var acceptedAtBackup: [String: Int] = [:]
         var services: [RecordID] = []
 
-        init(id: NodeID, path: String) {
+        init(id: NodeID, path: String, identity: NodeIdentity) {
             self.id = id
             self.path = path
+            self.identity = identity
         }
     }
 
@@ -108,6 +116,8 @@ public final class Simulation {
     /// Writes made after the backup a node was restored from and held nowhere else then.
     var lostToRestore: Set<WriteID> = []
     var restored = false
+    /// How every session anchors key bindings; set up with the nodes.
+    var keyPolicy: any KeyAnchorPolicy = DeliveryAnchorPolicy()
     let root: String
     let ownsRoot: Bool
 
@@ -169,10 +179,14 @@ public final class Simulation {
     func setUp() throws {
         let ids = Simulation.practices + [Simulation.hub] + Simulation.charities
         for (i, text) in ids.enumerated() {
-            let node = Node(id: try NodeID(text), path: "\(root)/n\(i).sqlite")
-            node.store = try Store.create(at: node.path, node: node.id, wallMillis: now)
+            let node = Node(
+                id: try NodeID(text), path: "\(root)/n\(i).sqlite",
+                identity: try NodeIdentity.makeInMemory(nodeID: text))
+            node.store = try Store.create(at: node.path, node: node.id, wallMillis: now, signer: node.identity)
             nodes.append(node)
         }
+        keyPolicy = SimulatedNetworkCA(
+            certificates: Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, $0.identity.certificateDER) }))
         let hub = Simulation.practices.count
         for i in nodes.indices where i != hub { links.append((i, hub)) }
         links.append((0, hub + 1))  // a direct practice–charity link
@@ -240,7 +254,7 @@ public final class Simulation {
             closeIfDone(c)
         case .restart(let i):
             guard nodes[i].store == nil else { return }
-            nodes[i].store = try Store.open(at: nodes[i].path)
+            nodes[i].store = try open(i)
             log("\(nodes[i].id) restarts")
         case .heal(let link):
             partitioned.remove(link)
@@ -290,8 +304,10 @@ public final class Simulation {
         else { return }
         let live = rng.chance(25)
         do {
-            let da = try SessionDriver(store: sa, peer: nodes[b].id, mode: live ? .live : .oneShot)
-            let db = try SessionDriver(store: sb, peer: nodes[a].id, mode: live ? .live : .oneShot)
+            let da = try SessionDriver(
+                store: sa, peer: nodes[b].id, mode: live ? .live : .oneShot, keyPolicy: keyPolicy)
+            let db = try SessionDriver(
+                store: sb, peer: nodes[a].id, mode: live ? .live : .oneShot, keyPolicy: keyPolicy)
             let c = Connection(id: nextConnection, link: link, ends: [a, b], drivers: [da, db])
             nextConnection += 1
             connections[c.id] = c
@@ -359,6 +375,14 @@ public final class Simulation {
 
     // MARK: Node life
 
+    /// Opens node `i`'s store with its key, bound to the store's current incarnation (a restored
+    /// store has a new one), as `NodeHome.store()` does.
+    func open(_ i: Int) throws -> Store {
+        let store = try Store.open(at: nodes[i].path, signer: nodes[i].identity)
+        try store.ensureOwnKey(previous: nil, wallMillis: wall(i))
+        return store
+    }
+
     func crash(_ i: Int) {
         log("\(nodes[i].id) crashes")
         for c in connections.values.sorted(by: { $0.id < $1.id }) where c.ends.contains(i) { cut(c) }
@@ -389,7 +413,7 @@ public final class Simulation {
             if !heldElsewhere { lostToRestore.insert(id) }
         }
         try Store.restore(from: file, to: nodes[i].path, expecting: nodes[i].id, wallMillis: wall(i))
-        nodes[i].store = try Store.open(at: nodes[i].path)
+        nodes[i].store = try open(i)
         log("\(nodes[i].id) restored from its first backup (\(lostToRestore.count) writes never left it)")
     }
 
@@ -517,7 +541,7 @@ public final class Simulation {
             var moved = false
             for (link, (a, b)) in links.enumerated() {
                 guard let sa = nodes[a].store, let sb = nodes[b].store else { continue }
-                let o = try MemorySync.sync(sa, sb, nowMillis: wall(a))
+                let o = try MemorySync.sync(sa, sb, nowMillis: wall(a), keyPolicy: keyPolicy)
                 if !o.clean {
                     failures.append(
                         "healing session \(linkName(link)) did not end clean: \(String(describing: o.aReason)) / \(String(describing: o.bReason))"
@@ -538,7 +562,7 @@ public final class Simulation {
         for c in connections.values.sorted(by: { $0.id < $1.id }) { cut(c) }
         events.removeAll()
         partitioned.removeAll()
-        for i in nodes.indices where nodes[i].store == nil { nodes[i].store = try Store.open(at: nodes[i].path) }
+        for i in nodes.indices where nodes[i].store == nil { nodes[i].store = try open(i) }
         // Time passes beyond the fast clock and the skew bound, so every parked write is due.
         now += 20 * 60 * 1000
         for i in nodes.indices { try nodes[i].store?.releaseParked(wallMillis: wall(i)) }

@@ -233,7 +233,8 @@ extension Store {
         )
         for w in own where resolution.redacted.contains(w.id) && w.value != nil {
             try strip.execute(arguments: [
-                Data(w.redacted(OpenSSLSealCrypto()).encodedBody()), try originID(w.origin, db, &s), Int64(w.seq), field.rawValue,
+                Data(w.redacted(OpenSSLSealCrypto()).encodedBody()), try originID(w.origin, db, &s), Int64(w.seq),
+                field.rawValue,
             ])
             try Audit.append(
                 db, at: s.wallMillis, action: "redacted", origin: w.origin.node, seq: w.seq, record: record.rawValue,

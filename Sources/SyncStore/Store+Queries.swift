@@ -63,6 +63,13 @@ public struct StoreCounts: Sendable, Equatable, Codable {
     public var parked: Int
     public var quarantined: Int
     public var refused: Int
+    /// Of the refused writes, those whose origin signature failed (forged, altered, unsigned, an
+    /// unknown key, or a second change under one seq).
+    public var forged: Int
+    /// Key bindings peers sent that were refused.
+    public var keysRefused: Int
+    /// `HELLO`s claiming more of this node's changes than it made (ignored).
+    public var falseClaims: Int
 }
 
 /// One field write as held, for relaying and for `referral show`.
@@ -244,7 +251,11 @@ extension Store {
                 conflicts: try count("SELECT count(*) FROM conflict"),
                 parked: try count("SELECT count(*) FROM parked"),
                 quarantined: try count("SELECT count(*) FROM quarantine"),
-                refused: try count("SELECT count(*) FROM audit WHERE action = 'refused'"))
+                refused: try count("SELECT count(*) FROM audit WHERE action = 'refused'"),
+                forged: try count(
+                    "SELECT count(*) FROM audit WHERE action = 'refused' AND code IN ('bad_signature', 'key_conflict')"),
+                keysRefused: try count("SELECT count(*) FROM audit WHERE action = 'key_refused'"),
+                falseClaims: try count("SELECT count(*) FROM audit WHERE action = 'false_claim'"))
         }
     }
 }

@@ -33,7 +33,9 @@ struct HeldKey {
 /// What the store holds of a change's seal: enough to rebuild what its origin signed.
 struct HeldSeal: Equatable {
     var hlc: Int64
-    var record: Int64
+    /// The record's row; nil in the seal of a received change whose record has no row yet (one is
+    /// made only when something of the change is kept).
+    var record: Int64?
     var digests: [UInt8]
     var signature: [UInt8]
 }
@@ -48,61 +50,74 @@ extension Store {
     ///
     /// A new incarnation (a new store, a restore) gets a binding from seq 1 signed by the key
     /// itself. A new key for an incarnation that has signed changes (`spsync cert rotate`) gets a
-    /// binding from the next seq, signed by `previous`, the key valid until now; without it the
-    /// change of key is refused, since peers could not tell it from a forgery.
-    public func ensureOwnKey(previous: (any ChangeSigner)?, wallMillis: UInt64) throws {
+    /// binding from the next seq, signed by `previous`, the key valid until now. A key that nothing
+    /// hands over to (the operator put in a key the network CA issued, or lost the old one) cannot
+    /// continue the incarnation — peers could not tell it from a forgery — so the store starts a new
+    /// incarnation, as a restore does: nothing is lost, earlier changes keep their signatures.
+    /// Returns true when it started a new incarnation.
+    @discardableResult
+    public func ensureOwnKey(previous: (any ChangeSigner)?, wallMillis: UInt64) throws -> Bool {
         guard let signer else {
             throw SyncError(.usage, "the store was opened without the node's key; open it through the node's home")
         }
         let certificate = try certificates.certificate(signer.certificateDER)
-        try pool.write { db in
-            let node = try Store.nodeState(db)
-            guard certificate.nodeIDs == [node.node.rawValue] else {
-                throw SyncError(
-                    .storeInvalid,
-                    "the node's certificate names \(certificate.nodeIDs.joined(separator: ", ")), not \(node.node): "
-                        + "check --home")
-            }
-            var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
-            let held = try Store.keys(for: node.origin, db, &s, certificates)
-            let next = node.lastSeq + 1
-            if let current = held.last(where: { $0.binding.fromSeq <= next }),
-                current.certificate.publicKey == certificate.publicKey
-            {
-                return
-            }
-            let fromSeq: UInt64
-            let signature: [UInt8]
-            let digest = crypto.sha256(signer.certificateDER)
-            if node.lastSeq == 0 {
-                // Nothing signed under this incarnation yet, so no peer holds a binding of it.
-                try db.execute(
-                    sql: "DELETE FROM signing_key WHERE node_id = ? AND incarnation = ?",
-                    arguments: [node.node.rawValue, Data(node.incarnation.bytes)])
-                fromSeq = 1
-                signature = try signer.sign(
-                    Seal.keyMessage(
-                        node: node.node, incarnation: node.incarnation, fromSeq: 1, certificateDigest: digest))
-            } else {
-                guard let previous, let current = held.last,
-                    current.certificate.publicKey == (try certificates.certificate(previous.certificateDER)).publicKey
-                else {
+        let previousKey = try previous.map { try certificates.certificate($0.certificateDER).publicKey }
+        let crypto = self.crypto
+        return try pool.writeWithoutTransaction { db in
+            var started = false
+            try db.inTransaction(.immediate) {
+                var node = try Store.nodeState(db)
+                guard certificate.nodeIDs == [node.node.rawValue] else {
                     throw SyncError(
                         .storeInvalid,
-                        "this node's key (key.pem) is not the one that signed its \(node.lastSeq) changes, and no "
-                            + "`spsync cert rotate` handed over to it; peers would refuse every change it signs. "
-                            + "Put the previous key.pem and cert.pem back, then rotate with `spsync cert rotate`")
+                        "the node's certificate names \(certificate.nodeIDs.joined(separator: ", ")), not \(node.node): "
+                            + "check --home")
                 }
-                fromSeq = next
-                signature = try previous.sign(
-                    Seal.keyMessage(
-                        node: node.node, incarnation: node.incarnation, fromSeq: next, certificateDigest: digest))
+                var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
+                var held = try Store.keys(for: node.origin, db, &s, certificates)
+                let next = node.lastSeq + 1
+                if let current = held.last(where: { $0.binding.fromSeq <= next }),
+                    current.certificate.publicKey == certificate.publicKey
+                {
+                    return .commit
+                }
+                let digest = crypto.sha256(signer.certificateDER)
+                var fromSeq: UInt64 = 1
+                var handover: (any ChangeSigner)?
+                if node.lastSeq > 0 {
+                    if let previous, let current = held.last, current.certificate.publicKey == previousKey {
+                        fromSeq = next
+                        handover = previous
+                    } else {
+                        let incarnation = Store.newIncarnation(wallMillis)
+                        try db.execute(
+                            sql: "UPDATE node SET incarnation = ?, last_seq = 0 WHERE id = 1",
+                            arguments: [Data(incarnation.bytes)])
+                        try Audit.append(
+                            db, at: wallMillis, action: "new_incarnation", actor: "operator", origin: node.node,
+                            code: "the node's key changed without a handover")
+                        node.incarnation = incarnation
+                        node.lastSeq = 0
+                        held = []
+                        started = true
+                    }
+                }
+                if fromSeq == 1 {
+                    // Nothing signed under this incarnation yet, so no peer holds a binding of it.
+                    try db.execute(
+                        sql: "DELETE FROM signing_key WHERE node_id = ? AND incarnation = ?",
+                        arguments: [node.node.rawValue, Data(node.incarnation.bytes)])
+                }
+                let message = Seal.keyMessage(
+                    node: node.node, incarnation: node.incarnation, fromSeq: fromSeq, certificateDigest: digest)
+                try Store.insertKey(
+                    KeyBinding(
+                        node: node.node, incarnation: node.incarnation, fromSeq: fromSeq,
+                        certificate: signer.certificateDER, signature: try (handover ?? signer).sign(message)),
+                    publicKey: certificate.publicKey, anchor: "own", from: nil, db, &s)
+                return .commit
             }
-            try Store.insertKey(
-                KeyBinding(
-                    node: node.node, incarnation: node.incarnation, fromSeq: fromSeq,
-                    certificate: signer.certificateDER, signature: signature),
-                publicKey: certificate.publicKey, anchor: "own", from: nil, db, &s)
+            return started
         }
     }
 
@@ -111,7 +126,9 @@ extension Store {
     /// Accepts key bindings outside a batch (tests, benchmarks, tools), as if `peer` had sent them.
     /// Returns the refusals.
     @discardableResult
-    public func addKeyBindings(_ bindings: [KeyBinding], from peer: NodeID, policy: any KeyAnchorPolicy, wallMillis: UInt64)
+    public func addKeyBindings(
+        _ bindings: [KeyBinding], from peer: NodeID, policy: any KeyAnchorPolicy, wallMillis: UInt64
+    )
         throws -> [SyncError]
     {
         try pool.write { db in
@@ -161,8 +178,10 @@ extension Store {
             if same.certificate.publicKey == certificate.publicKey { return false }
             try evidence(
                 "key_conflict", binding.origin, seq: binding.fromSeq, certificate: binding.certificate,
-                "a second key claimed for \(who); the one held since \(same.anchor) stays", from: peer, db, s.wallMillis)
-            throw SyncError(.keyConflict, "\(peer) sent another key for \(who) than the one held: refused, kept as evidence")
+                "a second key claimed for \(who); the one held since \(same.anchor) stays", from: peer, db, s.wallMillis
+            )
+            throw SyncError(
+                .keyConflict, "\(peer) sent another key for \(who) than the one held: refused, kept as evidence")
         }
         let message = Seal.keyMessage(
             node: binding.node, incarnation: binding.incarnation, fromSeq: binding.fromSeq,
@@ -261,9 +280,9 @@ extension Store {
     /// seal against one held for the same change. Returns the seal to keep. Throws `badSignature`
     /// or `keyConflict` (the change is refused), or `rolledBack` when the change is this node's own,
     /// validly signed, and beyond or different from what its store holds: proof that the store was
-    /// put back to an older copy.
+    /// put back to an older copy. Stores nothing but evidence: a refused change leaves no rows.
     static func verify(
-        _ change: IncomingChange, writes: [FieldWrite], recordRow: Int64, from peer: NodeID?, limits: Limits,
+        _ change: IncomingChange, writes: [FieldWrite], record: RecordID, from peer: NodeID?, limits: Limits,
         _ db: Database, _ s: inout ApplySession, _ crypto: OpenSSLSealCrypto, _ certificates: CertificateCache
     ) throws -> HeldSeal {
         let name = "change \(change.origin.node):\(change.seq) of \(change.record)"
@@ -274,28 +293,36 @@ extension Store {
         digests.reserveCapacity(writes.count + change.withheld.count)
         for w in writes { digests.append(try w.digest(crypto)) }
         for d in change.withheld {
-            guard d.count == Seal.digestBytes else { throw SyncError(.malformed, "\(name): a withheld digest is not 32 bytes") }
+            guard d.count == Seal.digestBytes else {
+                throw SyncError(.malformed, "\(name): a withheld digest is not 32 bytes")
+            }
             digests.append(d)
         }
         digests.sort { $0.lexicographicallyPrecedes($1) }
-        guard digests.count <= limits.fieldWritesPerChangeMax, zip(digests, digests.dropFirst()).allSatisfy({ $0 != $1 })
+        guard digests.count <= limits.fieldWritesPerChangeMax,
+            zip(digests, digests.dropFirst()).allSatisfy({ $0 != $1 })
         else {
             throw SyncError(.badSignature, "\(name) lists a field write twice or more than a change may hold")
         }
         let message = Seal.changeMessage(
             origin: change.origin, seq: change.seq, hlc: change.hlc, record: change.record, digests: digests)
-        guard let key = try keys(for: change.origin, db, &s, certificates).last(where: { $0.binding.fromSeq <= change.seq })
+        guard
+            let key = try keys(for: change.origin, db, &s, certificates).last(where: {
+                $0.binding.fromSeq <= change.seq
+            })
         else {
             throw SyncError(
-                .badSignature,
+                .unknownKey,
                 "\(name): no key is held for \(change.origin.node) incarnation \(change.origin.incarnation) (its key "
-                    + "binding was not sent, or was refused)")
+                    + "binding was not sent, or was refused); it comes again through a peer that can vouch for the key")
         }
         guard key.certificate.verify(change.signature, over: message) else {
             throw SyncError(.badSignature, "\(name): the signature is not \(change.origin.node)'s")
         }
+        // A record without a row here cannot be the record of a change held here.
         let seal = HeldSeal(
-            hlc: Int64(bitPattern: change.hlc.rawValue), record: recordRow, digests: digests.flatMap { $0 },
+            hlc: Int64(bitPattern: change.hlc.rawValue), record: try recordID(record, create: false, db, &s),
+            digests: digests.flatMap { $0 },
             signature: change.signature)
         let originRow = try originID(change.origin, db, &s)
         let held = try heldSeal(originRow: originRow, seq: change.seq, db)
@@ -331,6 +358,7 @@ extension Store {
     }
 
     static func keepSeal(_ seal: HeldSeal, originRow: Int64, seq: UInt64, _ db: Database) throws {
+        precondition(seal.record != nil, "a seal is kept with its record's row")
         try db.cachedStatement(
             sql:
                 "INSERT INTO change_seal (origin, seq, hlc, record, digests, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -358,7 +386,8 @@ extension Store {
                 let record = try RecordID(change.record)
                 var carried = Set<[UInt8]>()
                 for body in change.bodies {
-                    let w = try FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body)
+                    let w = try FieldWrite(
+                        origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body)
                     carried.insert(try w.digest(crypto))
                 }
                 out.signature = seal.signature
@@ -383,33 +412,62 @@ extension Store {
         }
     }
 
-    /// Key bindings held, for status: each origin's keys with how they were anchored.
-    public func signingKeys() throws -> [(binding: KeyBinding, anchor: String, receivedFrom: String?)] {
+    /// The keys held and the evidence kept, for `spsync status`.
+    public func signatureSummary() throws -> SignatureSummary {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM signing_key ORDER BY node_id, incarnation, from_seq").map { row in
-                (
-                    KeyBinding(
-                        node: try NodeID(row["node_id"] as String),
-                        incarnation: try UUIDv7(bytes: [UInt8](row["incarnation"] as Data)),
-                        fromSeq: UInt64(row["from_seq"] as Int64), certificate: [UInt8](row["certificate"] as Data),
-                        signature: [UInt8](row["signature"] as Data)),
-                    row["anchor"] as String, row["received_from"] as String?
-                )
+            let keys = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT node_id, incarnation, from_seq, anchor, received_from, at FROM signing_key ORDER BY node_id, incarnation, from_seq"
+            ).map { row in
+                SignatureSummary.Key(
+                    node: row["node_id"],
+                    incarnation: (try? UUIDv7(bytes: [UInt8](row["incarnation"] as Data)))?.description ?? "?",
+                    fromSeq: UInt64(row["from_seq"] as Int64), anchor: row["anchor"],
+                    receivedFrom: row["received_from"],
+                    at: UInt64(row["at"] as Int64))
             }
+            let evidence = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT kind, node_id, incarnation, seq, detail, received_from, at FROM signature_evidence ORDER BY id"
+            ).map { row in
+                SignatureSummary.Evidence(
+                    kind: row["kind"], node: row["node_id"],
+                    incarnation: (try? UUIDv7(bytes: [UInt8](row["incarnation"] as Data)))?.description ?? "?",
+                    seq: UInt64(row["seq"] as Int64), detail: row["detail"], receivedFrom: row["received_from"],
+                    at: UInt64(row["at"] as Int64))
+            }
+            return SignatureSummary(keys: keys, evidence: evidence)
         }
     }
+}
 
-    /// Evidence of contradicting keys and changes, for status.
-    public func signatureEvidence() throws -> [(kind: String, node: String, seq: UInt64, detail: String, from: String?, at: UInt64)] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM signature_evidence ORDER BY id").map { row in
-                (
-                    row["kind"] as String, row["node_id"] as String, UInt64(row["seq"] as Int64),
-                    row["detail"] as String, row["received_from"] as String?, UInt64(row["at"] as Int64)
-                )
-            }
-        }
+/// The origin keys a node holds and the evidence of contradicting ones, as `spsync status` shows them.
+public struct SignatureSummary: Sendable, Equatable, Codable {
+    public struct Key: Sendable, Equatable, Codable {
+        public var node: String
+        public var incarnation: String
+        public var fromSeq: UInt64
+        /// own, direct, pinned, ca or first_sight.
+        public var anchor: String
+        public var receivedFrom: String?
+        /// ms since the Unix epoch.
+        public var at: UInt64
     }
+    public struct Evidence: Sendable, Equatable, Codable {
+        /// key_conflict or equivocation.
+        public var kind: String
+        public var node: String
+        public var incarnation: String
+        public var seq: UInt64
+        public var detail: String
+        public var receivedFrom: String?
+        /// ms since the Unix epoch.
+        public var at: UInt64
+    }
+    public var keys: [Key]
+    public var evidence: [Evidence]
 }
 
 extension HeldSeal {

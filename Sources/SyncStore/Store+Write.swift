@@ -125,11 +125,17 @@ extension Store {
                 var seq = node.lastSeq + 1
                 if let claiming {
                     let row = try Store.originID(claiming, db, &s)
-                    seq = UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM field_write WHERE origin = ?", arguments: [row]) ?? 0) + 1
+                    seq =
+                        UInt64(
+                            try Int64.fetchOne(
+                                db, sql: "SELECT max(seq) FROM field_write WHERE origin = ?", arguments: [row]) ?? 0)
+                        + 1
                 } else {
                     // The key must be the one bound to this seq: a rotation may have taken effect
                     // since this command loaded the key.
-                    let bound = try Store.keys(for: node.origin, db, &s, certificates).last { $0.binding.fromSeq <= seq }
+                    let bound = try Store.keys(for: node.origin, db, &s, certificates).last {
+                        $0.binding.fromSeq <= seq
+                    }
                     guard bound?.certificate.publicKey == signerKey else {
                         throw SyncError(
                             .conflict,
@@ -340,12 +346,9 @@ extension Store {
         }
         var seal: HeldSeal?
         if !verified {
-            guard let recordRow = try recordID(record, create: true, db, &s) else {
-                preconditionFailure("record row must exist after create")
-            }
             do {
                 seal = try verify(
-                    change, writes: writes, recordRow: recordRow, from: peer, limits: limits, db, &s,
+                    change, writes: writes, record: record, from: peer, limits: limits, db, &s,
                     OpenSSLSealCrypto(), certificates)
             } catch let error as SyncError where error.code != .rolledBack {
                 for w in writes { try refuse(change, w.field.rawValue, error, from: peer, db, &s, &report) }
@@ -360,7 +363,9 @@ extension Store {
                 try refuse(change, write.field.rawValue, error, from: peer, db, &s, &report)
             }
         }
-        if let seal, !accepted.isEmpty {
+        if var seal, !accepted.isEmpty {
+            // The record's row is made only now that something of the change is kept.
+            if seal.record == nil { seal.record = try recordID(record, create: true, db, &s) }
             try keepSeal(seal, originRow: try originID(change.origin, db, &s), seq: change.seq, db)
         }
         if change.hlc.millis > s.wallMillis + limits.clockSkewMaxMillis {

@@ -124,7 +124,8 @@ public final class Store: Sendable {
     static func newSalt() -> [UInt8] {
         var rng = SystemRandomNumberGenerator()
         let a = rng.next() as UInt64, b = rng.next() as UInt64
-        return (0..<8).map { UInt8(truncatingIfNeeded: a >> (8 * $0)) } + (0..<8).map { UInt8(truncatingIfNeeded: b >> (8 * $0)) }
+        return (0..<8).map { UInt8(truncatingIfNeeded: a >> (8 * $0)) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: b >> (8 * $0)) }
     }
 
     /// A new random UUIDv7 for a record id.

@@ -108,7 +108,7 @@ enum NetworkBench {
         ])
         let daemons = try [h, c, p].map { try daemon($0) }
         defer { for d in daemons { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() } }
-        let charity = try Store.open(at: c + "/store.sqlite")
+        let charity = try NodeHome(path: c).store()
         let practice = try DatabaseQueue(
             path: p + "/store.sqlite",
             configuration: {
@@ -201,7 +201,7 @@ enum NetworkBench {
             try run([
                 "peer", "add", "--home", hub, code, "--fingerprint", try fingerprint(home), "--address", "127.0.0.1:1",
             ])
-            let store = try Store.open(at: home + "/store.sqlite")
+            let store = try NodeHome(path: home).store()
             for r in 0..<referrals {
                 let id = try RecordID.referral(
                     practice: NodeID(code), pcn: NodeID("U12345"), uuid: Store.newUUID(wallMillis: WallClock.now()))

@@ -2,15 +2,16 @@ import Foundation
 import GRDB
 import SyncCore
 import SyncStore
+import SyncTransport
 
 // Benchmarks, not tests: run on demand in release mode, print figures.
 //
 //   swift run -c release spsync-bench store [--referrals 200000]
 //
 // `store`: applies N referral changes of 5 field writes each, received from a peer, through the
-// merge path into a fresh SQLite store (validation, idempotency, resolution, typed views,
-// checkpoint per batch), then inserts the same rows as plain SQLite rows through the same library
-// in one transaction, and prints both rates and their ratio.
+// merge path into a fresh SQLite store (origin signature, validation, idempotency, resolution,
+// typed views, checkpoint per batch), then inserts the same rows as plain SQLite rows through the
+// same library in one transaction, and prints both rates and their ratio.
 
 func option(_ name: String, default value: Int) -> Int {
     let args = CommandLine.arguments
@@ -37,8 +38,10 @@ func benchStore() throws {
 
     let practice = try NodeID("A81001"), hub = try NodeID("U12345")
     let origin = Origin(node: practice, incarnation: UUIDv7(millis: 1, random: (1, 2)))
+    // The practice's key signs its changes, as `spsync init` would make it.
+    let practiceKey = try NodeIdentity.makeInMemory(nodeID: practice.rawValue)
     let wall: UInt64 = 1_780_000_000_000
-    print("preparing \(referrals) referral changes x 5 field writes = \(referrals * 5) field writes …")
+    print("preparing \(referrals) signed referral changes x 5 field writes = \(referrals * 5) field writes …")
     var changes: [IncomingChange] = []
     changes.reserveCapacity(referrals)
     let nhs = ["9990000018", "9990000026", "9990000034", "9990000042"]
@@ -54,15 +57,27 @@ func benchStore() throws {
             (.contactPhone, FieldValue.text("07700\(900000 + i % 99999)")),
             (.clinicalNHSNumber, FieldValue.text(nhs[i % nhs.count])),
         ]
-        let bodies = values.map { f, v in
-            FieldWrite(origin: origin, seq: seq, hlc: hlc, record: record, field: f, kind: .register, value: v)
-                .encodedBody()
+        let bodies = values.enumerated().map { n, fieldValue in
+            // Every referral write carries a 16-byte salt; fixed ones do for a benchmark.
+            let salt =
+                (0..<8).map { UInt8(truncatingIfNeeded: (i * 5 + n) >> (8 * $0)) } + Array(repeating: 0x5A, count: 8)
+            return FieldWrite(
+                origin: origin, seq: seq, hlc: hlc, record: record, field: fieldValue.0, kind: .register,
+                value: fieldValue.1, salt: salt
+            ).encodedBody()
         }
-        changes.append(IncomingChange(origin: origin, seq: seq, hlc: hlc, record: record.rawValue, bodies: bodies))
+        changes.append(
+            try IncomingChange(origin: origin, seq: seq, hlc: hlc, record: record.rawValue, bodies: bodies)
+                .signed(by: practiceKey))
     }
     let writes = referrals * 5
 
     let store = try Store.create(at: dir + "/merge.sqlite", node: hub, wallMillis: wall)
+    // The hub holds the practice's key, as the practice sends it in its first batch.
+    let refused = try store.addKeyBindings(
+        [try KeyBinding.first(of: origin, signer: practiceKey)], from: practice, policy: DeliveryAnchorPolicy(),
+        wallMillis: wall)
+    precondition(refused.isEmpty, "the hub refused the practice's key: \(refused)")
     let clock = ContinuousClock()
     var applied = 0
     let mergeCPUStart = processCPUSeconds()

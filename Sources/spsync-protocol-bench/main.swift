@@ -3,6 +3,7 @@ import SyncCore
 import SyncProtocol
 import SyncSimulation
 import SyncStore
+import SyncTransport
 
 // spsync-protocol-bench: the sync protocol through the real session code and SQLite stores, with
 // an in-memory connection (no TLS). Not a test: it prints figures (see Protocol/README.md).
@@ -18,11 +19,19 @@ import SyncStore
 let wall: UInt64 = 1_780_000_000_000
 let practice = try NodeID("A81001")
 let hub = try NodeID("U12345")
+// The keys that sign each node's changes, as `spsync init` would make them.
+let practiceKey = try NodeIdentity.makeInMemory(nodeID: practice.rawValue)
+let hubKey = try NodeIdentity.makeInMemory(nodeID: hub.rawValue)
 let root = NSTemporaryDirectory() + "spsync-protocol-bench-" + UUID().uuidString
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: root) }
 
 func seconds(_ start: Date) -> Double { Date().timeIntervalSince(start) }
+
+/// A salt for write `n`: 16 bytes, distinct per write.
+func salt(_ n: Int) -> [UInt8] {
+    (0..<8).map { UInt8(truncatingIfNeeded: UInt64(n) >> (8 * $0)) } + Array(repeating: 0x5A, count: 8)
+}
 
 func referralID(_ i: Int) throws -> RecordID {
     try RecordID.referral(
@@ -31,10 +40,16 @@ func referralID(_ i: Int) throws -> RecordID {
 
 /// A practice store holding `count` referrals of 5 field writes each, its own writes, loaded in bulk.
 func loadPractice(_ name: String, referrals count: Int) throws -> Store {
-    let store = try Store.create(at: "\(root)/\(name)-practice.sqlite", node: practice, wallMillis: wall)
+    let store = try Store.create(
+        at: "\(root)/\(name)-practice.sqlite", node: practice, wallMillis: wall, signer: practiceKey)
     // The writes come from an earlier incarnation of the practice (as after a restore), so the
     // store's own seq counter, which a bulk load does not move, stays free for the later edits.
+    // They are signed with the practice's key, bound to that incarnation as the practice's own.
     let origin = Origin(node: practice, incarnation: UUIDv7(millis: wall - 1, random: (1, 1)))
+    let refused = try store.addKeyBindings(
+        [try KeyBinding.first(of: origin, signer: practiceKey)], from: practice, policy: DeliveryAnchorPolicy(),
+        wallMillis: wall)
+    precondition(refused.isEmpty, "the practice refused its own earlier key: \(refused)")
     var seq: UInt64 = 0
     var batch: [IncomingChange] = []
     func flush() throws {
@@ -49,14 +64,17 @@ func loadPractice(_ name: String, referrals count: Int) throws -> Store {
             (.routingUrgency, "routine"), (.routingNote, "Walking group, Tuesdays"), (.contactGivenName, "Sam"),
             (.contactPhone, "07700 900\(String(format: "%03d", i % 1000))"), (.contactEmail, "sam\(i)@example.org"),
         ]
-        let bodies = values.map { field, value in
+        let bodies = values.enumerated().map { n, fieldValue in
+            // Every referral write carries a 16-byte salt; fixed ones do for a benchmark.
             FieldWrite(
-                origin: origin, seq: seq, hlc: hlc, record: record, field: field, kind: .register,
-                value: Array(value.utf8)
+                origin: origin, seq: seq, hlc: hlc, record: record, field: fieldValue.0, kind: .register,
+                value: Array(fieldValue.1.utf8), salt: salt(i * 5 + n)
             )
             .encodedBody()
         }
-        batch.append(IncomingChange(origin: origin, seq: seq, hlc: hlc, record: record.rawValue, bodies: bodies))
+        batch.append(
+            try IncomingChange(origin: origin, seq: seq, hlc: hlc, record: record.rawValue, bodies: bodies)
+                .signed(by: practiceKey))
         if batch.count == 5000 { try flush() }
     }
     if !batch.isEmpty { try flush() }
@@ -68,7 +86,7 @@ func initialSync(_ name: String, referrals: Int) throws -> (practice: Store, hub
     let p = try loadPractice(name, referrals: referrals)
     print(
         "  loaded \(referrals * 5) field writes into the practice store in \(String(format: "%.1f", seconds(start))) s")
-    let h = try Store.create(at: "\(root)/\(name)-hub.sqlite", node: hub, wallMillis: wall)
+    let h = try Store.create(at: "\(root)/\(name)-hub.sqlite", node: hub, wallMillis: wall, signer: hubKey)
     start = Date()
     let o = try MemorySync.sync(h, p, nowMillis: wall)
     let t = seconds(start)

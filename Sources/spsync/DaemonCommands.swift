@@ -55,6 +55,8 @@ struct StatusReport: Codable {
     var node: Node
     var daemon: Daemon
     var store: StoreCounts
+    /// Origin keys held and evidence of contradicting keys or changes.
+    var signatures: SignatureSummary
     var peers: [PeerStatus]
 }
 
@@ -98,7 +100,7 @@ struct StatusCommand: ParsableCommand {
                     id: state.node.rawValue, role: state.node.role.rawValue, incarnation: state.incarnation.description,
                     fingerprint: identity.fingerprint.description, rolledBack: state.rolledBackAt != nil),
                 daemon: .init(running: live != nil, pid: live?.pid, startedAt: live?.startedAt),
-                store: try store.counts(), peers: peers)
+                store: try store.counts(), signatures: try store.signatureSummary(), peers: peers)
             if output.json { return try printJSON(report) }
             print("node     \(report.node.id) (\(report.node.role)), incarnation \(report.node.incarnation)")
             print("key      \(report.node.fingerprint)")
@@ -110,8 +112,22 @@ struct StatusCommand: ParsableCommand {
             }
             let c = report.store
             print(
-                "store    \(c.referrals) referrals, \(c.services) services, \(c.changes) field writes; \(c.conflicts) conflicts, \(c.parked) parked, \(c.quarantined) quarantined, \(c.refused) refused\n"
+                "store    \(c.referrals) referrals, \(c.services) services, \(c.changes) field writes; \(c.conflicts) conflicts, \(c.parked) parked, \(c.quarantined) quarantined, \(c.refused) refused"
             )
+            let keys = report.signatures.keys
+            let byAnchor = ["own", "direct", "pinned", "ca", "first_sight"].compactMap { anchor -> String? in
+                let n = keys.filter { $0.anchor == anchor }.count
+                return n == 0 ? nil : "\(n) \(anchor.replacingOccurrences(of: "_", with: " "))"
+            }
+            print(
+                "signing  \(keys.count) origin keys (\(byAnchor.joined(separator: ", "))); \(c.forged) writes refused "
+                    + "for their signature, \(c.keysRefused) keys refused, \(c.falseClaims) false rollback claims")
+            for e in report.signatures.evidence {
+                print(
+                    "EVIDENCE \(e.kind) \(e.node) seq \(e.seq), from \(e.receivedFrom ?? "?") at \(isoTime(e.at)): \(e.detail)"
+                )
+            }
+            print("")
             if peers.isEmpty { return print("no peers") }
             printTable(
                 ["peer", "state", "last success", "pending", "received", "next", "error"],

@@ -1,7 +1,8 @@
 import Foundation
 import GRDB
 import SyncCore
-import SyncStore
+@_spi(Tampering) import SyncStore
+import SyncTransport
 import Testing
 
 /// Counts the field writes a store holds, straight from its SQLite file (fast enough to poll).
@@ -28,7 +29,8 @@ struct RecoveryTests {
         defer { net.stopAll() }
         // A large first sync: 1,500 referrals of 4 field writes, written through the library.
         do {
-            let store = try Store.open(at: net.practice.home + "/store.sqlite")
+            let store = try Store.open(
+                at: net.practice.home + "/store.sqlite", signer: NodeIdentity.load(directory: net.practice.home))
             let practice = try NodeID("A81001"), pcn = try NodeID("U12345")
             let wall = UInt64(Date().timeIntervalSince1970 * 1000)
             for i in 0..<1500 {
@@ -159,43 +161,12 @@ struct RecoveryTests {
         #expect(refusals.allSatisfy { $0.actor == "GB-CHC-1234567" && $0.code == "unauthorised" })
     }
 
-    /// Writes changes into a node's store as if it had made them, bypassing validation (a tampered node).
+    /// Writes changes into a node's store as if it had made them, bypassing validation (a tampered
+    /// node): signed with the node's own key, so only validation can refuse them.
     func forge(_ node: TestNode, _ writes: [(RecordID, FieldKey, [UInt8])]) throws {
-        let q = try DatabaseQueue(path: node.home + "/store.sqlite")
-        defer { try? q.close() }
-        try q.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT node_id, incarnation, last_seq, hlc FROM node") else {
-                return
-            }
-            let origin = Origin(
-                node: try NodeID(row["node_id"] as String),
-                incarnation: try UUIDv7(bytes: [UInt8](row["incarnation"] as Data)))
-            var seq = UInt64(row["last_seq"] as Int64)
-            let hlc = HLC(millis: UInt64(Date().timeIntervalSince1970 * 1000), counter: 0)
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO origin (node_id, incarnation) VALUES (?, ?)",
-                arguments: [origin.node.rawValue, Data(origin.incarnation.bytes)])
-            let originRow = try Int64.fetchOne(
-                db, sql: "SELECT id FROM origin WHERE node_id = ? AND incarnation = ?",
-                arguments: [origin.node.rawValue, Data(origin.incarnation.bytes)])
-            for (record, field, value) in writes {
-                seq += 1
-                let w = FieldWrite(
-                    origin: origin, seq: seq, hlc: hlc, record: record, field: field, kind: .register, value: value)
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO record (key, kind) VALUES (?, ?)",
-                    arguments: [record.rawValue, record.serviceOwner == nil ? "referral" : "service"])
-                let recordRow = try Int64.fetchOne(
-                    db, sql: "SELECT id FROM record WHERE key = ?", arguments: [record.rawValue])
-                try db.execute(
-                    sql:
-                        "INSERT INTO field_write (origin, seq, hlc, record, field, kind, value, body, live, winner, arrived_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, 1, 1, 0)",
-                    arguments: [
-                        originRow, Int64(seq), Int64(bitPattern: hlc.rawValue), recordRow, field.rawValue, Data(value),
-                        Data(w.encodedBody()),
-                    ])
-            }
-            try db.execute(sql: "UPDATE node SET last_seq = ?", arguments: [Int64(seq)])
+        let store = try Store.open(at: node.home + "/store.sqlite", signer: NodeIdentity.load(directory: node.home))
+        for (record, field, value) in writes {
+            try store.tamperedWrite(record, [(field, value)], wallMillis: UInt64(Date().timeIntervalSince1970 * 1000))
         }
     }
 }

@@ -26,8 +26,8 @@ struct RotationSessionTests {
     )
     func announced() throws {
         let dir = TempDir(prefix: "spsync-proto-")
-        let p = try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall)
-        let h = try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall)
+        let p = try Store.signed(at: dir.file("p"), node: Fixture.practice)
+        let h = try Store.signed(at: dir.file("h"), node: Fixture.hub)
         try p.write(Fixture.referral(1), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
         let a = try SessionDriver(store: p, peer: Fixture.hub, mode: .oneShot, rotation: Self.announcement)
         let b = try SessionDriver(store: h, peer: Fixture.practice, mode: .oneShot)
@@ -42,8 +42,8 @@ struct RotationSessionTests {
     @Test("a second ROTATE in one session is unexpected_message")
     func secondRotate() throws {
         let dir = TempDir(prefix: "spsync-proto-")
-        let p = try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall)
-        let h = try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall)
+        let p = try Store.signed(at: dir.file("p"), node: Fixture.practice)
+        let h = try Store.signed(at: dir.file("h"), node: Fixture.hub)
         let a = try SessionDriver(store: p, peer: Fixture.hub, mode: .live, rotation: Self.announcement)
         let b = try SessionDriver(store: h, peer: Fixture.practice, mode: .live)
         pump(a, b, toB: a.start(nowMillis: Fixture.wall), toA: b.start(nowMillis: Fixture.wall))

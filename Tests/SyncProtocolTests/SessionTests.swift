@@ -8,12 +8,14 @@ import Testing
 
 @Suite("sessions between stores")
 struct SessionTests {
+    /// Stores of a practice, its hub and two charities, each signing with its own key; they learn
+    /// each other's keys in their sessions.
     func stores(_ dir: TempDir) throws -> (p: Store, h: Store, c: Store, c2: Store) {
         (
-            try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall),
-            try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall),
-            try Store.create(at: dir.file("c"), node: Fixture.charity, wallMillis: Fixture.wall),
-            try Store.create(at: dir.file("c2"), node: Fixture.charity2, wallMillis: Fixture.wall)
+            try Store.signed(at: dir.file("p"), node: Fixture.practice),
+            try Store.signed(at: dir.file("h"), node: Fixture.hub),
+            try Store.signed(at: dir.file("c"), node: Fixture.charity),
+            try Store.signed(at: dir.file("c2"), node: Fixture.charity2)
         )
     }
 
@@ -84,7 +86,7 @@ struct SessionTests {
         try p.write(Fixture.referral(3), [(.routingUrgency, Fixture.text("urgent"))], wallMillis: Fixture.wall + 1)
         try MemorySync.sync(p, h, nowMillis: Fixture.wall + 1)
         // A copy of the old file put back in place (not `spsync restore`): same incarnation, lower seq.
-        let old = try Store.open(at: dir.file("p.bak"))
+        let old = try Store.openSigned(at: dir.file("p.bak"), node: Fixture.practice)
         let outcome = try MemorySync.sync(old, h, nowMillis: Fixture.wall + 2)
         #expect(
             outcome.aReason
@@ -100,7 +102,7 @@ struct SessionTests {
         }
         try Store.restore(
             from: dir.file("p.bak"), to: dir.file("p2"), expecting: Fixture.practice, wallMillis: Fixture.wall + 4)
-        let restored = try Store.open(at: dir.file("p2"))
+        let restored = try Store.openSigned(at: dir.file("p2"), node: Fixture.practice, wallMillis: Fixture.wall + 4)
         #expect(try MemorySync.sync(restored, h, nowMillis: Fixture.wall + 5).clean)
         #expect(try restored.live(Fixture.referral(3), .routingUrgency).map(\.write.text) == ["urgent"])
     }
@@ -129,9 +131,9 @@ struct BatchLimitTests {
     @Test("a WIDEN larger than its half of a frame goes in parts and lands whole")
     func widenInParts() throws {
         let dir = TempDir(prefix: "spsync-proto-")
-        let p = try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall)
-        let h = try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall)
-        let c = try Store.create(at: dir.file("c"), node: Fixture.charity, wallMillis: Fixture.wall)
+        let p = try Store.signed(at: dir.file("p"), node: Fixture.practice)
+        let h = try Store.signed(at: dir.file("h"), node: Fixture.hub)
+        let c = try Store.signed(at: dir.file("c"), node: Fixture.charity)
         try c.write(Fixture.service, [(.serviceName, Fixture.text("Walk"))], wallMillis: Fixture.wall)
         let r = Fixture.referral(7)
         // Addressed first to another charity's service: nothing of it goes to this charity.
@@ -165,8 +167,8 @@ struct BatchLimitTests {
     @Test("a peer that keeps losing its checkpoint gets fullResyncsPerPeerPerDayMax whole logs a day, then an ERROR")
     func fullResyncsBounded() throws {
         let dir = TempDir(prefix: "spsync-proto-")
-        let p = try Store.create(at: dir.file("p"), node: Fixture.practice, wallMillis: Fixture.wall)
-        let h = try Store.create(at: dir.file("h"), node: Fixture.hub, wallMillis: Fixture.wall)
+        let p = try Store.signed(at: dir.file("p"), node: Fixture.practice)
+        let h = try Store.signed(at: dir.file("h"), node: Fixture.hub)
         for i in 0..<5 {
             try p.write(
                 Fixture.referral(UInt64(i)), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
@@ -177,7 +179,8 @@ struct BatchLimitTests {
         // A retry of a first sync that never got an ACK does not count; a PULL from 0 after ACKs does.
         func lostCheckpoint(_ n: Int, at wall: UInt64) throws -> MemorySync.Outcome {
             try FileManager.default.copyItem(atPath: dir.file("h.bak"), toPath: dir.file("h\(n)"))
-            return try MemorySync.sync(try Store.open(at: dir.file("h\(n)")), p, nowMillis: wall)
+            return try MemorySync.sync(
+                try Store.openSigned(at: dir.file("h\(n)"), node: Fixture.hub), p, nowMillis: wall)
         }
         for n in 1...Limits.standard.fullResyncsPerPeerPerDayMax {
             let o = try lostCheckpoint(n, at: Fixture.wall + UInt64(n) * 60_000)

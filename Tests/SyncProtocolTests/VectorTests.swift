@@ -21,6 +21,11 @@ struct VectorTests {
     static let hub = try! NodeID("U12345")
     static let referral = "R.A81001.U12345.01900000-0000-7000-8000-000000000001"
 
+    /// Stand-ins for a signature (64 bytes) and a withheld write digest (32 bytes): these vectors
+    /// fix the encoding; real signatures and digests are checked against signatures.json.
+    static let signature = Array(UInt8(0x40)..<UInt8(0x80))
+    static let withheldDigest = Array(UInt8(0xA0)..<UInt8(0xC0))
+
     /// The golden messages, by name.
     static var frames: [(String, Message)] {
         let body = FieldWrite(
@@ -30,7 +35,13 @@ struct VectorTests {
         ).encodedBody()
         let change = IncomingChange(
             origin: Origin(node: practice, incarnation: inc1), seq: 7, hlc: HLC(millis: 1_780_000_000_000, counter: 1),
-            record: referral, bodies: [body])
+            record: referral, bodies: [body], signature: signature)
+        // The same change with one more write, withheld from this receiver: only its digest travels.
+        var partial = change
+        partial.withheld = [withheldDigest]
+        let binding = KeyBinding(
+            node: practice, incarnation: inc1, fromSeq: 1, certificate: [0x30, 0x03, 0x02, 0x01, 0x07],
+            signature: Array(signature.reversed()))
         return [
             (
                 "hello",
@@ -38,11 +49,11 @@ struct VectorTests {
                     Hello(
                         schemaVersion: 2, node: practice, incarnation: inc1, heldOfYou: [inc2: 42],
                         software: "spsync 0.1",
-                        wallMillis: 1_780_000_000_000, mode: .oneShot))
+                        wallMillis: 1_780_000_000_000, mode: .oneShot, lastSeq: 7))
             ),
             ("pull", .pull(incarnation: inc2, after: 300)),
             ("holding", .holding([try! RecordID(referral)])),
-            ("changes", .changes(Changes(after: 300, upTo: 310, items: [.change(change)]))),
+            ("changes", .changes(Changes(after: 300, upTo: 310, items: [.change(change)], keys: [binding]))),
             (
                 "changes_widen_narrow",
                 .changes(
@@ -51,7 +62,7 @@ struct VectorTests {
                         items: [
                             .widen(
                                 Widen(
-                                    record: try! RecordID(referral), classes: [.routing, .consent], changes: [change])),
+                                    record: try! RecordID(referral), classes: [.routing, .consent], changes: [partial])),
                             .narrow(
                                 Narrow(record: try! RecordID(referral), classes: [.contact], cause: .consentWithdrawn)),
                         ]))
@@ -75,13 +86,16 @@ struct VectorTests {
     /// What a message decodes to, as the vectors file writes it.
     static func describe(_ m: Message) -> String {
         func change(_ c: IncomingChange) -> String {
-            "{origin \(c.origin.node)/\(c.origin.incarnation) seq \(c.seq) hlc \(c.hlc.rawValue) record \(c.record) writes [\(c.bodies.map(hex).joined(separator: ","))]}"
+            "{origin \(c.origin.node)/\(c.origin.incarnation) seq \(c.seq) hlc \(c.hlc.rawValue) record \(c.record) writes [\(c.bodies.map(hex).joined(separator: ","))] signature \(hex(c.signature)) withheld [\(c.withheld.map(hex).joined(separator: ","))]}"
+        }
+        func key(_ k: KeyBinding) -> String {
+            "{node \(k.node) incarnation \(k.incarnation) from_seq \(k.fromSeq) certificate \(hex(k.certificate)) signature \(hex(k.signature))}"
         }
         switch m {
         case .hello(let h):
             let held = h.heldOfYou.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
             return
-                "HELLO versions \(h.protocolVersions) schema \(h.schemaVersion) node \(h.node) incarnation \(h.incarnation) held_of_you [\(held)] software \(h.software) wall \(h.wallMillis) mode \(h.mode)"
+                "HELLO versions \(h.protocolVersions) schema \(h.schemaVersion) node \(h.node) incarnation \(h.incarnation) held_of_you [\(held)] software \(h.software) wall \(h.wallMillis) mode \(h.mode) last_seq \(h.lastSeq)"
         case .pull(let inc, let after): return "PULL incarnation \(inc) after \(after)"
         case .holding(let r): return "HOLDING \(r.map(\.rawValue))"
         case .changes(let c):
@@ -95,7 +109,8 @@ struct VectorTests {
                     return "narrow {record \(n.record) classes \(n.classes.map(\.rawValue)) cause \(n.cause)}"
                 }
             }
-            return "CHANGES after \(c.after) up_to \(c.upTo) items [\(items.joined(separator: "; "))]"
+            return
+                "CHANGES after \(c.after) up_to \(c.upTo) items [\(items.joined(separator: "; "))] keys [\(c.keys.map(key).joined(separator: "; "))]"
         case .ack(let u): return "ACK up_to \(u)"
         case .caughtUp(let s): return "CAUGHT_UP seq \(s)"
         case .ping(let n): return "PING nonce \(n)"
@@ -261,13 +276,18 @@ struct VectorTests {
                         "\(c.name) \(field) value")
                 }
             }
-            // The same writes through a SQLite store, as a peer would send them.
+            // The same writes through a SQLite store, as a peer would send them: signed by their
+            // origins, whose keys the store holds.
             let dir = TempDir(prefix: "spsync-proto-")
             let store = try Store.create(
                 at: dir.file("s"), node: try NodeID("GB-CHC-7654321"), wallMillis: 1_780_000_000_000)
-            let incoming = writes.reversed().map {
-                IncomingChange(
-                    origin: $0.origin, seq: $0.seq, hlc: $0.hlc, record: record.rawValue, bodies: [$0.encodedBody()])
+            for origin in Set(writes.map(\.origin)) {
+                try TestKeys.introduce(origin, TestKeys.identity(origin.node), to: store)
+            }
+            let incoming = try writes.reversed().map {
+                try IncomingChange(
+                    origin: $0.origin, seq: $0.seq, hlc: $0.hlc, record: record.rawValue, bodies: [$0.encodedBody()]
+                ).signed(by: TestKeys.identity($0.origin.node))
             }
             let report = try store.apply(
                 incoming, from: try NodeID("U12345"), checkpoint: nil, wallMillis: 1_780_000_000_000)

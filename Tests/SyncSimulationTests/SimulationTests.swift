@@ -1,4 +1,5 @@
 import Foundation
+import SpsyncTestSupport
 import SyncCore
 import SyncProtocol
 import SyncSimulation
@@ -71,13 +72,19 @@ struct ScenarioTests {
         var service2: RecordID!
         var hubAhead: UInt64 = 0
         var n: UInt64 = 0
+        /// Sessions accept each node's genuine key, whoever relays it, as in the simulator.
+        let keyPolicy: SimulatedNetworkCA
 
         init() throws {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            p = try Store.create(at: dir + "/p", node: NodeID("A81001"), wallMillis: now)
-            h = try Store.create(at: dir + "/h", node: NodeID("U12345"), wallMillis: now)
-            c = try Store.create(at: dir + "/c", node: NodeID("GB-CHC-1234567"), wallMillis: now)
-            c2 = try Store.create(at: dir + "/c2", node: NodeID("GB-SC-SC012345"), wallMillis: now)
+            let nodes = try ["A81001", "U12345", "GB-CHC-1234567", "GB-SC-SC012345"].map { try NodeID($0) }
+            keyPolicy = SimulatedNetworkCA(
+                certificates: Dictionary(uniqueKeysWithValues: nodes.map { ($0, TestKeys.identity($0).certificateDER) })
+            )
+            p = try Store.signed(at: dir + "/p", node: nodes[0], wallMillis: now)
+            h = try Store.signed(at: dir + "/h", node: nodes[1], wallMillis: now)
+            c = try Store.signed(at: dir + "/c", node: nodes[2], wallMillis: now)
+            c2 = try Store.signed(at: dir + "/c2", node: nodes[3], wallMillis: now)
             service = try RecordID.service(owner: NodeID("GB-CHC-1234567"), uuid: uuid())
             service2 = try RecordID.service(owner: NodeID("GB-SC-SC012345"), uuid: uuid())
             try write(c, service, [(.serviceName, FieldValue.text("Walking group"))])
@@ -103,7 +110,7 @@ struct ScenarioTests {
 
         func sync(_ a: Store, _ b: Store) throws {
             now += 1
-            let o = try MemorySync.sync(a, b, nowMillis: wall(a))
+            let o = try MemorySync.sync(a, b, nowMillis: wall(a), keyPolicy: keyPolicy)
             #expect(o.clean, "\(String(describing: o.aReason)) \(String(describing: o.bReason))")
         }
 
@@ -208,7 +215,7 @@ struct ScenarioTests {
         net.p = nil
         try Store.restore(
             from: net.dir + "/p.bak", to: net.dir + "/p", expecting: NodeID("A81001"), wallMillis: net.now)
-        net.p = try Store.open(at: net.dir + "/p")
+        net.p = try Store.openSigned(at: net.dir + "/p", node: NodeID("A81001"), wallMillis: net.now)
         #expect(try net.p.nodeState().incarnation != oldIncarnation)
         try net.settle()
         #expect(try net.p.writes(of: r).contains { $0.write.change == after })

@@ -10,11 +10,13 @@ struct InjectedCrash: Error {}
 
 @Suite("applying batches")
 struct ApplyTests {
-    /// A practice, a hub and a charity with a little history each.
+    /// A practice, a hub and a charity, each signing with its own key and holding the others' keys
+    /// (as peers that pin each other do), so a change relayed by any of them verifies at the others.
     func network(_ dir: TempDir) throws -> (practice: Store, hub: Store, charity: Store) {
-        let p = try Store.create(at: dir.file("p.sqlite"), node: Fixture.practice, wallMillis: Fixture.wall)
-        let h = try Store.create(at: dir.file("h.sqlite"), node: Fixture.hub, wallMillis: Fixture.wall)
-        let c = try Store.create(at: dir.file("c.sqlite"), node: Fixture.charity, wallMillis: Fixture.wall)
+        let p = try Store.signed(at: dir.file("p.sqlite"), node: Fixture.practice)
+        let h = try Store.signed(at: dir.file("h.sqlite"), node: Fixture.hub)
+        let c = try Store.signed(at: dir.file("c.sqlite"), node: Fixture.charity)
+        try TestKeys.introduceAll([p, h, c])
         return (p, h, c)
     }
 
@@ -101,11 +103,12 @@ struct ApplyTests {
         }
         let peer = try p.nodeState()
         let rows = try p.changes(after: 0, limit: 100)
-        let batch = rows.map {
-            IncomingChange(
-                origin: $0.write.origin, seq: $0.write.seq, hlc: $0.write.hlc, record: $0.write.record.rawValue,
-                bodies: [$0.body])
-        }
+        let batch = try p.sealed(
+            rows.map {
+                IncomingChange(
+                    origin: $0.write.origin, seq: $0.write.seq, hlc: $0.write.hlc, record: $0.write.record.rawValue,
+                    bodies: [$0.body])
+            })
         let cp = BatchCheckpoint(peerIncarnation: peer.incarnation, after: 0, upTo: rows.last!.localSeq)
         let before = try h.counts()
         #expect(throws: InjectedCrash.self) {
@@ -132,7 +135,9 @@ struct ApplyTests {
         #expect(try reopened.counts().changes == 20)
     }
 
-    @Test("a forged write is refused, audited without its value, and never stored; the rest of the batch applies")
+    @Test(
+        "a forged write (a charity signing, as itself, another's capacity or a clinical field) is refused, audited without its value, and never stored; the rest of the batch applies"
+    )
     func forgedWrite() throws {
         let dir = TempDir()
         let (p, _, c) = try network(dir)
@@ -148,10 +153,12 @@ struct ApplyTests {
             origin: try c.nodeState().origin, seq: 3, hlc: HLC(millis: Fixture.wall, counter: 0),
             record: Fixture.service,
             field: .serviceCapacity, kind: .register, value: Fixture.capacity(1, 3))
+        // Signed with the charity's own key: the signatures hold, so validation alone refuses.
         let report = try p.apply(
             [forged, capacity, ok].map {
-                IncomingChange(
-                    origin: $0.origin, seq: $0.seq, hlc: $0.hlc, record: $0.record.rawValue, bodies: [$0.encodedBody()])
+                try IncomingChange(
+                    origin: $0.origin, seq: $0.seq, hlc: $0.hlc, record: $0.record.rawValue, bodies: [$0.encodedBody()]
+                ).signed(by: TestKeys.identity(Fixture.charity))
             },
             from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall)
         #expect(report.refused.map(\.code) == [.unauthorised, .unauthorised])
@@ -161,10 +168,76 @@ struct ApplyTests {
         #expect(refusals.map(\.field) == ["clinical.nhsNumber", "service.capacity"])
         #expect(refusals.allSatisfy { $0.code == "unauthorised" && $0.actor == "GB-CHC-1234567" })
         #expect(throws: SyncError.self) { try p.referral(r) }
+        #expect(throws: SyncError.self) { try p.writes(of: r) }
+        #expect(throws: SyncError.self) { try p.writes(of: Fixture.service2) }
         let bytes =
             try Data(contentsOf: URL(fileURLWithPath: dir.file("p.sqlite")))
             + ((try? Data(contentsOf: URL(fileURLWithPath: dir.file("p.sqlite-wal")))) ?? Data())
         #expect(bytes.range(of: Data("9990000018".utf8)) == nil)
+    }
+
+    @Test(
+        "a change whose origin signature fails (claimed for another origin, altered on the way, unsigned) is refused whole as bad_signature, one by a key not held as unknown_key, audited without values, never stored; the rest applies"
+    )
+    func badSignatures() throws {
+        let dir = TempDir()
+        let (p, h, c) = try network(dir)
+        let charityKey = TestKeys.identity(Fixture.charity)
+        let hlc = HLC(millis: Fixture.wall, counter: 0)
+        func change(_ origin: Origin, _ seq: UInt64, _ record: RecordID, _ values: [(FieldKey, [UInt8])])
+            -> IncomingChange
+        {
+            IncomingChange(
+                origin: origin, seq: seq, hlc: hlc, record: record.rawValue,
+                bodies: values.map { field, value in
+                    FieldWrite(
+                        origin: origin, seq: seq, hlc: hlc, record: record, field: field, kind: .register, value: value
+                    ).encodedBody()
+                })
+        }
+        let charity = try c.nodeState().origin
+        let r = Fixture.referral(1)
+        // The hub may write a referral's NHS number and phone: only the signature tells this from the hub's own.
+        let claimed = try change(
+            try h.nodeState().origin, 1, r,
+            [(.clinicalNHSNumber, Fixture.text("9990000018")), (.contactPhone, Fixture.text("07700900111"))]
+        ).signed(by: charityKey)
+        var altered = try change(charity, 1, Fixture.service, [(.serviceCapacity, Fixture.capacity(1, 3))])
+            .signed(by: charityKey)
+        altered.bodies = change(charity, 1, Fixture.service, [(.serviceCapacity, Fixture.capacity(0, 3))]).bodies
+        let unsigned = change(charity, 2, Fixture.service, [(.serviceName, Fixture.text("Unsigned Walk 4711"))])
+        // A second charity's valid write, signed with its key, which nobody introduced here.
+        let stranger = try change(
+            Origin(node: Fixture.charity2, incarnation: Fixture.uuid(9)), 1, Fixture.service2,
+            [(.serviceCapacity, Fixture.capacity(2, 3))]
+        ).signed(by: TestKeys.identity(Fixture.charity2))
+        let ok = try change(charity, 3, Fixture.service, [(.serviceCapacity, Fixture.capacity(1, 3))])
+            .signed(by: charityKey)
+        let report = try p.apply(
+            [claimed, altered, unsigned, stranger, ok], from: Fixture.charity, checkpoint: nil,
+            wallMillis: Fixture.wall)
+        #expect(report.refused.map(\.code) == Array(repeating: .badSignature, count: 4) + [.unknownKey])
+        #expect(report.applied == 1)
+        #expect(try p.counts().changes == 1)
+        #expect(try p.live(Fixture.service, .serviceCapacity).map(\.write.seq) == [3])
+        #expect(try p.heldSeqs(of: Fixture.hub).isEmpty)
+        #expect(try p.heldSeqs(of: Fixture.charity2).isEmpty)
+        #expect(throws: SyncError.self) { try p.writes(of: r) }
+        #expect(throws: SyncError.self) { try p.writes(of: Fixture.service2) }
+        // Only the applied change's seal is kept: nothing of a refused change is relayed.
+        #expect(try p.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM change_seal") } == 1)
+        let refusals = try p.audit(action: "refused")
+        #expect(
+            refusals.map(\.field) == [
+                "clinical.nhsNumber", "contact.phone", "service.capacity", "service.name", "service.capacity",
+            ])
+        #expect(refusals.map(\.code) == Array(repeating: "bad_signature", count: 4) + ["unknown_key"])
+        #expect(refusals.allSatisfy { $0.actor == "GB-CHC-1234567" })
+        try p.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.file("p.sqlite")))
+        for value in ["9990000018", "07700900111", "Unsigned Walk 4711"] {
+            #expect(bytes.range(of: Data(value.utf8)) == nil, "p.sqlite holds \(value)")
+        }
     }
 
     @Test("malformed bodies are refused, not stored, and the stream moves on")
@@ -276,7 +349,8 @@ struct ApplyTests {
         let inc = try Store.restore(
             from: dir.file("backup.sqlite"), to: dir.file("p.sqlite"), expecting: Fixture.practice,
             wallMillis: Fixture.wall + 5)
-        let restored = try Store.open(at: dir.file("p.sqlite"))
+        let restored = try Store.openSigned(
+            at: dir.file("p.sqlite"), node: Fixture.practice, wallMillis: Fixture.wall + 6)
         let state = try restored.nodeState()
         #expect(state.incarnation == inc && inc != old.incarnation)
         #expect(state.rolledBackAt == nil)

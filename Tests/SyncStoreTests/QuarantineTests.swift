@@ -10,8 +10,8 @@ struct QuarantineTests {
     @Test("a write the store cannot take for good is quarantined; the rest of the batch and the checkpoint apply")
     func quarantined() throws {
         let dir = TempDir()
-        let p = try Store.create(at: dir.file("p.sqlite"), node: Fixture.practice, wallMillis: Fixture.wall)
-        let h = try Store.create(at: dir.file("h.sqlite"), node: Fixture.hub, wallMillis: Fixture.wall)
+        let p = try Store.signed(at: dir.file("p.sqlite"), node: Fixture.practice)
+        let h = try Store.signed(at: dir.file("h.sqlite"), node: Fixture.hub)
         for i in 0..<3 {
             try p.write(
                 Fixture.referral(UInt64(i)),

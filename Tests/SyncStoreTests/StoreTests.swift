@@ -71,7 +71,7 @@ struct StoreTests {
     @Test("local writes get consecutive seqs and rising HLCs; the typed views follow")
     func localWrites() throws {
         let dir = TempDir()
-        let charity = try Store.create(at: dir.file("c.sqlite"), node: Fixture.charity, wallMillis: Fixture.wall)
+        let charity = try Store.signed(at: dir.file("c.sqlite"), node: Fixture.charity)
         let a = try charity.write(
             Fixture.service,
             [(.serviceName, Fixture.text("Walk and Talk")), (.serviceCapacity, Fixture.capacity(3, 10))],
@@ -89,7 +89,7 @@ struct StoreTests {
     @Test("an invalid local write is refused and changes nothing")
     func invalidLocalWrite() throws {
         let dir = TempDir()
-        let practice = try Store.create(at: dir.file("p.sqlite"), node: Fixture.practice, wallMillis: Fixture.wall)
+        let practice = try Store.signed(at: dir.file("p.sqlite"), node: Fixture.practice)
         let r = Fixture.referral(1)
         try practice.write(r, [(.routingUrgency, Fixture.text("routine"))], wallMillis: Fixture.wall)
         let before = try (practice.counts(), practice.nodeState(), practice.audit().count)
@@ -113,11 +113,11 @@ struct StoreTests {
     func concurrentWriters() async throws {
         let dir = TempDir()
         let path = dir.file("p.sqlite")
-        _ = try Store.create(at: path, node: Fixture.practice, wallMillis: Fixture.wall)
+        _ = try Store.signed(at: path, node: Fixture.practice)
         let seqs = try await withThrowingTaskGroup(of: [UInt64].self) { group in
             for w in 0..<2 {
                 group.addTask {
-                    let store = try Store.open(at: path)
+                    let store = try Store.openSigned(at: path, node: Fixture.practice)
                     return try (0..<25).map { i in
                         try store.write(
                             Fixture.referral(UInt64(w * 100 + i)), [(.routingUrgency, Fixture.text("soon"))],

@@ -15,7 +15,9 @@ extension Store {
         return r
     }
 
-    /// Pulls everything `other` has after this store's checkpoint for it, in batches, as a peer would.
+    /// Pulls everything `other` has after this store's checkpoint for it, in batches, as a peer would:
+    /// each change sealed with its origin's signature as `other` holds it, after the key bindings
+    /// that verify the batch (accepted as `DeliveryAnchorPolicy` anchors them).
     @discardableResult
     func pull(from other: Store, wall: UInt64 = Fixture.wall, batch: Int = 7) throws -> ApplyReport {
         let peer = try other.nodeState()
@@ -24,11 +26,15 @@ extension Store {
             let after = try checkpoint(peer: peer.node, incarnation: peer.incarnation)
             let rows = try other.changes(after: after, limit: batch)
             guard let last = rows.last else { return total }
-            let changes = rows.map {
-                IncomingChange(
-                    origin: $0.write.origin, seq: $0.write.seq, hlc: $0.write.hlc, record: $0.write.record.rawValue,
-                    bodies: [$0.body])
-            }
+            let changes = try other.sealed(
+                rows.map {
+                    IncomingChange(
+                        origin: $0.write.origin, seq: $0.write.seq, hlc: $0.write.hlc,
+                        record: $0.write.record.rawValue, bodies: [$0.body])
+                })
+            let needed = Dictionary(changes.map { ($0.origin, $0.seq) }, uniquingKeysWith: max)
+            total.keysRefused += try addKeyBindings(
+                try other.keyBindings(for: needed), from: peer.node, policy: DeliveryAnchorPolicy(), wallMillis: wall)
             let r = try apply(
                 changes, from: peer.node,
                 checkpoint: BatchCheckpoint(peerIncarnation: peer.incarnation, after: after, upTo: last.localSeq),
