@@ -276,19 +276,72 @@ extension Store {
 
     // MARK: Verifying a received change
 
-    /// Checks a received change's signature against the key held for its origin and seq, and its
-    /// seal against one held for the same change. Returns the seal to keep. Throws `badSignature`
-    /// or `keyConflict` (the change is refused), or `rolledBack` when the change is this node's own,
-    /// validly signed, and beyond or different from what its store holds: proof that the store was
-    /// put back to an older copy. Stores nothing but evidence: a refused change leaves no rows.
-    static func verify(
-        _ change: IncomingChange, writes: [FieldWrite], record: RecordID, from peer: NodeID?, limits: Limits,
-        _ db: Database, _ s: inout ApplySession, _ crypto: OpenSSLSealCrypto, _ certificates: CertificateCache
-    ) throws -> HeldSeal {
-        let name = "change \(change.origin.node):\(change.seq) of \(change.record)"
-        guard change.signature.count == Seal.signatureBytes else {
-            throw SyncError(.badSignature, "\(name) carries no origin signature")
+    /// A received change decoded and its signature checked before a batch's sequential part: the
+    /// expensive part of verifying (ECDSA) runs for all the batch's changes at once, on every core.
+    struct Prepared {
+        /// The change's writes, or why it cannot even be decoded (then it is refused whole).
+        var decoded: Result<(record: RecordID, writes: [FieldWrite]), SyncError>
+        /// The sorted digests of all its writes, or why they do not form a change.
+        var digests: Result<[[UInt8]], SyncError> = .success([])
+        /// The signature's verdict under the key held for the origin; nil when no key is held.
+        var signatureValid: Bool?
+    }
+
+    /// Decodes every change of a batch, computes its digests and finds its origin's key, then checks
+    /// all their signatures in parallel. Pure computation but for the key lookups.
+    static func prepare(
+        _ changes: [IncomingChange], limits: Limits, _ db: Database, _ s: inout ApplySession,
+        _ certificates: CertificateCache
+    ) throws -> [Prepared] {
+        let crypto = OpenSSLSealCrypto()
+        var prepared: [Prepared] = []
+        prepared.reserveCapacity(changes.count)
+        var jobs: [SignatureCheck] = []
+        for (index, change) in changes.enumerated() {
+            let decoded: Result<(record: RecordID, writes: [FieldWrite]), SyncError>
+            do {
+                let record = try RecordID(change.record)
+                decoded = .success(
+                    (
+                        record,
+                        try change.bodies.map {
+                            try FieldWrite(
+                                origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: $0)
+                        }
+                    ))
+            } catch let error as SyncError {
+                decoded = .failure(error)
+            } catch {
+                decoded = .failure(SyncError(.malformed, "\(error)"))
+            }
+            var p = Prepared(decoded: decoded)
+            if case .success(let d) = decoded {
+                p.digests = Result { () throws(SyncError) in try sortedDigests(change, d.writes, limits, crypto) }
+                if case .success(let digests) = p.digests, change.signature.count == Seal.signatureBytes,
+                    let key = try keys(for: change.origin, db, &s, certificates).last(where: {
+                        $0.binding.fromSeq <= change.seq
+                    })
+                {
+                    jobs.append(
+                        SignatureCheck(
+                            index: index, key: key.certificate, signature: change.signature,
+                            message: Seal.changeMessage(
+                                origin: change.origin, seq: change.seq, hlc: change.hlc, record: change.record,
+                                digests: digests)))
+                }
+            }
+            prepared.append(p)
         }
+        for (job, valid) in zip(jobs, SignatureCheck.run(jobs)) { prepared[job.index].signatureValid = valid }
+        return prepared
+    }
+
+    /// The sorted digests of a change's writes carried and withheld; throws when they cannot be
+    /// those of one change (a digest of the wrong size, a write twice, more than a change may hold).
+    static func sortedDigests(
+        _ change: IncomingChange, _ writes: [FieldWrite], _ limits: Limits, _ crypto: OpenSSLSealCrypto
+    ) throws(SyncError) -> [[UInt8]] {
+        let name = "change \(change.origin.node):\(change.seq) of \(change.record)"
         var digests: [[UInt8]] = []
         digests.reserveCapacity(writes.count + change.withheld.count)
         for w in writes { digests.append(try w.digest(crypto)) }
@@ -304,19 +357,30 @@ extension Store {
         else {
             throw SyncError(.badSignature, "\(name) lists a field write twice or more than a change may hold")
         }
-        let message = Seal.changeMessage(
-            origin: change.origin, seq: change.seq, hlc: change.hlc, record: change.record, digests: digests)
-        guard
-            let key = try keys(for: change.origin, db, &s, certificates).last(where: {
-                $0.binding.fromSeq <= change.seq
-            })
-        else {
+        return digests
+    }
+
+    /// Checks a received change's signature verdict (from `prepare`) and its seal against one held
+    /// for the same change. Returns the seal to keep. Throws `badSignature`, `unknownKey` or
+    /// `keyConflict` (the change is refused), or `rolledBack` when the change is this node's own,
+    /// validly signed, and beyond or different from what its store holds: proof that the store was
+    /// put back to an older copy. Stores nothing but evidence: a refused change leaves no rows.
+    static func verify(
+        _ change: IncomingChange, _ prepared: Prepared, record: RecordID, from peer: NodeID?, _ db: Database,
+        _ s: inout ApplySession
+    ) throws -> HeldSeal {
+        let name = "change \(change.origin.node):\(change.seq) of \(change.record)"
+        guard change.signature.count == Seal.signatureBytes else {
+            throw SyncError(.badSignature, "\(name) carries no origin signature")
+        }
+        let digests = try prepared.digests.get()
+        guard let valid = prepared.signatureValid else {
             throw SyncError(
                 .unknownKey,
                 "\(name): no key is held for \(change.origin.node) incarnation \(change.origin.incarnation) (its key "
                     + "binding was not sent, or was refused); it comes again through a peer that can vouch for the key")
         }
-        guard key.certificate.verify(change.signature, over: message) else {
+        guard valid else {
             throw SyncError(.badSignature, "\(name): the signature is not \(change.origin.node)'s")
         }
         // A record without a row here cannot be the record of a change held here.
@@ -475,4 +539,48 @@ extension HeldSeal {
     func sameChange(as other: HeldSeal) -> Bool {
         hlc == other.hlc && record == other.record && digests == other.digests
     }
+}
+
+/// One signature to check, and the parallel checking of many.
+struct SignatureCheck: @unchecked Sendable {
+    // Immutable; SignerCertificate verifies on any thread (each call has its own OpenSSL context).
+    var index: Int
+    var key: SignerCertificate
+    var signature: [UInt8]
+    var message: [UInt8]
+
+    /// Below this many signatures a batch is checked on the calling thread.
+    static let parallelMin = 16
+
+    /// Each check's verdict, in order, computed on every core for a large batch.
+    static func run(_ checks: [SignatureCheck]) -> [Bool] {
+        guard checks.count >= parallelMin else { return checks.map { $0.key.verify($0.signature, over: $0.message) } }
+        let verdicts = VerdictBuffer(count: checks.count)
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, checks.count / 8))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var i = worker
+            while i < checks.count {
+                verdicts.set(i, checks[i].key.verify(checks[i].signature, over: checks[i].message))
+                i += workers
+            }
+        }
+        return verdicts.values
+    }
+}
+
+/// Verdicts written by parallel workers, each to its own indices, read after they all finished.
+final class VerdictBuffer: @unchecked Sendable {
+    // Every index is written by exactly one worker; `values` is read only after concurrentPerform returns.
+    private let storage: UnsafeMutableBufferPointer<Bool>
+
+    init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: false)
+    }
+
+    deinit { storage.deallocate() }
+
+    func set(_ index: Int, _ value: Bool) { storage[index] = value }
+
+    var values: [Bool] { Array(storage) }
 }

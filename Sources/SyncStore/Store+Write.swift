@@ -291,14 +291,15 @@ extension Store {
         _ s: inout ApplySession, _ report: inout ApplyReport, certificates: CertificateCache,
         afterEach: () throws -> Void = {}
     ) throws {
+        let prepared = try prepare(changes, limits: limits, db, &s, certificates)
         let savedReport = report
         let savedSession = s
         try db.cachedStatement(sql: "SAVEPOINT spsync_batch").execute()
         do {
-            for change in changes {
+            for (change, p) in zip(changes, prepared) {
                 try applyChange(
-                    change, from: peer, limits: limits, db, &s, &report, isolated: false, certificates: certificates,
-                    afterEach: afterEach)
+                    change, from: peer, limits: limits, db, &s, &report, isolated: false, prepared: p,
+                    certificates: certificates, afterEach: afterEach)
             }
             try db.cachedStatement(sql: "RELEASE spsync_batch").execute()
         } catch is DatabaseError {
@@ -306,9 +307,9 @@ extension Store {
             try db.cachedStatement(sql: "RELEASE spsync_batch").execute()
             report = savedReport
             s = savedSession
-            for change in changes {
+            for (change, p) in zip(changes, prepared) {
                 try applyChange(
-                    change, from: peer, limits: limits, db, &s, &report, certificates: certificates,
+                    change, from: peer, limits: limits, db, &s, &report, prepared: p, certificates: certificates,
                     afterEach: afterEach)
             }
         }
@@ -324,32 +325,23 @@ extension Store {
     static func applyChange(
         _ change: IncomingChange, from peer: NodeID?, limits: Limits, _ db: Database,
         _ s: inout ApplySession, _ report: inout ApplyReport, isolated: Bool = true, verified: Bool = false,
-        certificates: CertificateCache, afterEach: () throws -> Void = {}
+        prepared: Prepared? = nil, certificates: CertificateCache, afterEach: () throws -> Void = {}
     ) throws {
         var accepted: [(FieldWrite, [UInt8])] = []
+        let p = try prepared ?? prepare([change], limits: limits, db, &s, certificates)[0]
+        // The signature covers every write of the change, so one that does not decode fails it whole.
         let record: RecordID
-        do { record = try RecordID(change.record) } catch {
+        let writes: [FieldWrite]
+        switch p.decoded {
+        case .success(let d): (record, writes) = d
+        case .failure(let error):
             for _ in change.bodies { try refuse(change, nil, error, from: peer, db, &s, &report) }
             return
-        }
-        // The signature covers every write of the change, so one that does not decode fails it whole.
-        var writes: [FieldWrite] = []
-        writes.reserveCapacity(change.bodies.count)
-        for body in change.bodies {
-            do {
-                writes.append(
-                    try FieldWrite(origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body))
-            } catch {
-                for _ in change.bodies { try refuse(change, nil, error, from: peer, db, &s, &report) }
-                return
-            }
         }
         var seal: HeldSeal?
         if !verified {
             do {
-                seal = try verify(
-                    change, writes: writes, record: record, from: peer, limits: limits, db, &s,
-                    OpenSSLSealCrypto(), certificates)
+                seal = try verify(change, p, record: record, from: peer, db, &s)
             } catch let error as SyncError where error.code != .rolledBack {
                 for w in writes { try refuse(change, w.field.rawValue, error, from: peer, db, &s, &report) }
                 return
