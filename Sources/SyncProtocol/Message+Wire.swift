@@ -316,15 +316,27 @@ extension Changes {
                 $0.incarnation = Data(o.incarnation.bytes)
             }
         }
-        out.keys = keys.map { k in
-            Spsync_V1_KeyBinding.with {
-                $0.node = k.node.rawValue
-                $0.incarnation = Data(k.incarnation.bytes)
-                $0.fromSeq = k.fromSeq
-                $0.certificate = Data(k.certificate)
-                $0.signature = Data(k.signature)
-            }
-        }
+        out.keys = keys.map(\.wire)
         return out
+    }
+}
+
+extension KeyBinding {
+    /// The wire form of a key binding.
+    public var wire: Spsync_V1_KeyBinding {
+        Spsync_V1_KeyBinding.with {
+            $0.node = node.rawValue
+            $0.incarnation = Data(incarnation.bytes)
+            $0.fromSeq = fromSeq
+            $0.certificate = Data(certificate)
+            $0.signature = Data(signature)
+        }
+    }
+
+    /// Bytes the binding takes in a `CHANGES` message (field 5: tag, length, body).
+    public var wireBytes: Int {
+        // Encoding a message built from valid domain values cannot fail.
+        let body = (try? wire.serializedBytes() as [UInt8])?.count ?? 0
+        return 1 + (body < 128 ? 1 : 2) + body
     }
 }

@@ -54,6 +54,10 @@ public final class SessionDriver {
         public var keysRefused = 0
         /// `HELLO` claims to hold more of this node's changes than it issued.
         public var falseClaims = 0
+        /// Bytes of `CHANGES` sent that signatures cost: each change's signature and withheld
+        /// digests (with their protobuf tags and lengths), and the key bindings.
+        public var signatureBytesOut = 0
+        public var keyBytesOut = 0
         public init() {}
     }
 
@@ -179,6 +183,11 @@ public final class SessionDriver {
             statistics.bytesOut += frame.wireBytes
             if case .changes(let c) = message {
                 statistics.batchesOut += 1
+                for change in c.allChanges {
+                    // Field 15 (1-byte tag, 1-byte length, 64 bytes); field 16 (2-byte tag, 1-byte length, 32 bytes).
+                    statistics.signatureBytesOut += 66 + 35 * change.withheld.count
+                }
+                statistics.keyBytesOut += c.keys.reduce(0) { $0 + $1.wireBytes }
                 statistics.writesOut += c.storeItems.reduce(0) { n, i in
                     if case .change(let ch) = i { n + ch.bodies.count } else { n }
                 }

@@ -336,6 +336,15 @@ extension Store {
         return prepared
     }
 
+    /// The signature verdict of each change under the keys this store holds (nil: no key), by the
+    /// path `apply` takes, without applying anything: for the protocol benchmark.
+    public func signatureVerdicts(_ changes: [IncomingChange]) throws -> [Bool?] {
+        try pool.read { db in
+            var s = ApplySession(hlc: .zero, wallMillis: 0)
+            return try Store.prepare(changes, limits: limits, db, &s, certificates).map(\.signatureValid)
+        }
+    }
+
     /// The sorted digests of a change's writes carried and withheld; throws when they cannot be
     /// those of one change (a digest of the wrong size, a write twice, more than a change may hold).
     static func sortedDigests(
