@@ -190,4 +190,44 @@ struct SignatureTests {
         #expect(keys.contains { ($0["fromSeq"] as? Int ?? 0) > 1 })
         #expect(keys.allSatisfy { $0["anchor"] as? String == "first_sight" }, "relayed by the hub: \(keys)")
     }
+
+    @Test(
+        "cert rotate under running daemons: `sync --now` announces it at once, one restart switches keys, and writes signed with either key verify downstream"
+    )
+    func rotationWithRunningDaemons() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        let service = try net.charity.ok([
+            "service", "add", "--name", "Walk and Talk", "--category", "physical_activity", "--maximum", "12",
+            "--available", "5",
+        ])
+        try net.charity.start()
+        try net.hub.start()  // dials the charity: a live link
+        try waitUntil("the hub holds the charity's service", seconds: 30) {
+            try net.hub.storeCount("services") == 1
+        }
+        let old = try net.charity.fingerprint
+        let new = (try net.charity.json(["cert", "rotate"]) as? [String: Any])?["fingerprint"] as? String ?? ""
+        _ = try net.charity.ok(["sync", "--now"])
+        let pinned = (try net.hub.json(["peer", "list"]) as? [[String: Any]])?.first {
+            $0["id"] as? String == "GB-CHC-1234567"
+        }
+        #expect(
+            pinned?["nextFingerprint"] as? String == new,
+            "announced by the running daemon: \(String(describing: pinned))")
+        net.charity.stop()
+        try net.charity.start()
+        #expect(try net.charity.fingerprint == new && new != old)
+        _ = try net.charity.ok(["service", "set-capacity", service, "--available", "2"])
+        try waitUntil("the hub has the capacity signed with the new key", seconds: 30) {
+            let services = try net.hub.json(["service", "list"]) as? [[String: Any]] ?? []
+            return (services.first?["capacity"] as? [String: Any])?["available"] as? Int == 2
+        }
+        #expect(try net.hub.storeCount("refused") == 0)
+        _ = try net.practice.ok(["sync"])
+        let services = try net.practice.json(["service", "list"]) as? [[String: Any]] ?? []
+        #expect(services.first?["name"] as? String == "Walk and Talk", "signed with the old key")
+        #expect((services.first?["capacity"] as? [String: Any])?["available"] as? Int == 2, "signed with the new key")
+        #expect(try net.practice.storeCount("refused") == 0)
+    }
 }
