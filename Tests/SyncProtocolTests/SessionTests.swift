@@ -107,6 +107,29 @@ struct SessionTests {
         #expect(try restored.live(Fixture.referral(3), .routingUrgency).map(\.write.text) == ["urgent"])
     }
 
+    @Test("a HELLO claiming more of this node's changes than it made is audited as a false claim and locks nothing")
+    func falseClaim() throws {
+        let dir = TempDir(prefix: "spsync-proto-")
+        let (p, h, _, _) = try stores(dir)
+        try p.write(Fixture.referral(4), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
+        let own = try p.nodeState()
+        let driver = try SessionDriver(store: p, peer: Fixture.hub, mode: .oneShot)
+        _ = driver.start(nowMillis: Fixture.wall)
+        let hub = try h.nodeState()
+        let claim = Hello(
+            schemaVersion: UInt32(Store.schemaVersion), node: Fixture.hub, incarnation: hub.incarnation,
+            heldOfYou: [own.incarnation: own.lastSeq + 1000], software: "a liar", wallMillis: Fixture.wall,
+            mode: .oneShot, lastSeq: hub.lastSeq)
+        let out = driver.receive(Message.hello(claim).frame, nowMillis: Fixture.wall)
+        #expect(!driver.isClosed, "the session goes on")
+        #expect(out.contains { (try? Message(frame: $0))?.type == .pull })
+        #expect(driver.statistics.falseClaims == 1)
+        #expect(try p.nodeState().rolledBackAt == nil)
+        #expect(try p.counts().falseClaims == 1)
+        try p.write(Fixture.referral(4), [(.routingUrgency, Fixture.text("urgent"))], wallMillis: Fixture.wall + 1)
+        #expect(try MemorySync.sync(p, h, nowMillis: Fixture.wall + 2).clean)
+    }
+
     @Test("an initial sync in many batches keeps the window and lands every write")
     func manyBatches() throws {
         let dir = TempDir(prefix: "spsync-proto-")

@@ -287,8 +287,8 @@ public nonisolated struct Spsync_V1_Hello: Sendable {
   public var incarnation: Data = Data()
 
   /// For every incarnation of the *receiver's* node that the sender holds writes of: the highest
-  /// seq it holds. The receiver compares the entry for its current incarnation with its own last
-  /// seq to detect that it was rolled back to an older copy.
+  /// seq it holds. A claim, not evidence: an entry above the receiver's last seq is only logged
+  /// (SPEC 13.6); the changes themselves, signed by the receiver's key, prove a rollback.
   public var heldOfYou: [Spsync_V1_SeqHeld] = []
 
   /// Free text, e.g. "spsync 0.1.0".
