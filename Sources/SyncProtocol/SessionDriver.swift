@@ -26,6 +26,10 @@ public final class SessionDriver {
     let keyPolicy: any KeyAnchorPolicy
     /// Key bindings sent to the peer in this session: each goes once, before the first change it verifies.
     var keysSent: Set<KeyBindingRef> = []
+    /// The highest seq of the peer's current incarnation it has shown it holds: its `HELLO`'s
+    /// `last_seq`, then what it sent in this session. Only its own changes above it go back to it
+    /// (as proof of a rollback), so a live session does not echo the peer's new writes.
+    var peerLastSeq: UInt64?
     /// Batches built in this session, and those sent and not yet acknowledged, oldest first.
     var batchesBuilt = 0
     var inFlight: [(upTo: UInt64, batch: Int)] = []
@@ -202,7 +206,8 @@ public final class SessionDriver {
         case .prepareBatch(let after, let resync):
             guard let incarnation = session.peerHello?.incarnation else { preconditionFailure("batch before HELLO") }
             let builder = BatchBuilder(
-                store: store, peer: peer, peerIncarnation: incarnation, peerLastSeq: session.peerHello?.lastSeq ?? 0,
+                store: store, peer: peer, peerIncarnation: incarnation,
+                peerLastSeq: max(peerLastSeq ?? 0, session.peerHello?.lastSeq ?? 0),
                 limits: session.configuration.limits)
             // Resync records an earlier batch had no room for go first; a `WIDEN` cut in parts goes on.
             let carried = carry.resync.filter { !resync.contains($0) }
@@ -220,6 +225,9 @@ public final class SessionDriver {
             }
             return session.batchPrepared(built?.changes)
         case .apply(let batch, let incarnation):
+            for change in batch.allChanges where change.origin == Origin(node: peer, incarnation: incarnation) {
+                peerLastSeq = max(peerLastSeq ?? 0, change.seq)
+            }
             statistics.batchesIn += 1
             let report = try store.applySync(
                 batch.storeItems, keys: batch.keys, policy: keyPolicy, from: peer,
