@@ -20,6 +20,9 @@ struct ApplySession {
     var lastTouched: RecordID?
     var hlc: HybridLogicalClock
     let wallMillis: UInt64
+    /// Whether the transaction removed values (a purge, a redaction): after it commits, the WAL is
+    /// checkpointed and truncated so no copy of them stays on disk (`Store.eraseFromDisk`).
+    var erased = false
     /// Key bindings read for origins in this transaction.
     var keys: [Origin: [HeldKey]] = [:]
     /// This node's current origin and last seq, when applying received changes: a change of its
@@ -52,6 +55,23 @@ struct ApplySession {
 }
 
 extension Store {
+    // MARK: Erasure
+
+    /// Removes from disk every copy of values a committed transaction removed: `secure_delete`
+    /// (set on every connection) zeroes freed space in the main file; the old page images in the
+    /// WAL go with a checkpoint that truncates it. A reader holding an old snapshot can delay it (the
+    /// busy timeout applies); then the next erasure truncates it.
+    static func eraseFromDisk(_ db: Database) throws {
+        do {
+            _ = try db.checkpoint(.truncate)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+        {
+            // The values are gone from the tables; a reader still holds WAL frames with them. The
+            // commit stands: the next erasure truncates the WAL. The audit log says so.
+            try Audit.append(db, at: 0, action: "erase_deferred", code: "\(error.resultCode)")
+        }
+    }
+
     // MARK: Interning
 
     static func originID(_ origin: Origin, _ db: Database, _ s: inout ApplySession) throws -> Int64 {
@@ -232,6 +252,7 @@ extension Store {
                 "UPDATE field_write SET value = NULL, body = ? WHERE origin = ? AND seq = ? AND field = ? AND value IS NOT NULL"
         )
         for w in own where resolution.redacted.contains(w.id) && w.value != nil {
+            s.erased = true
             try strip.execute(arguments: [
                 Data(w.redacted(OpenSSLSealCrypto()).encodedBody()), try originID(w.origin, db, &s), Int64(w.seq),
                 field.rawValue,

@@ -342,6 +342,7 @@ extension Store {
         try markingRollback(evidenceFrom: peer, wallMillis: wallMillis) {
             try pool.writeWithoutTransaction { db in
                 var report = SyncApplyReport()
+                var erased = false
                 try db.inTransaction(.immediate) {
                     let node = try Store.nodeState(db)
                     let stored = try Store.checkpoint(db, peer: peer, incarnation: checkpoint.peerIncarnation)
@@ -389,8 +390,10 @@ extension Store {
                         sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1",
                         arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
                     try Store.refreshViews(db, &s)
+                    erased = s.erased
                     return .commit
                 }
+                if erased { try Store.eraseFromDisk(db) }
                 return report
             }
         }
@@ -423,6 +426,7 @@ extension Store {
                         node: own, incarnation: try UUIDv7(bytes: [UInt8](row["origin_incarnation"] as Data))),
                     seq: UInt64(row["seq"] as Int64), hlc: HLC(rawValue: 0), record: record, body: body))?.field
             if let field, classes.contains(field.dataClass) {
+                s.erased = true
                 try db.execute(sql: "DELETE FROM parked WHERE id = ?", arguments: [row["id"] as Int64])
             }
         }
@@ -439,6 +443,7 @@ extension Store {
                     """,
                 arguments: [recordRow, pattern, own.rawValue])
             for row in purged {
+                s.erased = true
                 try db.execute(
                     sql: "DELETE FROM field_write WHERE local_seq = ?", arguments: [row["local_seq"] as Int64])
                 fields.insert(row["field"])

@@ -101,6 +101,7 @@ extension Store {
         }
         return try pool.writeWithoutTransaction { db in
             var ref: ChangeRef?
+            var erased = false
             try db.inTransaction(.immediate) {
                 let node = try Store.nodeState(db)
                 if let at = node.rolledBackAt {
@@ -197,8 +198,10 @@ extension Store {
                 }
                 try Store.refreshViews(db, &s)
                 ref = ChangeRef(origin: origin, seq: seq)
+                erased = s.erased
                 return .commit
             }
+            if erased { try Store.eraseFromDisk(db) }
             guard let ref else { preconditionFailure("committed without a change reference") }
             return ref
         }
@@ -239,6 +242,7 @@ extension Store {
     ) throws -> ApplyReport {
         try pool.writeWithoutTransaction { db in
             var report = ApplyReport()
+            var erased = false
             try db.inTransaction(.immediate) {
                 let node = try Store.nodeState(db)
                 if let checkpoint {
@@ -271,8 +275,10 @@ extension Store {
                     Int64(bitPattern: s.hlc.last.rawValue)
                 ])
                 try Store.refreshViews(db, &s)
+                erased = s.erased
                 return .commit
             }
+            if erased { try Store.eraseFromDisk(db) }
             return report
         }
     }
@@ -480,6 +486,7 @@ extension Store {
     public func releaseParked(wallMillis: UInt64) throws -> Int {
         try pool.writeWithoutTransaction { db in
             var released = 0
+            var erased = false
             try db.inTransaction(.immediate) {
                 let node = try Store.nodeState(db)
                 var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
@@ -508,8 +515,10 @@ extension Store {
                     Int64(bitPattern: s.hlc.last.rawValue)
                 ])
                 try Store.refreshViews(db, &s)
+                erased = s.erased
                 return .commit
             }
+            if erased { try Store.eraseFromDisk(db) }
             return released
         }
     }
