@@ -137,7 +137,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SyncProtocolTests",
-            dependencies: ["SpsyncTestSupport", "SyncCore", "SyncCrypto", "SyncStore", "SyncProtocol", "SyncSimulation"],
+            dependencies: [
+                "SpsyncTestSupport", "SyncCore", "SyncCrypto", "SyncStore", "SyncProtocol", "SyncSimulation",
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -154,7 +156,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "CLITests", dependencies: ["spsync", "SpsyncTestSupport"], swiftSettings: strict),
+        // The spsync binary as an operator runs it; GRDB only to make another program's database to offer it.
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["spsync", "SpsyncTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
         // Real daemons on loopback, driven through the spsync binary.
         .testTarget(
             name: "EndToEndTests",

@@ -36,10 +36,10 @@ public struct FieldKey: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     public init(_ text: String) throws(SyncError) {
         guard let dot = text.firstIndex(of: ".") else {
-            throw SyncError(.invalidField, "'\(text)' is not a field name (class.name)")
+            throw SyncError(.invalidField, "\(quoted: text) is not a field name (class.name)")
         }
         guard let cls = DataClass(rawValue: String(text[..<dot])) else {
-            throw SyncError(.invalidField, "field '\(text)' has an unknown class")
+            throw SyncError(.invalidField, "field \(quoted: text) has an unknown class")
         }
         let name = String(text[text.index(after: dot)...])
         guard !name.isEmpty, name.utf8.count <= 64,
@@ -47,7 +47,7 @@ public struct FieldKey: Hashable, Comparable, Sendable, CustomStringConvertible 
                 ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 126 || $0 == 95
             })
         else {
-            throw SyncError(.invalidField, "field '\(text)' has an invalid name")
+            throw SyncError(.invalidField, "field \(quoted: text) has an invalid name")
         }
         self.init(cls, name)
     }

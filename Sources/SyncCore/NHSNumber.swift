@@ -8,10 +8,11 @@ public struct NHSNumber: Hashable, Sendable, CustomStringConvertible {
         let compact = text.filter { $0 != " " }
         let values = compact.utf8.map { Int($0) - 48 }
         guard values.count == 10, values.allSatisfy({ (0...9).contains($0) }) else {
-            throw SyncError(.invalidValue, "NHS number '\(text)' must be ten digits")
+            throw SyncError(.invalidValue, "NHS number \(quoted: text) must be ten digits")
         }
         guard NHSNumber.checkDigit(values.prefix(9)) == values[9] else {
-            throw SyncError(.invalidValue, "NHS number '\(text)' fails its check digit: check it was typed correctly")
+            throw SyncError(
+                .invalidValue, "NHS number \(quoted: text) fails its check digit: check it was typed correctly")
         }
         self.digits = compact
     }

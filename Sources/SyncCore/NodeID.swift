@@ -22,7 +22,7 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, C
         guard let role = NodeID.role(of: text) else {
             throw SyncError(
                 .invalidNodeID,
-                "'\(text)' is not an organisation code: use a practice ODS code (a letter other than U and five "
+                "\(quoted: text) is not an organisation code: use a practice ODS code (a letter other than U and five "
                     + "digits, e.g. A81001), a PCN code (U and five digits, e.g. U12345) or a charity id "
                     + "(GB-CHC-1234567, GB-SC-SC012345 or GB-COH-01234567)")
         }

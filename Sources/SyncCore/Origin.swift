@@ -47,7 +47,7 @@ public struct ChangeRef: Hashable, Comparable, Sendable, CustomStringConvertible
     public init(_ text: String) throws(SyncError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, let seq = UInt64(parts[2]) else {
-            throw SyncError(.invalidValue, "'\(text)' is not a change reference (node:incarnation:seq)")
+            throw SyncError(.invalidValue, "\(quoted: text) is not a change reference (node:incarnation:seq)")
         }
         self.origin = Origin(node: try NodeID(parts[0]), incarnation: try UUIDv7(parts[1]))
         self.seq = seq

@@ -47,7 +47,7 @@ public struct RecordID: Hashable, Comparable, Sendable, CustomStringConvertible 
         case (83, 2) where dots[0] == 1:  // "S"
             let owner = try node(2..<dots[1])
             guard owner.role == .vcse else {
-                throw SyncError(.invalidRecordID, "'\(text)': services are owned by charities, not by \(owner)")
+                throw SyncError(.invalidRecordID, "\(quoted: text): services are owned by charities, not by \(owner)")
             }
             try uuid(from: dots[1] + 1)
             return .service(owner: owner)
@@ -107,7 +107,7 @@ public struct RecordID: Hashable, Comparable, Sendable, CustomStringConvertible 
     private static func invalid(_ text: String) -> SyncError {
         SyncError(
             .invalidRecordID,
-            "'\(text)' is not a record id: services look like S.GB-CHC-1234567.<uuid>, referrals like "
+            "\(quoted: text) is not a record id: services look like S.GB-CHC-1234567.<uuid>, referrals like "
                 + "R.A81001.U12345.<uuid>, organisations are their code")
     }
 }

@@ -26,13 +26,13 @@ public struct UUIDv7: Hashable, Comparable, Sendable, CustomStringConvertible {
     public init(_ text: String) throws(SyncError) {
         let chars = Array(text.utf8)
         guard chars.count == 36, chars[8] == 45, chars[13] == 45, chars[18] == 45, chars[23] == 45 else {
-            throw SyncError(.malformed, "'\(text)' is not a UUID (8-4-4-4-12 hex digits)")
+            throw SyncError(.malformed, "\(quoted: text) is not a UUID (8-4-4-4-12 hex digits)")
         }
         var out: [UInt8] = []
         out.reserveCapacity(16)
         var high: UInt8? = nil
         for c in chars where c != 45 {
-            guard let v = UUIDv7.hexValue(c) else { throw SyncError(.malformed, "'\(text)' is not a UUID") }
+            guard let v = UUIDv7.hexValue(c) else { throw SyncError(.malformed, "\(quoted: text) is not a UUID") }
             if let h = high {
                 out.append(h << 4 | v)
                 high = nil

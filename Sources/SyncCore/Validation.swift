@@ -150,7 +150,9 @@ public enum Validation {
 
     private static func serviceID(_ text: String, field: FieldKey) throws(SyncError) -> RecordID {
         let id = try RecordID(text)
-        guard id.serviceOwner != nil else { throw SyncError(.invalidValue, "\(field): '\(text)' is not a service id") }
+        guard id.serviceOwner != nil else {
+            throw SyncError(.invalidValue, "\(field): \(quoted: text) is not a service id")
+        }
         return id
     }
 

@@ -92,9 +92,14 @@ public final class Daemon: Sendable {
     }
 
     /// Runs until SIGTERM or SIGINT.
+    ///
+    /// The listening socket is bound first: a daemon that cannot listen says so in one line and
+    /// exits before it logs that it started.
     public func run() async throws {
         var services: [any Service] = [ChangeWatcher(daemon: self), ControlSocketService(daemon: self)]
-        if let listen = runtime.config.node.listen { services.append(ListenerService(daemon: self, address: listen)) }
+        if let listen = runtime.config.node.listen {
+            services.append(ListenerService(daemon: self, listener: try await bindListener(listen)))
+        }
         for peer in runtime.config.peers {
             let schedule = try Schedule(peer.schedule ?? "manual")
             // Manual peers sync only when asked (`spsync sync --now`, through the control socket).
@@ -113,6 +118,25 @@ public final class Daemon: Sendable {
         try await group.run()
         feed.close()
         runtime.logger.info("daemon stopped")
+    }
+
+    /// Binds the listening socket for `address` (node.toml `listen`).
+    func bindListener(_ address: String) async throws -> TransportListener {
+        let (host, port) = try NodeRuntime.hostPort(address)
+        do {
+            return try await TransportListener.bind(
+                host: host, port: port, configuration: runtime.transport, group: runtime.group, logger: runtime.logger)
+        } catch let error as IOError {
+            throw SyncError(
+                .io,
+                "cannot listen on \(address): \(String(cString: strerror(error.errnoCode)).lowercased()); another "
+                    + "process (another spsync daemon?) may hold the port: stop it, or change `listen` in node.toml")
+        } catch let error as TransportError {
+            throw SyncError(.io, "cannot listen on \(address): \(error)")
+        } catch {
+            throw SyncError(
+                .io, "cannot listen on \(address): \(EscapedText.printable("\(error)")); check `listen` in node.toml")
+        }
     }
 
     /// Asks for an immediate sync with one peer or all; returns when each has finished.
@@ -206,16 +230,14 @@ struct ChangeWatcher: Service {
     }
 }
 
-/// Accepts peers' connections and runs a live-capable session with each.
+/// Accepts peers' connections on a bound listener and runs a live-capable session with each.
 struct ListenerService: Service {
     let daemon: Daemon
-    let address: String
+    let listener: TransportListener
 
     func run() async throws {
         let runtime = daemon.runtime
-        let (host, port) = try NodeRuntime.hostPort(address)
-        let listener = try await TransportListener.bind(
-            host: host, port: port, configuration: runtime.transport, group: runtime.group, logger: runtime.logger)
+        let listener = self.listener
         let daemon = self.daemon
         // Graceful shutdown cancels the accept loop and every session (each ends with
         // ERROR shutting_down after the batch in hand); that is a clean stop, not an error.

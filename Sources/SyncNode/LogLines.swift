@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SyncCore
 
 /// Structured log lines on stderr: `2026-11-25T01:02:03.456Z info spsync.daemon message key=value …`.
 public struct LogLines: LogHandler {
@@ -18,14 +19,35 @@ public struct LogLines: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        FileHandle.standardError.write(Data((line(event.level, event.message, event.metadata) + "\n").utf8))
+    }
+
+    /// The text of one log line, without its newline.
+    ///
+    /// Messages and values may hold text a peer chose (a certificate's node name, an error's
+    /// detail): whatever reaches here, a line stays one line. Characters that are not plainly
+    /// printable are escaped (`EscapedText.printable`), and a value with a space, quote, `=` or
+    /// backslash is quoted with `\` and `"` escaped, so a value cannot pose as another `key=value`.
+    func line(_ level: Logger.Level, _ message: Logger.Message, _ extra: Logger.Metadata?) -> String {
         var fields = metadata
-        if let extra = event.metadata { fields.merge(extra) { $1 } }
-        var line = "\(LogLines.timestamp()) \(event.level) \(label) \(event.message)"
+        if let extra { fields.merge(extra) { $1 } }
+        var line = "\(LogLines.timestamp()) \(level) \(label) \(EscapedText.printable(message.description))"
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-            let text = "\(value)"
-            line += " \(key)=" + (text.contains(" ") || text.isEmpty ? "\"\(text)\"" : text)
+            line += " \(EscapedText.printable(key))=" + LogLines.value("\(value)")
         }
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        return line
+    }
+
+    /// A metadata value as it is written: bare when it is a plain word, quoted otherwise.
+    static func value(_ text: String) -> String {
+        let plain =
+            !text.isEmpty
+            && !text.unicodeScalars.contains {
+                $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || EscapedText.needsEscape($0)
+            }
+        guard !plain else { return text }
+        let quoted = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "\"" + EscapedText.printable(quoted) + "\""
     }
 
     /// The time now in UTC as `2026-11-25T01:02:03.456Z` (rounded to the millisecond), the text

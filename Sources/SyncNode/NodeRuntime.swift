@@ -31,11 +31,12 @@ public final class NodeRuntime: Sendable {
     public let group: MultiThreadedEventLoopGroup
     public let logger: Logger
 
-    /// Opens the node in `home`: refuses a private key readable by others, a config that does not
-    /// match the store, or peers whose entries are invalid.
+    /// Opens the node in `home`: refuses a private key readable by others, a home, config or store
+    /// that others can write, a config that does not match the store, or peers whose entries are
+    /// invalid. The checks come before a pending rotation is promoted, so a refusal moves no file.
     public init(home: NodeHome, logger: Logger, threads: Int = 1) throws {
         self.home = home
-        let config = try home.config()
+        let config = try home.checkedConfig()
         self.config = config
         self.node = try config.nodeID
         // A rotation every peer has heard of takes effect now, before the key is loaded: the store
@@ -45,14 +46,8 @@ public final class NodeRuntime: Sendable {
                 "switched to the rotated key and certificate; the old ones are kept as key.old.pem and cert.old.pem")
         }
         self.identity = try home.identity()
-        guard identity.nodeID == node.rawValue else {
-            throw SyncError(.storeInvalid, "the certificate in \(home.path) names \(identity.nodeID), not \(node)")
-        }
+        // Refuses a certificate or store of another node than node.toml names.
         self.store = try home.store(identity: identity)
-        let stored = try store.nodeState().node
-        guard stored == node else {
-            throw SyncError(.storeInvalid, "node.toml says \(node) but the store belongs to \(stored): check --home")
-        }
         let trust = LiveTrust(try NodeRuntime.trust(config))
         self.trust = trust
         do {

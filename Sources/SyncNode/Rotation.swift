@@ -129,11 +129,14 @@ public final class LiveTrust: TrustPolicy {
 enum ConfigEdits {
     static let lock = NIOLock()
 
+    /// Applies `change` to node.toml; writes the file only when `change` changed something, so a
+    /// session with nothing to record never touches it (nor fails for a full disk).
     static func edit(_ home: NodeHome, _ change: (inout NodeConfig) throws -> Void) throws {
         try lock.withLock {
-            var config = try home.config()
+            let before = try home.config()
+            var config = before
             try change(&config)
-            try config.save(home.configPath)
+            if config != before { try config.save(home.configPath) }
         }
     }
 }

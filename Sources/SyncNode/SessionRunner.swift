@@ -81,10 +81,11 @@ public enum SessionRunner {
                     if next.nodeID == peer.rawValue {
                         outcome.peerNextFingerprint = next.fingerprint
                     } else {
-                        outcome.rotationProblem = "the new certificate names \(next.nodeID ?? "no node"), not \(peer)"
+                        outcome.rotationProblem =
+                            "the new certificate names \(next.nodeID.map { "node \(quoted: $0)" } ?? "no node"), not \(peer)"
                     }
                 } catch {
-                    outcome.rotationProblem = "\(error)"
+                    outcome.rotationProblem = EscapedText.printable("\(error)")
                 }
             }
         }
@@ -179,7 +180,8 @@ public enum SessionRunner {
                     outcome.error = e.detail
                 case .peerError(let e)?:
                     outcome.errorCode = e.code.description
-                    outcome.error = "\(peer) said: \(e.detail)"
+                    // The peer's own words: shown as its claim, escaped.
+                    outcome.error = "\(peer) said: " + EscapedText.quote(e.detail, charactersMax: 512)
                 case .transportClosed?, nil:
                     outcome.errorCode = (transportError as? TransportError)?.code.rawValue ?? "closed"
                     outcome.error = transportError.map { "\($0)" } ?? "the connection closed before the sync finished"

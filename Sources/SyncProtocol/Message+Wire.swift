@@ -108,7 +108,7 @@ enum Wire {
         do {
             return try NodeID(text)
         } catch {
-            throw ProtocolError(.malformed, "\(what): '\(text.prefix(64))' is not a node id")
+            throw ProtocolError(.malformed, "\(what): \(quoted: text.prefix(64)) is not a node id")
         }
     }
 
@@ -116,7 +116,7 @@ enum Wire {
         do {
             return try RecordID(text)
         } catch {
-            throw ProtocolError(.malformed, "\(what): '\(text.prefix(128))' is not a record id")
+            throw ProtocolError(.malformed, "\(what): \(quoted: text.prefix(128)) is not a record id")
         }
     }
 }

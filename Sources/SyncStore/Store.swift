@@ -42,7 +42,7 @@ public final class Store: Sendable {
         }
         let store = try Store(path: path, pool: openPool(path), limits: limits, signer: signer)
         try store.pool.barrierWriteWithoutTransaction { db in
-            try migrate(db)
+            try migrate(db, path: path, creating: true)
             try db.inTransaction(.immediate) {
                 try db.execute(
                     sql:
@@ -57,14 +57,16 @@ public final class Store: Sendable {
 
     /// Opens an existing store, migrating it forward; refuses one made by a newer spsync, and one
     /// made before signed changes (protocol version 1), whose writes no peer would accept.
+    ///
+    /// A file that is not an spsync store (empty, not SQLite, another program's database, or one
+    /// from a newer spsync) is refused from its header before SQLite opens it, so it is left byte
+    /// for byte as it was: opening would switch it to WAL mode and migrating would add our tables.
     public static func open(at path: String, limits: Limits = .standard, signer: (any ChangeSigner)? = nil) throws
         -> Store
     {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw SyncError(.notFound, "no store at \(path): run `spsync init` first, or pass the right --home")
-        }
+        try StoreFile.check(path)
         let store = try Store(path: path, pool: openPool(path), limits: limits, signer: signer)
-        try store.pool.barrierWriteWithoutTransaction { db in try migrate(db) }
+        try store.pool.barrierWriteWithoutTransaction { db in try migrate(db, path: path, creating: false) }
         let legacy = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT legacy_writes FROM node") ?? 0 }
         guard legacy == 0 else {
             throw SyncError(
@@ -74,6 +76,14 @@ public final class Store: Sendable {
                     + "new node with `spsync init` (docs/decisions.md, \"Signed changes\")")
         }
         return store
+    }
+
+    /// The node the store at `path` belongs to, read without opening it for writing (nothing is
+    /// written to the file or beside it); nil when it cannot be read that way and only opening the
+    /// store would tell. Refuses a file that is not an spsync store as `open` does.
+    public static func peekNode(at path: String) throws -> String? {
+        try StoreFile.check(path)
+        return StoreFile.nodeID(path)
     }
 
     static func openPool(_ path: String) throws -> DatabasePool {
@@ -88,23 +98,23 @@ public final class Store: Sendable {
         do {
             return try DatabasePool(path: path, configuration: config)
         } catch {
-            throw SyncError(.io, "cannot open the store at \(path): \(error)")
+            throw SyncError(.io, "cannot open the store at \(path): \(operatorError(error)?.message ?? "\(error)")")
         }
     }
 
-    /// Runs the numbered migrations this file lacks, each in its own transaction.
-    static func migrate(_ db: Database) throws {
+    /// Runs the numbered migrations this file lacks, each in its own transaction. Only a file being
+    /// `creating` may start without our application id (and then it must hold no tables at all).
+    static func migrate(_ db: Database, path: String, creating: Bool) throws {
         let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
         let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-        guard appID == applicationID || (appID == 0 && version == 0) else {
-            throw SyncError(.storeInvalid, "this file is not an spsync store (application_id \(appID))")
-        }
-        guard version <= schemaVersion else {
+        let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema") ?? 0
+        guard appID == applicationID || (creating && appID == 0 && version == 0 && tables == 0) else {
             throw SyncError(
-                .storeNewer,
-                "the store has schema version \(version) but this spsync knows only up to \(schemaVersion): "
-                    + "it was written by a newer spsync; upgrade spsync instead of downgrading the store")
+                .storeInvalid,
+                "\(path) is not an spsync store (SQLite application_id \(appID), \(tables) schema "
+                    + "entries); it was left as it was: check --home")
         }
+        guard version <= schemaVersion else { throw newerSchema(version) }
         for (index, migration) in embeddedMigrations.enumerated() where index + 1 > version {
             try db.inTransaction(.immediate) {
                 try db.execute(sql: migration.sql)
@@ -113,6 +123,14 @@ public final class Store: Sendable {
                 return .commit
             }
         }
+    }
+
+    /// The refusal of a store written by a newer spsync.
+    static func newerSchema(_ version: Int) -> SyncError {
+        SyncError(
+            .storeNewer,
+            "the store has schema version \(version) but this spsync knows only up to \(schemaVersion): "
+                + "it was written by a newer spsync; upgrade spsync instead of downgrading the store")
     }
 
     static func newIncarnation(_ wallMillis: UInt64) -> Incarnation {

@@ -1,3 +1,5 @@
+import SyncCore
+
 /// The verdict of a trust policy on a presented certificate.
 public enum TrustDecision: Sendable, Hashable {
     /// The certificate belongs to the configured peer `peerID`.
@@ -56,7 +58,12 @@ public struct PinnedPeerTrust: TrustPolicy {
 
     public func evaluate(_ certificate: PeerCertificate) -> TrustDecision {
         let fingerprint = certificate.fingerprint
-        let named = certificate.nodeID.map { "node \($0)" } ?? "no spsync:node/ SAN URI"
+        // Whatever the certificate names is the peer's claim, unverified until a pin or the CA
+        // vouches for it: shown escaped and quoted, never as a command to run.
+        let named = certificate.nodeID.map { "node \(quoted: $0)" } ?? "no single spsync:node/ SAN URI"
+        let claimed =
+            certificate.nodeID.map { "claims to be node \(quoted: $0)" } ?? "names no single spsync:node/ SAN URI"
+        let commonName = certificate.commonName.map { ", CN \(quoted: $0)" } ?? ""
         if blocked.contains(fingerprint) {
             return .reject(reason: "fingerprint \(fingerprint) (\(named)) is blocked")
         }
@@ -71,13 +78,14 @@ public struct PinnedPeerTrust: TrustPolicy {
         if certificate.verifiedByCA, let nodeID = certificate.nodeID, caPeerIDs.contains(nodeID) {
             return .accept(peerID: nodeID)
         }
-        let hint =
-            certificate.nodeID.map {
-                caPeerIDs.contains($0)
-                    ? "; peer \($0) is configured, but this certificate is not its pinned one and the network CA "
-                        + "did not vouch for it"
-                    : "; if this is peer \($0), add it with `spsync peer add \($0) --fingerprint \(fingerprint) ...`"
-            } ?? ""
-        return .reject(reason: "unknown fingerprint \(fingerprint) (\(named))\(hint)")
+        if let nodeID = certificate.nodeID, caPeerIDs.contains(nodeID) {
+            return .reject(
+                reason: "unknown fingerprint \(fingerprint) (\(named)): peer \(nodeID) is configured, but this "
+                    + "certificate is not its pinned one and the network CA did not vouch for it")
+        }
+        return .reject(
+            reason: "unknown fingerprint \(fingerprint): the certificate \(claimed)\(commonName) (the peer's own "
+                + "claim, not verified); if you expect a new peer, compare this fingerprint with the one its "
+                + "organisation's operator reads out to you from `spsync id` before adding it")
     }
 }

@@ -28,7 +28,7 @@ struct CertRotate: ParsableCommand {
     func run() throws {
         try runReporting {
             let home = self.home.nodeHome
-            let config = try home.config()
+            let config = try home.checkedConfig()
             let current: NodeIdentity
             do { current = try NodeIdentity.load(directory: home.path) } catch { throw SyncError(.io, "\(error)") }
             let rotation = try PendingRotation.start(home: home, current: current, wallMillis: WallClock.now())

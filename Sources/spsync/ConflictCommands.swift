@@ -134,6 +134,16 @@ struct Restore: ParsableCommand {
             guard FileManager.default.fileExists(atPath: file) else {
                 throw SyncError(.notFound, "no backup at \(file)")
             }
+            // Restoring is how a store that cannot be opened (damaged, empty, not ours) is replaced,
+            // so only a store that opens is checked: it must be this node's.
+            let stored: NodeID?
+            do { stored = try home.storedNode() } catch { stored = nil }
+            if let stored, stored != node {
+                throw SyncError(
+                    .storeInvalid,
+                    "node.toml in \(home.path) names node \(node) but the store belongs to \(stored): put back "
+                        + "the node.toml of \(stored), or pass the right --home; nothing was changed")
+            }
             let inc = try Store.restore(from: file, to: home.storePath, expecting: node, wallMillis: WallClock.now())
             print(
                 "restored \(file) as incarnation \(inc); the previous store is kept beside it as store.sqlite.replaced-*"

@@ -123,9 +123,11 @@ struct StatusCommand: ParsableCommand {
                 "signing  \(keys.count) origin keys (\(byAnchor.joined(separator: ", "))); \(c.forged) writes refused "
                     + "for their signature, \(c.keysRefused) keys refused, \(c.falseClaims) false rollback claims")
             for e in report.signatures.evidence {
+                // Evidence names what peers sent: printed as one line whatever it holds.
                 print(
-                    "EVIDENCE \(e.kind) \(e.node) seq \(e.seq), from \(e.receivedFrom ?? "?") at \(isoTime(e.at)): \(e.detail)"
-                )
+                    EscapedText.printable(
+                        "EVIDENCE \(e.kind) \(e.node) seq \(e.seq), from \(e.receivedFrom ?? "?") at \(isoTime(e.at)): \(e.detail)"
+                    ))
             }
             print("")
             if peers.isEmpty { return print("no peers") }
@@ -136,7 +138,7 @@ struct StatusCommand: ParsableCommand {
                         p.id, p.state.rawValue, p.lastSuccessAt.map(isoTime) ?? "never", "\(p.pendingOut ?? 0)",
                         p.receivedLastSync.map { "\($0)" } ?? "-",
                         p.nextSyncAt.map(isoTime) ?? (p.schedule == "manual" ? "manual" : "-"),
-                        p.lastErrorCode.map { "\($0): \(p.lastError ?? "")" } ?? "",
+                        p.lastErrorCode.map { EscapedText.printable("\($0): \(p.lastError ?? "")") } ?? "",
                     ]
                 })
         }

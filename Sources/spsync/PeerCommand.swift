@@ -39,7 +39,7 @@ struct PeerAdd: ParsableCommand {
     func run() throws {
         try runReporting {
             let home = self.home.nodeHome
-            var config = try home.config()
+            var config = try home.checkedConfig()
             let peer = try nodeID(id, option: "peer id")
             if let role, Role(rawValue: role) != peer.role {
                 throw SyncError(
@@ -96,7 +96,7 @@ struct PeerList: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let config = try home.nodeHome.config()
+            let config = try home.nodeHome.checkedConfig()
             let peers = config.peers.map {
                 PeerInfo(
                     id: $0.id, role: $0.role, address: $0.address, fingerprint: $0.fingerprint,
@@ -129,7 +129,7 @@ struct PeerRemove: ParsableCommand {
     func run() throws {
         try runReporting {
             let home = self.home.nodeHome
-            var config = try home.config()
+            var config = try home.checkedConfig()
             guard config.peers.contains(where: { $0.id == id }) else {
                 throw SyncError(.notFound, "\(id) is not a peer here (see `spsync peer list`)")
             }
@@ -151,7 +151,7 @@ struct PeerBlock: ParsableCommand {
     func run() throws {
         try runReporting {
             let home = self.home.nodeHome
-            var config = try home.config()
+            var config = try home.checkedConfig()
             let fp = try spsync.fingerprint(fingerprint)
             guard !config.blocked.contains(fp.description) else { return print("\(fp) is already blocked") }
             config.blocked.append(fp.description)

@@ -82,7 +82,8 @@ struct SyncCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         guard response.ok, let results = response.results else {
-            FileHandle.standardError.write(Data("spsync: \(response.error ?? "the daemon refused")\n".utf8))
+            FileHandle.standardError.write(
+                Data("spsync: \(EscapedText.printable(response.error ?? "the daemon refused"))\n".utf8))
             throw ExitCode(1)
         }
         try report(
@@ -104,7 +105,8 @@ struct SyncCommand: AsyncParsableCommand {
                             + (r.parked > 0 ? ", \(r.parked) parked (clock ahead)" : "")
                             + (r.refused > 0 ? ", \(r.refused) refused" : ""))
                 } else {
-                    print("\(r.peer): FAILED (\(r.errorCode ?? "error")): \(r.error ?? "")")
+                    // The error may quote a peer (its ERROR detail, its certificate's claims): one line, always.
+                    print(EscapedText.printable("\(r.peer): FAILED (\(r.errorCode ?? "error")): \(r.error ?? "")"))
                 }
             }
         }

@@ -23,6 +23,13 @@ public struct CommandResult: Sendable {
     public var out: String
     /// Standard error, decoded as UTF-8.
     public var err: String
+
+    /// Makes a result from its parts (for commands run by other means, such as a shell script).
+    public init(status: Int32, out: String, err: String) {
+        self.status = status
+        self.out = out
+        self.err = err
+    }
 }
 
 /// Runs `executable` with `arguments` to the end, capturing its standard output and error.

@@ -55,6 +55,47 @@ struct StoreTests {
         #expect(throws: SyncError.self) { try Store.open(at: dir.file("other.sqlite")) }
     }
 
+    @Test(
+        "an empty file and another program's database (application_id 0, its own tables) are refused and left byte for byte, with no WAL beside them"
+    )
+    func refusedFilesUntouched() throws {
+        let dir = TempDir()
+        let empty = dir.file("empty.sqlite")
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
+        let other = dir.file("other.sqlite")
+        let q = try DatabaseQueue(path: other)
+        try q.write { db in
+            try db.execute(sql: "CREATE TABLE patients (name TEXT); INSERT INTO patients VALUES ('Pat')")
+        }
+        try q.close()
+        for (path, hint) in [(empty, "empty file"), (other, "another program's SQLite database")] {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            do {
+                _ = try Store.open(at: path)
+                Issue.record("opened \(path)")
+            } catch let error as SyncError {
+                #expect(error.code == .storeInvalid)
+                #expect(error.message.contains(hint), "\(error.message)")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes, "\(path) changed")
+            #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+            #expect(!FileManager.default.fileExists(atPath: path + "-shm"))
+        }
+    }
+
+    @Test("peekNode reads the node id of a store without changing a byte of it")
+    func peekNode() throws {
+        let dir = TempDir()
+        let path = dir.file("s.sqlite")
+        let store = try Store.create(at: path, node: Fixture.practice, wallMillis: Fixture.wall)
+        try store.pool.close()
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(try Store.peekNode(at: path) == Fixture.practice.rawValue)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes)
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+        #expect(!FileManager.default.fileExists(atPath: path + "-shm"))
+    }
+
     @Test("the generated migrations match the .sql files")
     func migrationsEmbedded() throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(

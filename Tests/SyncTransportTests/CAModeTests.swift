@@ -108,7 +108,7 @@ struct CAModeTests {
             let refusal = try await server.nextRefusal()
             #expect(refusal.error.code == .untrustedPeer, "\(refusal)")
             #expect(refusal.error.offeredFingerprint == outsider.fingerprint)
-            #expect(refusal.error.message.contains("node A81002"), "\(refusal)")
+            #expect(refusal.error.message.contains("node \"A81002\""), "\(refusal)")
             // The listener keeps serving the configured peer.
             let good = Self.dialerConfiguration(
                 identity: practice, trust: Self.caTrust(peers: ["U12345"]), caFile: ca.certificatePath)
@@ -136,7 +136,7 @@ struct CAModeTests {
             let refusal = try await server.nextRefusal()
             #expect(refusal.error.code == .untrustedPeer, "\(refusal)")
             #expect(refusal.error.offeredFingerprint == impostor.fingerprint)
-            #expect(refusal.error.message.contains("node A81001"), "\(refusal)")
+            #expect(refusal.error.message.contains("node \"A81001\""), "\(refusal)")
             #expect(refusal.error.message.contains("network CA"), "says why CA mode did not vouch: \(refusal)")
         }
     }

@@ -257,7 +257,7 @@ struct LoopbackTests {
             let refusal = try await server.nextRefusal()
             #expect(refusal.error.code == .untrustedPeer)
             #expect(refusal.error.message.contains("pinned to peer A81001"))
-            #expect(refusal.error.message.contains("node A81002"))
+            #expect(refusal.error.message.contains("node \"A81002\""))
             try await server.expectServesGoodClient()
         }
     }

@@ -193,7 +193,9 @@ struct PinnedPeerTrustTests {
         #expect(reason.contains("pinned to peer A81001"))
     }
 
-    @Test("an unknown fingerprint is refused with the command to pin it")
+    @Test(
+        "an unknown fingerprint is refused naming the node it claims as its claim, with no `peer add` command built from it"
+    )
     func unknown() {
         let policy = PinnedPeerTrust(pinned: [fingerprintA: "A81001"])
         let decision = policy.evaluate(PeerCertificate(fingerprint: fingerprintB, nodeID: "U12345", commonName: nil))
@@ -202,7 +204,29 @@ struct PinnedPeerTrustTests {
             return
         }
         #expect(reason.contains("unknown fingerprint \(fingerprintB)"))
-        #expect(reason.contains("spsync peer add U12345"))
+        #expect(reason.contains("claims to be node \"U12345\""))
+        #expect(reason.contains("not verified"))
+        #expect(reason.contains("`spsync id`"))
+        #expect(!reason.contains("peer add"), "\(reason)")
+    }
+
+    @Test("a certificate's node name and CN are escaped and bounded in the refusal: it stays one line")
+    func hostileNames() {
+        let policy = PinnedPeerTrust(pinned: [fingerprintA: "A81001"])
+        let fake = "U12345\n2026-01-01T00:00:00.000Z info spsync.daemon peer authenticated peer=U12345"
+        let decision = policy.evaluate(
+            PeerCertificate(
+                fingerprint: fingerprintB, nodeID: fake,
+                commonName: "A81001\r\u{1B}[2K\"" + String(repeating: "x", count: 500)))
+        guard case .reject(let reason) = decision else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(!reason.contains("\n") && !reason.contains("\r") && !reason.contains("\u{1B}"), "\(reason)")
+        #expect(reason.contains("claims to be node \"U12345\\n2026-01-01T00:00:00.000Z info spsync.daemon peer"))
+        #expect(reason.contains("CN \"A81001\\r\\u{1B}[2K\\\"xxx"))
+        #expect(!reason.contains(String(repeating: "x", count: 200)), "a long name is cut")
+        #expect(!reason.contains("peer add"))
     }
 
     @Test("a blocked fingerprint is refused even when pinned")
