@@ -9,8 +9,12 @@ import SyncStore
 /// - no charity holds a clinical value, a referral never addressed to it, or contact details it
 ///   may no longer hold;
 /// - validation verdicts agree: no node refused a write its origin accepted, and no node but its
-///   forger holds a forged write (every node that received it refused it); nothing is left parked
-///   or quarantined.
+///   forger holds a forged write (every node that received it refused it); a forged write that
+///   claims another origin is refused for its signature; nothing is left parked or quarantined;
+/// - no node holds a value its origin did not write: every write held (but a forgery at its
+///   forger) is one a node made, with the value it made it with, or with none once redacted;
+/// - no store is locked as rolled back: the simulator restores stores only with `Store.restore`,
+///   so nothing but a forgery (a claim, a change signed with another key) could have marked one.
 public enum Checks {
     /// Whether `node` is entitled to hold `write` now, given every write known (`truth`).
     public static func entitled(_ node: NodeID, _ write: FieldWrite, truth: Replica) -> Bool {
@@ -39,17 +43,40 @@ public enum Checks {
         replica.fingerprint().split(separator: "\n").filter { !$0.hasSuffix("live[] win=- conflict=false") }
     }
 
+    /// `made` holds the value of every write a node made (nil: not known, as in `verify`).
     static func run(
         nodes: [NodeID], held: [[StoredWrite]], truth: Replica, accepted: [WriteID], lostToRestore: Set<WriteID>,
-        forged: Set<WriteID> = [], stores: [Store], failures: inout [String]
+        forged: [WriteID: Forgery] = [:], made: [WriteID: [UInt8]]? = nil, stores: [Store], failures: inout [String]
     ) {
         // A forged write stays in its forger's (tampered) store and must be nowhere else.
         var held = held
+        var kept: [WriteID] = []
         for (index, node) in nodes.enumerated() {
-            for w in held[index] where forged.contains(w.write.id) && w.write.origin.node != node {
-                failures.append("\(node) holds forged write \(w.write.id), which it should have refused")
+            for w in held[index] {
+                if let forgery = forged[w.write.id] {
+                    if forgery.forger == node {
+                        kept.append(w.write.id)
+                        continue
+                    }
+                    failures.append(
+                        "\(node) holds \(forgery.attack) write \(w.write.id) forged by \(forgery.forger), which it should have refused"
+                    )
+                }
+                guard let made else { continue }
+                // Bytes checked against what the origin wrote, not against any store, which a
+                // forgery that got through would have reached too, and whether or not the write is
+                // known as forged.
+                if let value = made[w.write.id] {
+                    if let held = w.write.value, held != value {
+                        failures.append(
+                            "\(node) holds \(w.write.id) with a value its origin did not write: \(String(decoding: held.prefix(80), as: UTF8.self))"
+                        )
+                    }
+                } else {
+                    failures.append("\(node) holds \(w.write.id), which no node wrote")
+                }
             }
-            held[index].removeAll { forged.contains($0.write.id) }
+            held[index].removeAll { forged[$0.write.id] != nil }
         }
         var all: [WriteID: FieldWrite] = [:]
         for (_, fields) in truth.writes { for (_, byID) in fields { for (id, w) in byID { all[id] = w } } }
@@ -95,19 +122,44 @@ public enum Checks {
                 }
             }
         }
+        // A forgery its forger still holds has reached, after healing, a neighbour that refused it.
+        let byKey = Checks.byAuditKey(forged)
+        var refusedElsewhere: Set<String> = []
         for store in stores {
-            guard let counts = try? store.counts(), let node = try? store.nodeState().node else {
+            guard let me = try? store.nodeState().node else { continue }
+            for r in (try? store.audit(limit: Int.max, action: "refused")) ?? []
+            where byKey[Checks.auditKey(r)].map({ $0.forger != me }) ?? false {
+                refusedElsewhere.insert(Checks.auditKey(r))
+            }
+        }
+        for id in kept.sorted() where !refusedElsewhere.contains("\(id.origin.node)|\(id.seq)|\(id.field)") {
+            let forgery = forged[id].map { "\($0.attack) write forged by \($0.forger)" } ?? "forged write"
+            failures.append("\(forgery) \(id) was refused by no other node: it never left its forger")
+        }
+        for store in stores {
+            guard let counts = try? store.counts(), let state = try? store.nodeState() else {
                 failures.append("a store could not be read")
                 continue
             }
+            let node = state.node
             if counts.refused > 0 {
                 let refusals = (try? store.audit(limit: Int.max, action: "refused")) ?? []
-                let forgedKeys = Set(forged.map { "\($0.origin.node)|\($0.seq)|\($0.field)" })
-                for r in refusals where !forgedKeys.contains("\(r.origin ?? "")|\(r.seq ?? 0)|\(r.field ?? "")") {
-                    failures.append(
-                        "\(node) refused \(r.field ?? "a field") of \(r.origin ?? "?") seq \(r.seq ?? 0), which its origin accepted"
-                    )
+                for r in refusals {
+                    guard let forgery = byKey[Checks.auditKey(r)] else {
+                        failures.append(
+                            "\(node) refused \(r.field ?? "a field") of \(r.origin ?? "?") seq \(r.seq ?? 0), which its origin accepted"
+                        )
+                        continue
+                    }
+                    if forgery.attack.claimsAnotherOrigin, !Attack.signatureCodes.contains(r.code ?? "") {
+                        failures.append(
+                            "\(node) refused \(forgery.attack) write \(r.field ?? "?") of \(r.origin ?? "?") seq \(r.seq ?? 0) as \(r.code ?? "nothing"), not for its signature"
+                        )
+                    }
                 }
+            }
+            if let at = state.rolledBackAt {
+                failures.append("\(node) was locked as rolled back at t=\(at) though no store was put back by hand")
             }
             if counts.parked > 0 { failures.append("\(node) still has \(counts.parked) parked writes") }
             if counts.quarantined > 0 { failures.append("\(node) quarantined \(counts.quarantined) writes") }
@@ -116,6 +168,18 @@ public enum Checks {
 }
 
 extension Checks {
+    /// How the audit log names a write: origin node, seq and field (not the incarnation).
+    static func auditKey(_ entry: AuditEntry) -> String {
+        "\(entry.origin ?? "")|\(entry.seq ?? 0)|\(entry.field ?? "")"
+    }
+
+    /// The forgeries by the audit log's name for their writes.
+    static func byAuditKey(_ forged: [WriteID: Forgery]) -> [String: Forgery] {
+        Dictionary(
+            forged.map { ("\($0.key.origin.node)|\($0.key.seq)|\($0.key.field)", $0.value) },
+            uniquingKeysWith: { a, _ in a })
+    }
+
     /// Runs every check over some healed stores; `accepted` are the writes that must not be lost.
     public static func verify(_ stores: [Store], accepted: [WriteID], lostToRestore: Set<WriteID> = []) throws
         -> [String]

@@ -24,9 +24,11 @@ public final class Simulation {
         public var faults: Bool
         /// Where the stores go; a fresh temporary folder when nil (removed afterwards).
         public var directory: String?
-        /// Tampered nodes now and then make writes they may not make (another organisation's
-        /// capacity, a charity's clinical write), which every other node must refuse. Drawn from
-        /// a stream of their own, so the rest of a seed's history is the same with or without them.
+        /// Tampered nodes now and then attack (`Attack`): make writes they may not make, forge,
+        /// replay, alter or strip the signature of writes of other origins, and claim in `HELLO`
+        /// to hold more of a peer's changes than it issued. Every other node must refuse every
+        /// forgery, and no claim may lock a node. Drawn from a stream of their own, so the random
+        /// choices of the rest of a seed's history are the same with or without them.
         public var forgeries: Bool
 
         public init(
@@ -48,6 +50,18 @@ public final class Simulation {
         /// Forged writes made, and refusals of them recorded across the network.
         public var forged = 0
         public var refusals = 0
+        /// Forged writes made, by attack.
+        public var attacks: [Attack: Int] = [:]
+        /// Refusals of forged writes at nodes other than their forger, by attack.
+        public var refusalsByAttack: [Attack: Int] = [:]
+        /// Key bindings refused across the network (the made-up incarnations' keys).
+        public var keyRefusals = 0
+        /// `HELLO`s a tampered node sent claiming to hold more of its peer's changes than it issued,
+        /// and the false claims the network audited (those and the ones its forged seqs made).
+        public var helloClaims = 0
+        public var falseClaims = 0
+        /// Nodes whose store ended locked as rolled back.
+        public var locked: [String] = []
         public var converged: Bool { failures.isEmpty }
     }
 
@@ -100,7 +114,15 @@ public final class Simulation {
     /// The forgeries' own stream (see `Options.forgeries`).
     var forgeRng: SeededRandom
     /// Writes made by tampered nodes: refused everywhere else, held only by their forger.
-    var forged: Set<WriteID> = []
+    var forged: [WriteID: Forgery] = [:]
+    /// Nodes chosen to tamper at least once: their `HELLO`s may lie from then on.
+    var tampered: Set<Int> = []
+    /// The highest seq each node forged a write of another origin under. Its next forgery goes
+    /// above it: above what its store holds would not do, as a restore may have taken a forgery
+    /// out of the store that `forged` still names.
+    var forgedSeqMax: [Int: UInt64] = [:]
+    /// `HELLO`s rewritten to claim more than the peer issued.
+    var helloClaims = 0
     var now: UInt64 = 1_780_000_000_000
     var nodes: [Node] = []
     var links: [(Int, Int)] = []
@@ -113,6 +135,8 @@ public final class Simulation {
     var failures: [String] = []
     /// Every write accepted at its origin: the ids that must not be lost.
     var accepted: [(node: Int, write: WriteID)] = []
+    /// The value each accepted write was made with.
+    var made: [WriteID: [UInt8]] = [:]
     /// Writes made after the backup a node was restored from and held nowhere else then.
     var lostToRestore: Set<WriteID> = []
     var restored = false
@@ -124,7 +148,10 @@ public final class Simulation {
     public init(_ options: Options) {
         self.options = options
         self.rng = SeededRandom(seed: options.seed &* 0x2545_F491_4F6C_DD1D &+ 1)
-        self.forgeRng = SeededRandom(seed: options.seed &* 0x9E37_79B9_7F4A_7C15 &+ 7)
+        // Not `seed * γ + c`: SplitMix64 adds γ at each step, so seed s + 1 would replay seed s's
+        // stream one draw on and consecutive seeds would tamper alike. One mixing step first.
+        var mixer = SeededRandom(seed: options.seed ^ 0x6A09_E667_F3BC_C908)
+        self.forgeRng = SeededRandom(seed: mixer.next())
         if let dir = options.directory {
             root = dir
             ownsRoot = false
@@ -165,9 +192,23 @@ public final class Simulation {
             failures.append("simulation error: \(error)")
         }
         for f in failures { log("FAIL \(f)") }
-        let refusals = nodes.reduce(0) { n, node in n + ((try? node.store?.counts().refused) ?? 0) }
-        return Report(
-            seed: options.seed, trace: trace, failures: failures, forged: forged.count, refusals: refusals)
+        var report = Report(seed: options.seed, trace: trace, failures: failures, forged: forged.count)
+        report.helloClaims = helloClaims
+        for forgery in forged.values { report.attacks[forgery.attack, default: 0] += 1 }
+        let byKey = Checks.byAuditKey(forged)
+        for node in nodes {
+            guard let store = node.store, let counts = try? store.counts() else { continue }
+            report.refusals += counts.refused
+            report.falseClaims += counts.falseClaims
+            if (try? store.nodeState().rolledBackAt) != nil { report.locked.append(node.id.rawValue) }
+            report.keyRefusals += (try? store.audit(limit: Int.max, action: "key_refused").count) ?? 0
+            for r in (try? store.audit(limit: Int.max, action: "refused")) ?? [] {
+                if let forgery = byKey[Checks.auditKey(r)], forgery.forger != node.id {
+                    report.refusalsByAttack[forgery.attack, default: 0] += 1
+                }
+            }
+        }
+        return report
     }
 
     // MARK: Setup
@@ -319,10 +360,14 @@ public final class Simulation {
         }
     }
 
-    /// Puts frames on the wire from one side, with the seeded faults.
+    /// Puts frames on the wire from one side, with the seeded faults; a tampered node's `HELLO`
+    /// may claim more than its peer issued (`falseHello`).
     func send(_ c: Connection, from side: Int, _ frames: [Frame]) {
         let to = 1 - side
-        for frame in frames {
+        for var frame in frames {
+            if frame.type == MessageType.hello.rawValue, tampered.contains(c.ends[side]), forgeRng.chance(50) {
+                frame = falseHello(frame, from: c.ends[side], to: c.ends[to])
+            }
             var at = max(now + 5 + UInt64(rng.below(45)), c.lastDelivery[to] + 1)
             if options.faults {
                 let roll = rng.below(1000)
@@ -345,6 +390,18 @@ public final class Simulation {
         if c.drivers[side]?.isClosed == true {
             schedule(at: c.lastDelivery[to] + 1, .fin(connection: c.id, to: to))
         }
+    }
+
+    /// A `HELLO` from node `i` rewritten to claim a seq of `peer`'s current incarnation far
+    /// beyond what `peer` issued: a claim that must be audited and never lock the peer.
+    func falseHello(_ frame: Frame, from i: Int, to peer: Int) -> Frame {
+        guard case .hello(var hello) = try? Message(frame: frame), let state = try? nodes[peer].store?.nodeState()
+        else { return frame }
+        let claim = state.lastSeq + 1_000_000
+        hello.heldOfYou[state.incarnation] = claim
+        helloClaims += 1
+        log("\(nodes[i].id) claims in HELLO to hold \(nodes[peer].id):\(claim)")
+        return Message.hello(hello).frame
     }
 
     func closeIfDone(_ c: Connection) {
@@ -400,7 +457,11 @@ public final class Simulation {
 
     /// Restores a node from one of its older backups with `spsync restore` (a new incarnation).
     func restoreOlder(_ i: Int) throws {
-        guard nodes[i].store != nil, let file = nodes[i].backups.first else { return }
+        guard let store = nodes[i].store, let file = nodes[i].backups.first else { return }
+        // The restore clears a lock; one set before it must not go unseen.
+        if let at = try store.nodeState().rolledBackAt {
+            failures.append("\(nodes[i].id) was locked as rolled back at t=\(at) before it was restored")
+        }
         restored = true
         crash(i)
         // Writes accepted here after that backup survive only if another node holds them now.
@@ -436,33 +497,146 @@ public final class Simulation {
         FieldValue.json(ProgressEvent(event: kind, service: service?.rawValue))
     }
 
-    /// Node `i`'s store is tampered with: a write it may not make goes into its log, to be sent
-    /// with its next session (no live push, so the main random stream is not touched).
+    /// Node `i` is tampered with: it is chosen to tamper (its `HELLO`s may lie from now on) and
+    /// attacks once, drawing the attack from the forgeries' stream and trying the next kind when it
+    /// holds nothing to attack with. Each attack adds rows to its own store, to be sent with its
+    /// next sessions (no live push, so the main random stream is not touched).
     func forge(_ i: Int) throws {
+        tampered.insert(i)
         guard let store = nodes[i].store else { return }
-        let me = nodes[i].id
-        var candidates: [(RecordID, FieldKey, [UInt8])] = []
-        for s in try store.services(wallMillis: wall(i)).compactMap({ try? RecordID($0.id) }).sorted()
-        where s.serviceOwner != me {
-            candidates.append((s, .serviceCapacity, capacity(0)))
+        let kinds = Attack.allCases
+        let first = forgeRng.below(kinds.count)
+        for k in kinds.indices {
+            let attack = kinds[(first + k) % kinds.count]
+            let writes = try tamper(attack, i, store)
+            guard !writes.isEmpty else { continue }
+            for id in writes {
+                precondition(forged[id] == nil, "forgers have seq ranges of their own: \(id) forged twice")
+                forged[id] = Forgery(forger: nodes[i].id, attack: attack)
+                if attack.claimsAnotherOrigin { forgedSeqMax[i] = max(forgedSeqMax[i] ?? 0, id.seq) }
+            }
+            return
         }
-        if me.role == .vcse {
-            for r in try store.referrals().compactMap({ try? RecordID($0.id) }).sorted() {
-                candidates.append((r, .clinicalNHSNumber, FieldValue.text("9990000026")))
+    }
+
+    /// Makes one attack of a kind at node `i`; returns the writes made (none: nothing to attack with).
+    func tamper(_ attack: Attack, _ i: Int, _ store: Store) throws -> [WriteID] {
+        let me = nodes[i].id
+        // Each node forges in a seq range of its own, so no two forgeries share an id.
+        let floor = max(Store.tamperedSeqFloor * UInt64(i + 1), forgedSeqMax[i] ?? 0)
+        switch attack {
+        case .unauthorised:
+            var candidates: [(RecordID, FieldKey, [UInt8])] = []
+            for s in try store.services(wallMillis: wall(i)).compactMap({ try? RecordID($0.id) }).sorted()
+            where s.serviceOwner != me {
+                candidates.append((s, .serviceCapacity, capacity(0)))
+            }
+            if me.role == .vcse {
+                for r in try store.referrals().compactMap({ try? RecordID($0.id) }).sorted() {
+                    candidates.append((r, .clinicalNHSNumber, FieldValue.text("9990000026")))
+                }
+            }
+            guard !candidates.isEmpty else { return [] }
+            let (record, field, value) = candidates[forgeRng.below(candidates.count)]
+            let ref = try store.tamperedWrite(record, [(field, value)], wallMillis: wall(i))
+            log("\(me) forges \(ref.seq) \(record.rawValue.prefix(24))… \(field.rawValue)")
+            return [WriteID(origin: ref.origin, seq: ref.seq, field: field)]
+        case .replayed, .stripped:
+            let changes = Dictionary(grouping: try copyable(store, i), by: \.change).sorted { $0.key < $1.key }
+            guard !changes.isEmpty else { return [] }
+            let (change, writes) = changes[forgeRng.below(changes.count)]
+            let fields = Set(writes.map(\.field))
+            let made =
+                attack == .replayed
+                ? try store.tamperedReplay(change, fields: fields, above: floor, wallMillis: wall(i))
+                : try store.tamperedStrip(change, fields: fields, above: floor, wallMillis: wall(i))
+            log(
+                "\(me) \(attack == .replayed ? "replays" : "strips the signature of") \(change.origin.node):\(change.seq) as seq \(made[0].seq) \(fields.map(\.rawValue).sorted().joined(separator: ","))"
+            )
+            return made
+        case .altered:
+            let writes = try copyable(store, i).filter { $0.value != nil }
+            guard !writes.isEmpty else { return [] }
+            let w = writes[forgeRng.below(writes.count)]
+            let made = try store.tamperedAlteration(w.id, value: altered(w), above: floor, wallMillis: wall(i))
+            log("\(me) alters \(w.origin.node):\(w.seq) \(w.field.rawValue) as seq \(made[0].seq)")
+            return made
+        case .claimedOrigin, .madeUpIncarnation:
+            let targets = try claimable(store, i)
+            guard !targets.isEmpty else { return [] }
+            let (record, victim, field, value) = targets[forgeRng.below(targets.count)]
+            if attack == .claimedOrigin {
+                guard let origin = try nodes[victim].store?.nodeState().origin else { return [] }
+                let made = try store.tamperedClaim(
+                    record, [(field, value)], claiming: origin, above: floor, wallMillis: wall(i))
+                log("\(me) forges \(nodes[victim].id):\(made[0].seq) \(record.rawValue.prefix(24))… \(field.rawValue)")
+                return made
+            }
+            // The forger's own key for the victim: fresh bytes each run, never a decision.
+            let key = try NodeIdentity.makeInMemory(nodeID: nodes[victim].id.rawValue)
+            let incarnation = UUIDv7(millis: wall(i), random: (forgeRng.next(), forgeRng.next()))
+            let made = try store.tamperedIncarnation(
+                record, [(field, value)], of: nodes[victim].id, incarnation: incarnation, signer: key, above: floor,
+                wallMillis: wall(i))
+            log(
+                "\(me) forges \(nodes[victim].id) in a made-up incarnation, seq \(made[0].seq) \(record.rawValue.prefix(24))… \(field.rawValue)"
+            )
+            return made
+        }
+    }
+
+    /// Writes of other origins held at node `i` that a tampered copy may be made of: clinical and
+    /// directory writes (not names). The copies stay out of the tampered node's own sending
+    /// decisions (routing, consent) and of its own later writes' causal contexts (a forged seq in
+    /// one would cover the origin's later writes), and do not reorder its service list.
+    func copyable(_ store: Store, _ i: Int) throws -> [FieldWrite] {
+        try store.heldWrites().map(\.write).filter { w in
+            w.origin.node != nodes[i].id && forged[w.id] == nil && w.seq < Store.tamperedSeqFloor
+                && !w.field.isRedaction && (w.field.dataClass == .clinical || w.field.dataClass == .service)
+                && w.field != .serviceName
+        }.sorted { $0.id < $1.id }
+    }
+
+    /// Writes node `i` could forge in another node's name that node would be allowed to make: a
+    /// charity's capacity, a referral's clinical field in its practice's (or PCN's) name.
+    func claimable(_ store: Store, _ i: Int) throws -> [(RecordID, Int, FieldKey, [UInt8])] {
+        let me = nodes[i].id
+        let index = Dictionary(uniqueKeysWithValues: nodes.indices.map { (nodes[$0].id, $0) })
+        var targets: [(RecordID, Int, FieldKey, [UInt8])] = []
+        for s in try store.services(wallMillis: wall(i)).compactMap({ try? RecordID($0.id) }).sorted() {
+            if let owner = s.serviceOwner, owner != me, let j = index[owner] {
+                targets.append((s, j, .serviceCapacity, capacity(0)))
             }
         }
-        guard !candidates.isEmpty else { return }
-        let (record, field, value) = candidates[forgeRng.below(candidates.count)]
-        let ref = try store.tamperedWrite(record, [(field, value)], wallMillis: wall(i))
-        forged.insert(WriteID(origin: ref.origin, seq: ref.seq, field: field))
-        log("\(me) forges \(ref.seq) \(record.rawValue.prefix(24))… \(field.rawValue)")
+        for r in try store.referrals().compactMap({ try? RecordID($0.id) }).sorted() {
+            guard let (practice, pcn) = r.referralParties, let j = index[practice == me ? pcn : practice] else {
+                continue
+            }
+            targets.append((r, j, .clinicalNHSNumber, FieldValue.text("9990000026")))
+        }
+        return targets
+    }
+
+    /// Another plausible value for a write.
+    func altered(_ w: FieldWrite) -> [UInt8] {
+        let values: [[UInt8]]
+        switch w.field {
+        case .serviceCapacity: values = [capacity(0), capacity(5)]
+        case .clinicalNHSNumber: values = [FieldValue.text("9990000026"), FieldValue.text("9434765919")]
+        default: values = [FieldValue.text("altered"), FieldValue.text("altered again")]
+        }
+        return values.first { $0 != w.value } ?? values[0]
     }
 
     func write(_ i: Int, _ record: RecordID, _ values: [(FieldKey, [UInt8])]) throws -> Bool {
         guard let store = nodes[i].store else { return false }
         do {
             let ref = try store.write(record, values, wallMillis: wall(i), actor: "sim")
-            for (field, _) in values { accepted.append((i, WriteID(origin: ref.origin, seq: ref.seq, field: field))) }
+            for (field, value) in values {
+                let id = WriteID(origin: ref.origin, seq: ref.seq, field: field)
+                accepted.append((i, id))
+                made[id] = value
+            }
             log(
                 "\(nodes[i].id) writes \(ref.seq) \(record.rawValue.prefix(24))… \(values.map(\.0.rawValue).joined(separator: ","))"
             )
@@ -580,11 +754,11 @@ public final class Simulation {
             guard let store = node.store else { preconditionFailure("healed nodes are all up") }
             let writes = try store.heldWrites()
             held.append(writes)
-            for w in writes where !forged.contains(w.write.id) { truth.apply(w.write) }
+            for w in writes where forged[w.write.id] == nil { truth.apply(w.write) }
         }
         Checks.run(
             nodes: nodes.map(\.id), held: held, truth: truth, accepted: accepted.map(\.write),
-            lostToRestore: lostToRestore, forged: forged,
+            lostToRestore: lostToRestore, forged: forged, made: made,
             stores: nodes.compactMap(\.store), failures: &failures)
         log(
             "checked \(accepted.count) accepted and \(forged.count) forged writes at \(nodes.count) nodes: \(failures.isEmpty ? "converged" : "\(failures.count) failures")"

@@ -73,21 +73,25 @@ extension Store {
 
     /// Makes a change as a tampered node would: without validation, so peers must refuse it. With
     /// `claiming`, the change claims another origin (and that origin's next seq as this store knows
-    /// it) but is signed with this node's key, as a forger's would be.
+    /// it, or `seq`) but is signed with this node's key, as a forger's would be, or with `signedBy`.
     /// For the simulator and tests only (`@_spi(Tampering) import SyncStore`).
     @_spi(Tampering)
     @discardableResult
     public func tamperedWrite(
-        _ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64, claiming: Origin? = nil
+        _ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64, claiming: Origin? = nil,
+        seq: UInt64? = nil, signedBy: (any ChangeSigner)? = nil
     ) throws -> ChangeRef {
-        try makeChange(record, values, wallMillis: wallMillis, actor: "tampered", validate: false, claiming: claiming)
+        precondition(claiming != nil || (seq == nil && signedBy == nil), "seq and signedBy go with claiming")
+        return try makeChange(
+            record, values, wallMillis: wallMillis, actor: "tampered", validate: false, claiming: claiming,
+            claimedSeq: seq, signedBy: signedBy)
     }
 
     private func makeChange(
         _ record: RecordID, _ values: [(FieldKey, [UInt8])], wallMillis: UInt64, actor: String, validate: Bool,
-        claiming: Origin? = nil
+        claiming: Origin? = nil, claimedSeq: UInt64? = nil, signedBy: (any ChangeSigner)? = nil
     ) throws -> ChangeRef {
-        guard let signer else {
+        guard let signer = signedBy ?? signer else {
             throw SyncError(
                 .usage, "this store was opened without the node's key, so it cannot sign a change; use the node's home")
         }
@@ -127,7 +131,8 @@ extension Store {
                 if let claiming {
                     let row = try Store.originID(claiming, db, &s)
                     seq =
-                        UInt64(
+                        try claimedSeq
+                        ?? UInt64(
                             try Int64.fetchOne(
                                 db, sql: "SELECT max(seq) FROM field_write WHERE origin = ?", arguments: [row]) ?? 0)
                         + 1

@@ -32,14 +32,18 @@ struct SimulatorCommand: ParsableCommand {
         if let seed {
             let report = Simulation.run(.init(seed: seed, steps: steps))
             for line in report.trace { print(line) }
+            print(Self.attackSummary([report]))
             print(report.converged ? "seed \(seed): converged" : "seed \(seed): FAILED")
             if !report.converged { throw ExitCode.failure }
             return
         }
         let n = seeds ?? 0
         var failed: [UInt64] = []
+        var reports: [Simulation.Report] = []
         for s in from..<from + UInt64(n) {
-            let report = Simulation.run(.init(seed: s, steps: steps))
+            var report = Simulation.run(.init(seed: s, steps: steps))
+            report.trace = []
+            reports.append(report)
             if !report.converged {
                 failed.append(s)
                 print("seed \(s) FAILED (replay: spsync-sim --seed \(s)): \(report.failures.first ?? "")")
@@ -50,7 +54,23 @@ struct SimulatorCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("… \(done) of \(n) seeds run, \(failed.count) failed\n".utf8))
             }
         }
+        print(Self.attackSummary(reports))
         print("ran \(n), converged \(n - failed.count), failed \(failed.count)")
         if !failed.isEmpty { throw ExitCode.failure }
+    }
+
+    /// One line: the forged writes made and refused elsewhere by attack, the refused key bindings,
+    /// and the false `HELLO` claims made and audited.
+    static func attackSummary(_ reports: [Simulation.Report]) -> String {
+        let kinds = Attack.allCases.map { attack in
+            let made = reports.reduce(0) { $0 + ($1.attacks[attack] ?? 0) }
+            let refused = reports.reduce(0) { $0 + ($1.refusalsByAttack[attack] ?? 0) }
+            return "\(attack) \(made)/\(refused)"
+        }
+        let keys = reports.reduce(0) { $0 + $1.keyRefusals }
+        let claims = reports.reduce(0) { $0 + $1.helloClaims }
+        let audited = reports.reduce(0) { $0 + $1.falseClaims }
+        return "forged writes made/refusals elsewhere: \(kinds.joined(separator: ", ")); key bindings refused \(keys); "
+            + "HELLO claims \(claims), false claims audited \(audited)"
     }
 }
