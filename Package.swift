@@ -63,7 +63,7 @@ let package = Package(
         // Protocol benchmark (not a test): sessions in memory between two SQLite stores.
         .executableTarget(
             name: "spsync-protocol-bench",
-            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation", "SyncTransport"],
+            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation", "SyncTransport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         // TLS 1.3 mutual authentication over SwiftNIO with the system OpenSSL: node identity and

@@ -339,7 +339,9 @@ extension Store {
         prepared: Prepared? = nil, certificates: CertificateCache, afterEach: () throws -> Void = {}
     ) throws {
         var accepted: [(FieldWrite, [UInt8])] = []
-        let p = try prepared ?? prepare([change], limits: limits, db, &s, certificates)[0]
+        // A parked change was verified when it arrived: only decode it again.
+        let p =
+            try prepared ?? prepare([change], limits: limits, db, &s, certificates, checkSignatures: !verified)[0]
         // The signature covers every write of the change, so one that does not decode fails it whole.
         let record: RecordID
         let writes: [FieldWrite]

@@ -1,4 +1,5 @@
 import COpenSSL
+import SyncCrypto
 
 /// What a certificate says about who holds it: the facts a trust policy decides on.
 public struct PeerCertificate: Sendable, Hashable {
@@ -80,22 +81,7 @@ enum X509Certificate {
     }
 
     /// The node ids named by `spsync:node/<ID>` SAN URIs, in certificate order.
-    static func nodeIDs(of certificate: OpaquePointer) -> [String] {
-        guard let names = spsync_X509_get_subject_alt_names(certificate) else { return [] }
-        defer { GENERAL_NAMES_free(names) }
-        var ids: [String] = []
-        for index in 0..<spsync_GENERAL_NAMES_count(names) {
-            var length: Int32 = 0
-            guard let bytes = spsync_GENERAL_NAME_uri(spsync_GENERAL_NAMES_value(names, index), &length) else {
-                continue
-            }
-            let uri = String(decoding: UnsafeBufferPointer(start: bytes, count: Int(length)), as: UTF8.self)
-            if uri.hasPrefix(PeerCertificate.nodeURIPrefix) {
-                ids.append(String(uri.dropFirst(PeerCertificate.nodeURIPrefix.count)))
-            }
-        }
-        return ids
-    }
+    static func nodeIDs(of certificate: OpaquePointer) -> [String] { SignerCertificate.nodeIDs(of: certificate) }
 
     /// The first subject common name, as UTF-8.
     static func commonName(of certificate: OpaquePointer) -> String? {

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SyncCore
 import SyncProtocol
 import SyncSimulation
@@ -13,6 +14,8 @@ import SyncTransport
 //   (b) stores of 20,000 and 200,000 referrals on both sides; 100 referrals changed (one field
 //       each) at the practice; one session: bytes on the wire per changed field beside the raw size
 //       of the changed values.
+//   The reference in the same run: the same field writes inserted as plain SQLite rows (a table
+//       with an equivalent unique key, one transaction, a prepared statement).
 //   (c) origin signatures: changes signed per second (digests and ECDSA, as `Store.write` signs)
 //       and verified per second (the store's own check of a received batch, on every core), and
 //       the bytes signatures add on the wire in (a) and (b).
@@ -133,6 +136,35 @@ func delta(_ name: String, _ stores: (practice: Store, hub: Store), referrals: I
 let big = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200_000
 print("(a) initial sync, \(big) referrals × 5 fields")
 let large = try initialSync("large", referrals: big)
+do {
+    let plain = try DatabaseQueue(path: "\(root)/plain.sqlite")
+    try plain.write { db in
+        try db.execute(sql: "PRAGMA journal_mode = WAL")
+        try db.execute(
+            sql: """
+                CREATE TABLE w (origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL, record TEXT NOT NULL,
+                  field TEXT NOT NULL, body BLOB NOT NULL, UNIQUE (origin, seq, field)) STRICT
+                """)
+    }
+    let fields = ["routing.urgency", "routing.note", "contact.givenName", "contact.phone", "contact.email"]
+    let start = Date()
+    try plain.write { db in
+        let insert = try db.makeStatement(
+            sql: "INSERT INTO w (origin, seq, hlc, record, field, body) VALUES (?, ?, ?, ?, ?, ?)")
+        for i in 0..<big {
+            let record = try referralID(i).rawValue
+            for (n, field) in fields.enumerated() {
+                try insert.execute(arguments: [
+                    "A81001", Int64(i + 1), Int64(i), record, field, Data(salt(i * 5 + n) + Array(field.utf8)),
+                ])
+            }
+        }
+    }
+    let t = seconds(start)
+    print(
+        "  reference, same run: \(big * 5) plain SQLite rows in \(String(format: "%.1f", t)) s = "
+            + "\(Int(Double(big * 5) / t)) rows/s")
+}
 print("(b) bytes per changed field")
 let small = try initialSync("small", referrals: 20_000)
 try delta("small", small, referrals: 20_000)
