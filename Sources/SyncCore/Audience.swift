@@ -19,6 +19,31 @@ public enum Audience {
         }
     }
 
+    /// The referral classes `reader` may see of a referral it is neither the practice nor the PCN
+    /// of (Protocol/SPEC.md 7.2): the owner of the current target service sees routing, consent,
+    /// progress and outcome, and contact while explicit consent stands; anyone else sees none.
+    public static func visibleClasses(_ reader: NodeID, view: ReferralView) -> Set<DataClass> {
+        guard let owner = view.currentService?.serviceOwner, owner == reader else { return [] }
+        var classes: Set<DataClass> = [.routing, .consent, .progress, .outcome]
+        if view.explicitConsent { classes.insert(.contact) }
+        return classes
+    }
+
+    /// The classes of a referral `reader` holds but must not keep, judged from what it holds
+    /// itself (Protocol/SPEC.md 7.5). Only positive evidence counts: a winning target service owned
+    /// by someone else takes every class away, a winning consent that is not explicit and standing
+    /// takes contact away; clinical is never kept. A fact not held yet (a `WIDEN` cut in parts may bring contact before
+    /// consent) takes nothing away: the sender's filter and `NARROW` cover that time.
+    public static func classesToPurge(
+        _ reader: NodeID, of record: RecordID, service: RecordID?, consent: Consent?
+    ) -> Set<DataClass> {
+        guard let (practice, pcn) = record.referralParties, reader != practice, reader != pcn else { return [] }
+        if let owner = service?.serviceOwner, owner != reader { return Set(DataClass.referralClasses) }
+        var classes: Set<DataClass> = [.clinical]  // never anyone's but the practice's and the PCN's
+        if let consent, !consent.isExplicitAndStanding { classes.insert(.contact) }
+        return classes
+    }
+
     /// Whether `reader` may hold `write` now. `view` is required for referrals.
     ///
     /// The practice and PCN named in a referral's id see every class. The owner of the current

@@ -78,17 +78,33 @@ public final class Daemon: Sendable {
         return cut
     }
 
-    /// Runs one session with `peer` so that `reload` can cut it.
-    func tracked(_ peer: String, _ body: @escaping @Sendable () async -> SessionOutcome) async -> SessionOutcome {
-        let task = Task { await body() }
-        let id = await sessions.add(peer) { task.cancel() }
+    /// Runs one admitted session so that `reload` can cut it, and a newer connection from the same
+    /// peer supersede it; `body` gets what its closing `ERROR` says when it is cut.
+    func tracked(
+        _ ticket: SessionRegistry.Ticket, _ body: @escaping @Sendable (SessionStop) async -> SessionOutcome
+    ) async -> SessionOutcome {
+        let task = Task { await body(ticket.stop) }
+        await sessions.attach(ticket.id) { task.cancel() }
         let outcome = await withTaskCancellationHandler {
             await task.value
         } onCancel: {
             task.cancel()
         }
-        await sessions.remove(id)
+        await sessions.remove(ticket.id)
         return outcome
+    }
+
+    /// Waits until this node may dial `peer` (no session with it open) and registers the dial;
+    /// nil after `seconds`, or at once for a one-shot sync while a live session with the peer is
+    /// in step (that session carries the sync).
+    func admitDial(_ peer: String, live: Bool, seconds: Double) async -> SessionRegistry.Ticket? {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while true {
+            if let ticket = await sessions.admitOutbound(peer, live: live) { return ticket }
+            if !live, await sessions.inStep(peer) { return nil }
+            if ContinuousClock.now >= deadline || Task.isCancelled { return nil }
+            do { try await Task.sleep(for: .milliseconds(200)) } catch { return nil }
+        }
     }
 
     /// Runs until SIGTERM or SIGINT.
@@ -149,13 +165,27 @@ public final class Daemon: Sendable {
         return outcomes
     }
 
-    /// One one-shot sync with a peer, with status bookkeeping.
+    /// One one-shot sync with a peer, with status bookkeeping. While another session with the peer
+    /// is open this waits for it (one session per peer); a live session in step carries the sync.
     func syncOnce(_ peer: PeerConfig) async -> SessionOutcome {
+        guard let ticket = await admitDial(peer.id, live: false, seconds: 60) else {
+            var outcome = SessionOutcome(peer: peer.id, succeeded: false, statistics: .init())
+            if await sessions.inStep(peer.id) {
+                outcome.succeeded = true
+                outcome.note = "in step through the live session with \(peer.id) already open"
+            } else {
+                outcome.errorCode = "busy"
+                outcome.error =
+                    "a session with \(peer.id) is already open and did not finish within 60 s; it carries the sync "
+                    + "(one session per peer): see `spsync status`, or try again later"
+            }
+            return outcome
+        }
         await book.started(peer.id, at: WallClock.now())
         PeerSync.releaseParked(runtime)
         let feed = self.feed, runtime = self.runtime
-        let outcome = await tracked(peer.id) {
-            await PeerSync.dial(peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() })
+        let outcome = await tracked(ticket) { stop in
+            await PeerSync.dial(peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() }, stop: stop)
         }
         await finish(peer.id, outcome)
         return outcome
@@ -163,15 +193,22 @@ public final class Daemon: Sendable {
 
     /// A callback for a live session with `peer` that has just caught up.
     func markInStep(_ peer: String) -> @Sendable () async -> Void {
-        let book = self.book, store = runtime.store
+        let book = self.book, store = runtime.store, sessions = self.sessions
         return {
             // Status bookkeeping only: an unreadable store counts as seq 0.
             let seq = (try? store.lastLocalSeq()) ?? 0
             await book.inStep(peer, at: WallClock.now(), localSeq: seq)
+            await sessions.markInStep(peer)
         }
     }
 
     func finish(_ peer: String, _ outcome: SessionOutcome) async {
+        if outcome.errorCode == ErrorCode.busy.description {
+            // Another session with the peer carries the sync (one per peer): not a failure.
+            runtime.logger.info(
+                "session given way", metadata: ["peer": "\(peer)", "error": "\(outcome.error ?? "")"])
+            return
+        }
         let seq = (try? runtime.store.lastLocalSeq()) ?? 0  // status only: an unreadable store shows 0
         await book.finished(peer, outcome, at: WallClock.now(), localSeq: seq)
         runtime.logger.log(
@@ -245,14 +282,24 @@ struct ListenerService: Service {
             try await cancelWhenGracefulShutdown {
                 try await listener.run { connection in
                     let peer = connection.peer.peerID
+                    let me = runtime.node.rawValue
+                    guard let ticket = await daemon.sessions.admitInbound(peer, me: me) else {
+                        // Both sides dialled at once: this node's connection wins (SPEC section 1).
+                        runtime.logger.info(
+                            "second connection refused: one session per peer", metadata: ["peer": "\(peer)"])
+                        await SessionRunner.refuse(
+                            connection, .busy,
+                            "\(me) has a session with \(peer) open already, dialled by \(me); it carries the sync")
+                        return
+                    }
                     await daemon.book.started(peer, at: WallClock.now())
                     let feed = daemon.feed
-                    let outcome = await daemon.tracked(peer) {
+                    let outcome = await daemon.tracked(ticket) { stop in
                         await SessionRunner.run(
                             connection, store: runtime.store, mode: .live, localChanges: feed.subscribe(),
                             rotation: runtime.rotation, keyPolicy: runtime.keyPolicy, logger: runtime.logger,
                             clock: { WallClock.now() },
-                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer))
+                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer), stop: stop)
                     }
                     runtime.afterSession(outcome)
                     await daemon.finish(peer, outcome)
@@ -309,12 +356,14 @@ struct PeerLinkService: Service {
                 }
                 let succeeded: Bool
                 if schedule == .live {
+                    // One session per peer: while the peer's own connection is open, it is the link.
+                    guard let ticket = await daemon.admitDial(peer.id, live: true, seconds: 1) else { continue }
                     await daemon.book.started(peer.id, at: WallClock.now())
                     let feed = daemon.feed, daemon = self.daemon, peer = self.peer
-                    let outcome = await daemon.tracked(peer.id) {
+                    let outcome = await daemon.tracked(ticket) { stop in
                         await PeerSync.dial(
                             peer, runtime: runtime, mode: .live, localChanges: feed.subscribe(),
-                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer.id))
+                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer.id), stop: stop)
                     }
                     await daemon.finish(peer.id, outcome)
                     succeeded = outcome.succeeded
@@ -338,29 +387,5 @@ struct PeerLinkService: Service {
                 }
             }
         }
-    }
-}
-
-/// The daemon's open sessions by peer, each with a way to cut it.
-actor SessionRegistry {
-    private var open: [Int: (peer: String, cancel: @Sendable () -> Void)] = [:]
-    private var next = 0
-
-    func add(_ peer: String, _ cancel: @escaping @Sendable () -> Void) -> Int {
-        next += 1
-        open[next] = (peer, cancel)
-        return next
-    }
-
-    func remove(_ id: Int) { open[id] = nil }
-
-    /// Cuts every session whose peer matches; returns those peers.
-    func cut(where shouldCut: (String) -> Bool) -> [String] {
-        var cut: [String] = []
-        for (_, session) in open where shouldCut(session.peer) {
-            session.cancel()
-            cut.append(session.peer)
-        }
-        return cut.sorted()
     }
 }

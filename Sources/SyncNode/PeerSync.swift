@@ -12,7 +12,8 @@ public enum PeerSync {
     /// Dials `peer` and runs a session; every failure, from DNS to the last frame, becomes an outcome.
     public static func dial(
         _ peer: PeerConfig, runtime: NodeRuntime, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
-        onApplied: @escaping @Sendable () -> Void = {}, onCaughtUp: @escaping @Sendable () async -> Void = {}
+        onApplied: @escaping @Sendable () -> Void = {}, onCaughtUp: @escaping @Sendable () async -> Void = {},
+        stop: SessionStop = SessionStop()
     ) async -> SessionOutcome {
         var failed = SessionOutcome(peer: peer.id, succeeded: false, statistics: .init())
         do {
@@ -23,7 +24,8 @@ public enum PeerSync {
             let outcome = await SessionRunner.run(
                 connection, store: runtime.store, mode: mode, localChanges: localChanges, rotation: runtime.rotation,
                 keyPolicy: runtime.keyPolicy,
-                logger: runtime.logger, clock: { WallClock.now() }, onApplied: onApplied, onCaughtUp: onCaughtUp)
+                logger: runtime.logger, clock: { WallClock.now() }, onApplied: onApplied, onCaughtUp: onCaughtUp,
+                stop: stop)
             runtime.afterSession(outcome)
             return outcome
         } catch let error as TransportError {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import SyncCore
 import SyncProtocol
@@ -26,8 +27,26 @@ public struct SessionOutcome: Sendable {
     public var rotationProblem: String?
     /// The fingerprint the peer authenticated with.
     public var presentedFingerprint: CertificateFingerprint?
+    /// How a sync that needed no session of its own went (a live session carried it).
+    public var note: String?
     /// The peer's announcement as received, before it is checked.
     var announcedRotation: RotationAnnouncement?
+}
+
+/// Why a session is being cut when it is not because the node stops: its closing `ERROR` says so.
+public final class SessionStop: Sendable {
+    private let reason = NIOLockedValueBox<(code: ErrorCode, detail: String)?>(nil)
+
+    public init() {}
+
+    /// Sets the code and text the session ends with when it is cancelled.
+    public func set(_ code: ErrorCode, _ detail: String) {
+        reason.withLockedValue { $0 = (code, detail) }
+    }
+
+    var closing: (code: ErrorCode, detail: String) {
+        reason.withLockedValue { $0 } ?? (.shuttingDown, "the node is stopping")
+    }
 }
 
 /// Runs one sync session over an authenticated connection: frames in, frames out, timers every
@@ -47,7 +66,7 @@ public enum SessionRunner {
         _ connection: TransportConnection, store: Store, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
         rotation: RotationAnnouncement? = nil, keyPolicy: any KeyAnchorPolicy = DeliveryAnchorPolicy(), logger: Logger,
         clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void = {},
-        onCaughtUp: @escaping @Sendable () async -> Void = {}
+        onCaughtUp: @escaping @Sendable () async -> Void = {}, stop: SessionStop = SessionStop()
     ) async -> SessionOutcome {
         let peerText = connection.peer.peerID
         var outcome = SessionOutcome(peer: peerText, succeeded: false, statistics: .init())
@@ -63,7 +82,7 @@ public enum SessionRunner {
                 try await drive(
                     inbound: inbound, outbound: outbound, store: store, peer: peer, mode: mode,
                     localChanges: localChanges, rotation: rotation, keyPolicy: keyPolicy, logger: logger, clock: clock,
-                    onApplied: onApplied, onCaughtUp: onCaughtUp)
+                    onApplied: onApplied, onCaughtUp: onCaughtUp, stop: stop)
             }
         } catch {
             outcome.error = "\(error)"
@@ -92,12 +111,30 @@ public enum SessionRunner {
         return outcome
     }
 
+    /// Refuses a peer's session on an authenticated connection: sends `ERROR code` and closes,
+    /// after waiting briefly for the peer to close first (so the `ERROR` is not lost to a reset).
+    public static func refuse(_ connection: TransportConnection, _ code: ErrorCode, _ detail: String) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                try await outbound.write(Message.error(ProtocolError(code, detail)).frame)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { for try await _ in inbound {} }
+                    group.addTask { try await Task.sleep(for: .seconds(2)) }
+                    _ = try await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            // The peer closed or reset first: the refusal is done either way.
+        }
+    }
+
     static func drive(
         inbound: NIOAsyncChannelInboundStream<Frame>, outbound: NIOAsyncChannelOutboundWriter<Frame>, store: Store,
         peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?, rotation: RotationAnnouncement?,
         keyPolicy: any KeyAnchorPolicy, logger: Logger, clock: @escaping @Sendable () -> UInt64,
         onApplied: @escaping @Sendable () -> Void,
-        onCaughtUp: @escaping @Sendable () async -> Void
+        onCaughtUp: @escaping @Sendable () async -> Void, stop: SessionStop
     ) async throws -> SessionOutcome {
         let driver = try SessionDriver(store: store, peer: peer, mode: mode, rotation: rotation, keyPolicy: keyPolicy)
         let (events, sink) = AsyncStream<Event>.makeStream()
@@ -139,7 +176,9 @@ public enum SessionRunner {
                         if driver.statistics.applied > before { onApplied() }
                     case .tick: frames = driver.tick(nowMillis: clock())
                     case .localChanges: frames = driver.localChangesAvailable(nowMillis: clock())
-                    case .shutdown: frames = driver.abort(.shuttingDown, "the node is stopping", nowMillis: clock())
+                    case .shutdown:
+                        let closing = stop.closing
+                        frames = driver.abort(closing.code, closing.detail, nowMillis: clock())
                     case .closed(let error):
                         transportError = error
                         driver.transportClosed()
@@ -158,7 +197,8 @@ public enum SessionRunner {
                 }
                 if !driver.isClosed, Task.isCancelled {
                     // Shutdown: the event stream ends at once in a cancelled task, so say goodbye here.
-                    let frames = driver.abort(.shuttingDown, "the node is stopping", nowMillis: clock())
+                    let closing = stop.closing
+                    let frames = driver.abort(closing.code, closing.detail, nowMillis: clock())
                     do { try await outbound.write(contentsOf: frames) } catch {
                         logger.debug(
                             "could not send shutting_down", metadata: ["peer": "\(peer)", "error": "\(error)"])

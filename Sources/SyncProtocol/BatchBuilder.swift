@@ -261,10 +261,7 @@ public struct BatchBuilder {
 
     /// The referral classes the peer may see of a referral it is not a party to.
     public static func visibleClasses(_ peer: NodeID, view: Audience.ReferralView) -> Set<DataClass> {
-        guard let owner = view.currentService?.serviceOwner, owner == peer else { return [] }
-        var classes: Set<DataClass> = [.routing, .consent, .progress, .outcome]
-        if view.explicitConsent { classes.insert(.contact) }
-        return classes
+        Audience.visibleClasses(peer, view: view)
     }
 
     static func ordered(_ classes: Set<DataClass>) -> [DataClass] {

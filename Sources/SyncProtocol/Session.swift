@@ -120,6 +120,15 @@ public struct Session: Sendable {
 
     public let configuration: Configuration
     public private(set) var state: State = .notStarted
+    /// The peer's stream position this side has applied everything up to, when the peer last said
+    /// it had no more (`CAUGHT_UP`) and nothing received waits: the moments a receiver holds the
+    /// whole of what the peer sent (Protocol/SPEC.md 7.5).
+    public var pulledInStepAt: UInt64? {
+        guard let p = pull, let end = p.caughtUpAt, p.appliedUpTo >= end, p.queue.isEmpty, !p.applying else {
+            return nil
+        }
+        return end
+    }
     public private(set) var peerHello: Hello?
     /// The protocol version both sides speak (after `HELLO`).
     public private(set) var version: UInt32?

@@ -60,6 +60,8 @@ public final class SessionDriver {
         public var falseClaims = 0
         /// Bytes of `CHANGES` sent that signatures cost: each change's signature and withheld
         /// digests (with their protobuf tags and lengths), and the key bindings.
+        /// Classes of referrals purged because what the store held said it may no longer keep them.
+        public var purgedByJudgement = 0
         public var signatureBytesOut = 0
         public var keyBytesOut = 0
         public init() {}
@@ -72,6 +74,11 @@ public final class SessionDriver {
     public private(set) var rotationSent = false
     /// Whether this node pulled the peer's change log to its end in this session.
     public private(set) var pulledToEnd = false
+    /// Referrals received writes of since the store last judged what it may keep of them.
+    var received: Set<RecordID> = []
+    /// The referrals the store judged last, and how many times it judged (the simulator checks them).
+    public private(set) var judged: Set<RecordID> = []
+    public private(set) var judgements = 0
 
     public init(
         store: Store, peer: NodeID, mode: SessionMode, software: String = "spsync", limits: Limits? = nil,
@@ -156,8 +163,26 @@ public final class SessionDriver {
         var queue = initial[...]
         while let action = queue.popFirst() {
             queue.append(contentsOf: perform(action, now, &out))
+            if queue.isEmpty, !received.isEmpty, session.pulledInStepAt != nil, !session.isClosed {
+                queue.append(contentsOf: judge(now))
+            }
         }
         return out
+    }
+
+    /// Holding all the peer sent, the store purges what the referrals received say it may no
+    /// longer keep (Protocol/SPEC.md 7.5), whatever `NARROW`s came or did not.
+    func judge(_ now: UInt64) -> [Session.Action] {
+        let records = received
+        received.removeAll()
+        do {
+            statistics.purgedByJudgement += try store.enforceAudience(records, wallMillis: now)
+            judged = records
+            judgements += 1
+            return []
+        } catch {
+            return session.abort(.internal, "this node's store failed: \(error)")
+        }
     }
 
     func perform(_ action: Session.Action, _ now: UInt64, _ out: inout [Frame]) -> [Session.Action] {
@@ -229,6 +254,12 @@ public final class SessionDriver {
                 peerLastSeq = max(peerLastSeq ?? 0, change.seq)
             }
             statistics.batchesIn += 1
+            for item in batch.storeItems {
+                switch item {
+                case .change(let c): if let record = try? RecordID(c.record) { received.insert(record) }
+                case .narrow(let record, _, _): received.insert(record)
+                }
+            }
             let report = try store.applySync(
                 batch.storeItems, keys: batch.keys, policy: keyPolicy, from: peer,
                 checkpoint: BatchCheckpoint(peerIncarnation: incarnation, after: batch.after, upTo: batch.upTo),

@@ -133,6 +133,8 @@ public final class Simulation {
     var eventOrder = 0
     var trace: [String] = []
     var failures: [String] = []
+    /// Audience violations reported so far, each once.
+    var audienceFailures: Set<String> = []
     /// Every write accepted at its origin: the ids that must not be lost.
     var accepted: [(node: Int, write: WriteID)] = []
     /// The value each accepted write was made with.
@@ -285,8 +287,10 @@ public final class Simulation {
             schedule(at: now + 1000, .tick)
         case .deliver(let id, let to, let frame):
             guard let c = connections[id], let d = c.drivers[to] else { return }
+            let judgements = d.judgements
             let out = d.receive(frame, nowMillis: wall(c.ends[to]))
             send(c, from: to, out)
+            if d.judgements != judgements { try checkAudience(c.ends[to], d.judged) }
             if case .changes = (try? Message(frame: frame)) { pushLive(c.ends[to], except: id) }
             closeIfDone(c)
         case .fin(let id, let to):
@@ -402,6 +406,16 @@ public final class Simulation {
         helloClaims += 1
         log("\(nodes[i].id) claims in HELLO to hold \(nodes[peer].id):\(claim)")
         return Message.hello(hello).frame
+    }
+
+    /// Whenever a node has judged the referrals a session brought (it holds all its peer sent): it
+    /// keeps nothing that what it holds says it may not see (Protocol/SPEC.md 7.5).
+    func checkAudience(_ i: Int, _ records: Set<RecordID>) throws {
+        guard let store = nodes[i].store else { return }
+        for violation in try store.audienceViolations(records) where !audienceFailures.contains(violation) {
+            audienceFailures.insert(violation)
+            failures.append("at t=\(now): \(violation)")
+        }
     }
 
     func closeIfDone(_ c: Connection) {

@@ -32,6 +32,11 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         umask(0o077)
         if now { return try askDaemon() }
+        // One session per peer (Protocol/SPEC.md section 1): while this home's daemon runs, it
+        // dials, so that its sessions and this one never run beside each other on one store.
+        if let response = try? ControlClient.send(ControlRequest(command: "sync", peer: peer), home: home.nodeHome) {
+            return try reportDaemon(response)
+        }
         let runtime: NodeRuntime
         do {
             runtime = try NodeRuntime(
@@ -81,6 +86,11 @@ struct SyncCommand: AsyncParsableCommand {
                         .utf8))
             throw ExitCode(1)
         }
+        try reportDaemon(response)
+    }
+
+    /// Reports what the running daemon answered to a sync request.
+    func reportDaemon(_ response: ControlResponse) throws {
         guard response.ok, let results = response.results else {
             FileHandle.standardError.write(
                 Data("spsync: \(EscapedText.printable(response.error ?? "the daemon refused"))\n".utf8))

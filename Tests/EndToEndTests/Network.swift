@@ -114,21 +114,25 @@ final class TestNetwork: @unchecked Sendable {
     let hub: TestNode
     let charity: TestNode
 
-    init() throws {
+    /// With `allLive`, the practice listens too and every side of every link is `live`: each
+    /// daemon dials the other, as in the demo's shape.
+    init(allLive: Bool = false) throws {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         practice = TestNode(id: "A81001", home: root + "/practice", port: try Loopback.freePort())
         hub = TestNode(id: "U12345", home: root + "/hub", port: try Loopback.freePort())
         charity = TestNode(id: "GB-CHC-1234567", home: root + "/charity", port: try Loopback.freePort())
-        _ = try practice.ok(["init", "--org", "A81001", "--name", "Riverside Surgery", "--pcn", "U12345"])
+        _ = try practice.ok(
+            ["init", "--org", "A81001", "--name", "Riverside Surgery", "--pcn", "U12345"]
+                + (allLive ? ["--listen", "127.0.0.1:\(practice.port)"] : []))
         _ = try hub.ok(["init", "--org", "U12345", "--name", "Riverside PCN", "--listen", "127.0.0.1:\(hub.port)"])
         _ = try charity.ok([
             "init", "--org", "GB-CHC-1234567", "--name", "Leeds Walking Friends", "--listen",
             "127.0.0.1:\(charity.port)",
         ])
-        try peer(practice, hub, schedule: "manual")
-        try peer(hub, practice, schedule: "manual")
+        try peer(practice, hub, schedule: allLive ? "live" : "manual")
+        try peer(hub, practice, schedule: allLive ? "live" : "manual")
         try peer(hub, charity, schedule: "live")
-        try peer(charity, hub, schedule: "manual")
+        try peer(charity, hub, schedule: allLive ? "live" : "manual")
     }
 
     func peer(_ a: TestNode, _ b: TestNode, schedule: String) throws {
