@@ -27,7 +27,14 @@ public struct Limits: Sendable, Equatable {
     public var clockSkewMaxSeconds = 300
     public var handshakeTimeoutSeconds = 10
     public var idleTimeoutSeconds = 120
+    /// Most authenticated sessions a listener holds at once.
     public var sessionsMax = 512
+    /// Most connections a listener holds that have not authenticated yet, from all addresses; apart
+    /// from `sessionsMax`, so strangers cannot take a configured peer's place (Protocol/SPEC.md 1.2).
+    public var unauthenticatedMax = 64
+    /// Most connections a listener holds that have not authenticated yet from one source address.
+    public var unauthenticatedPerAddressMax = 8
+    /// Most new connections a listener accepts from one source address per second.
     public var handshakesPerSecondMax = 20
     public var fullResyncsPerPeerPerDayMax = 2
 

@@ -73,6 +73,8 @@ public final class NodeRuntime: Sendable {
                 // never trips the limit, which closes the connection rather than drop a write.
                 writeBufferBytesMax: max(16 * 1024 * 1024, 2 * limits.windowBatches * limits.frameBytesMax)),
             frameBytesMax: limits.frameBytesMax, sessionsMax: limits.sessionsMax,
+            unauthenticatedMax: limits.unauthenticatedMax,
+            unauthenticatedPerAddressMax: limits.unauthenticatedPerAddressMax,
             handshakesPerSecondMax: limits.handshakesPerSecondMax)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.logger = logger

@@ -1,10 +1,11 @@
 import NIOCore
 
-/// Sits on the listening socket and admits accepted connections: a cap on concurrent connections
-/// and on new connections per source address per second. Refused sockets are closed before any
-/// TLS work is spent on them.
+/// Sits on the listening socket and admits accepted connections: a cap on new connections per
+/// source address per second, then the unauthenticated budget kept by `ListenerConnections`.
+/// Refused sockets are closed before any TLS work is spent on them.
 ///
-/// Confined to the server channel's event loop; child closes hop back to it to update the count.
+/// Confined to the server channel's event loop; the connections' books are shared with the
+/// connections' own event loops (they authenticate and close there) through `ListenerConnections`.
 final class ConnectionAdmission: ChannelInboundHandler {
     typealias InboundIn = any Channel
     typealias InboundOut = any Channel
@@ -14,18 +15,17 @@ final class ConnectionAdmission: ChannelInboundHandler {
         var count: Int
     }
 
-    private let sessionsMax: Int
+    private let connections: ListenerConnections
     private let handshakesPerSecondMax: Int
     private let refusals: RefusalLog
     private let clock: @Sendable () -> NIODeadline
-    private var open = 0
     private var windows: [String: Window] = [:]
 
     init(
-        sessionsMax: Int, handshakesPerSecondMax: Int, refusals: RefusalLog,
+        connections: ListenerConnections, handshakesPerSecondMax: Int, refusals: RefusalLog,
         clock: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() }
     ) {
-        self.sessionsMax = sessionsMax
+        self.connections = connections
         self.handshakesPerSecondMax = handshakesPerSecondMax
         self.refusals = refusals
         self.clock = clock
@@ -34,15 +34,6 @@ final class ConnectionAdmission: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let child = unwrapInboundIn(data)
         let remoteAddress = child.remoteAddress
-        if open >= sessionsMax {
-            refuse(
-                child,
-                TransportError(
-                    .tooManyConnections,
-                    "the listener holds \(sessionsMax) connections already (sessionsMax); the peer should retry later"
-                ), remoteAddress)
-            return
-        }
         let now = clock()
         let source = remoteAddress?.ipAddress ?? "unknown"
         var window = windows[source] ?? Window(start: now, count: 0)
@@ -61,11 +52,8 @@ final class ConnectionAdmission: ChannelInboundHandler {
                         + "(handshakesPerSecondMax)"), remoteAddress)
             return
         }
-        open += 1
-        let admission = NIOLoopBound(self, eventLoop: context.eventLoop)
-        child.closeFuture.hop(to: context.eventLoop).whenComplete { _ in
-            admission.value.open -= 1
-        }
+        // Rate first: a newcomer refused for its rate must not make another connection leave.
+        guard connections.admit(child) else { return }
         context.fireChannelRead(data)
     }
 

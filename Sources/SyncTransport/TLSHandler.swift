@@ -97,6 +97,10 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// hangs up right after the handshake, before any data, was most likely refused.
     private let isClient: Bool
     private var receivedApplicationData = false
+    /// Whether any byte at all has arrived: a peer that closes before sending one never began the
+    /// handshake (a listener at its connection budget or rate limit closes so), so it cannot have
+    /// judged our certificate.
+    private var receivedAnyBytes = false
     private var handshakeTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     private var lastInbound = NIODeadline.now()
@@ -168,10 +172,13 @@ public final class TLSHandler: ChannelDuplexHandler {
         failHeldWrites(TransportError(.connectionClosed, "the connection closed before the data could be sent"))
         switch previous {
         case .idle, .handshaking:
-            let error = TransportError(
-                .closedDuringHandshake,
-                "the connection closed during the TLS handshake; the peer may have refused our certificate "
-                    + "or is not an spsync node")
+            let error =
+                receivedAnyBytes
+                ? TransportError(
+                    .closedDuringHandshake,
+                    "the connection closed during the TLS handshake; the peer may have refused our certificate "
+                        + "or is not an spsync node")
+                : closedBeforeHandshake("the peer closed the connection")
             failAuthentication(error)
             context.fireErrorCaught(error)
         case .established:
@@ -211,18 +218,37 @@ public final class TLSHandler: ChannelDuplexHandler {
             offeredFingerprint: peer?.fingerprint)
     }
 
+    /// The error for a connection that ended before the peer sent a single byte: `what` happened
+    /// before the TLS handshake began.
+    private func closedBeforeHandshake(_ what: String) -> TransportError {
+        guard isClient else {
+            return TransportError(
+                .closedBeforeHandshake,
+                what + " before sending anything: a port scan, a client that gave up, or not an spsync node")
+        }
+        return TransportError(
+            .closedBeforeHandshake,
+            what + " before the TLS handshake began (nothing was received): a listener at its connection limit "
+                + "or its per-address rate limit closes connections so; retry later, and if it goes on, ask the "
+                + "peer's operator (the peer's log says why it closed the connection)")
+    }
+
     // MARK: - Inbound
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch state {
         case .idle, .handshaking:
             // A socket error (reset, refused) during the handshake: report it as what it means here.
+            // A listener that closes a connection it will not serve, with our ClientHello unread,
+            // resets it: before any byte back, that is the listener's budget, not our certificate.
             fail(
                 context: context,
-                TransportError(
-                    .closedDuringHandshake,
-                    "the connection failed during the TLS handshake (\(error)); the peer may have refused "
-                        + "the connection or is not an spsync node"))
+                receivedAnyBytes
+                    ? TransportError(
+                        .closedDuringHandshake,
+                        "the connection failed during the TLS handshake (\(error)); the peer may have refused "
+                            + "the connection or is not an spsync node")
+                    : closedBeforeHandshake("the connection failed (\(error))"))
         case .established:
             // Typically a reset. On a client right after connecting, it is how a TLS 1.3 server's
             // refusal of our certificate looks when its alert was lost to the reset.
@@ -241,6 +267,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard state == .handshaking || state == .established else { return }
+        receivedAnyBytes = true
         lastInbound = .now()
         var buffer = unwrapInboundIn(data)
         // A memory BIO grows as needed, so BIO_write takes everything; the loop is for form's sake.

@@ -22,16 +22,22 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         case idleTimeout = "idle_timeout"
         /// The TCP stream ended without a TLS close_notify: data may have been cut off.
         case truncated = "truncated"
-        /// The connection ended before the handshake completed.
+        /// The connection ended before the handshake completed, after it had begun.
         case closedDuringHandshake = "closed_during_handshake"
+        /// The connection ended before the peer sent a single byte: a listener at its connection
+        /// budget or rate limit closes a connection so, before any TLS.
+        case closedBeforeHandshake = "closed_before_handshake"
         /// A write was refused because the connection's outgoing buffer is full.
         case writeBufferFull = "write_buffer_full"
         /// A TLS error on an established connection (bad record MAC, decode error, …).
         case tlsFailure = "tls_failure"
         /// A write or read on a connection that is already closing or closed.
         case connectionClosed = "connection_closed"
-        /// The listener is at its cap of concurrent connections.
+        /// The listener holds `sessionsMax` authenticated sessions already.
         case tooManyConnections = "too_many_connections"
+        /// The listener's budget for connections that have not authenticated yet is taken
+        /// (`unauthenticatedMax`, `unauthenticatedPerAddressMax`): a connection was closed to make room, or refused.
+        case tooManyUnauthenticated = "too_many_unauthenticated"
         /// The source address exceeded its handshakes-per-second cap.
         case rateLimited = "rate_limited"
         /// The TLS context could not be configured (bad CA file, OpenSSL policy).

@@ -6,7 +6,7 @@ import SyncProtocol
 /// Accepts TLS connections from peers and hands each authenticated one to a caller's handler.
 ///
 /// Refusals (untrusted certificates, missing client certificates, wrong TLS versions, garbage,
-/// stalled or silent handshakes, caps) close that connection only, are logged with the offered
+/// stalled or silent handshakes, caps and budgets) close that connection only, are logged with the offered
 /// fingerprint at a bounded rate, and are reported to `onRefusal`; the listener keeps serving.
 public final class TransportListener: Sendable {
     /// The address the listener is bound to (with the real port when bound to port 0).
@@ -32,15 +32,19 @@ public final class TransportListener: Sendable {
         let refusals = RefusalLog(
             logger: logger, linesPerMinuteMax: configuration.refusalLogLinesPerMinuteMax, onRefusal: onRefusal,
             timers: group.next(), clock: configuration.clock)
+        let connections = ListenerConnections(
+            budget: AdmissionBudget(
+                sessionsMax: configuration.sessionsMax, unauthenticatedMax: configuration.unauthenticatedMax,
+                unauthenticatedPerAddressMax: configuration.unauthenticatedPerAddressMax),
+            refusals: refusals)
         let serverChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectionAdmission(
-                            sessionsMax: configuration.sessionsMax,
-                            handshakesPerSecondMax: configuration.handshakesPerSecondMax, refusals: refusals,
-                            clock: configuration.clock))
+                            connections: connections, handshakesPerSecondMax: configuration.handshakesPerSecondMax,
+                            refusals: refusals, clock: configuration.clock))
                 }
             }
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
@@ -48,7 +52,7 @@ public final class TransportListener: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try TransportPipeline.configure(
                         channel: channel, tlsContext: tlsContext, role: .server, configuration: configuration,
-                        logger: logger, refusals: refusals)
+                        logger: logger, refusals: refusals, connections: connections)
                 }
             }
         logger.info(
@@ -74,8 +78,9 @@ public final class TransportListener: Sendable {
                             do {
                                 connection = try await authenticated.get()
                             } catch {
-                                // Refused before authentication: already logged and reported by
-                                // ConnectionErrorPolicy, and the connection is closed.
+                                // Refused before authentication (already logged and reported by
+                                // ConnectionErrorPolicy), or at it for want of room (by
+                                // ListenerConnections); the connection is closed.
                                 return
                             }
                             await handler(connection)

@@ -10,14 +10,21 @@ enum TransportPipeline {
     /// A `ReadHold` at the end of the pipeline keeps the socket paused after the handshake (the TLS
     /// handler reads by itself until then); `TransportConnection.executeThenClose` releases it once
     /// the frame consumer is installed, so no frame is decrypted before someone takes it.
+    ///
+    /// On a listener, `connections` are its books: the connection tells them when it first speaks,
+    /// and leaves their unauthenticated budget for a session (or is closed, if none is free) the
+    /// moment it authenticates, before the listener's handler ever sees it.
     static func configure(
         channel: any Channel, tlsContext: TLSContext, role: TLSHandler.Role, configuration: TransportConfiguration,
-        logger: Logger, refusals: RefusalLog?
+        logger: Logger, refusals: RefusalLog?, connections: ListenerConnections? = nil
     ) throws -> EventLoopFuture<TransportConnection> {
         channel.eventLoop.preconditionInEventLoop()
         let authenticated = channel.eventLoop.makePromise(of: AuthenticatedPeer.self)
         let remoteAddress = channel.remoteAddress
         let failure = ConnectionFailure()
+        if let connections {
+            try channel.pipeline.syncOperations.addHandler(FirstBytesNotice(connections: connections))
+        }
         try channel.pipeline.syncOperations.addHandlers(
             TLSHandler(context: tlsContext, role: role, authenticationPromise: authenticated),
             ByteToMessageHandler(FrameChannelDecoder(frameBytesMax: configuration.frameBytesMax)),
@@ -26,8 +33,11 @@ enum TransportPipeline {
             ReadHold()
         )
         let buffered = configuration.inboundFramesBufferedMax
-        return authenticated.futureResult.map { peer in
-            TransportConnection(
+        return authenticated.futureResult.flatMapThrowing { peer in
+            if let refusal = connections?.authenticated(channel, peer: peer) {
+                throw refusal
+            }
+            return TransportConnection(
                 peer: peer, remoteAddress: remoteAddress, channel: channel, inboundFramesBufferedMax: buffered,
                 failure: failure)
         }

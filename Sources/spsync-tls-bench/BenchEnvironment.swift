@@ -12,9 +12,11 @@ struct BenchEnvironment {
     /// The node id the dialing side (our dialer, `s_time`, `s_client`) presents.
     static let clientNodeID = "A81001"
     /// The admission caps raised for the benchmark: one source address dials in a tight loop,
-    /// which the production defaults (20 handshakes per second per address, 512 sessions) refuse by design.
+    /// which the production defaults (20 handshakes per second per address, 512 sessions, 8
+    /// handshakes in progress per address) refuse by design.
     static let handshakesPerSecondMaxRaised = 1_000_000
     static let sessionsMaxRaised = 100_000
+    static let unauthenticatedMaxRaised = 100_000
 
     let directory: String
     let server: NodeIdentity
@@ -49,7 +51,9 @@ struct BenchEnvironment {
         let clientTrust = PinnedPeerTrust(pinned: [server.fingerprint: server.nodeID])
         let serverConfiguration = TransportConfiguration(
             tls: TLSConfiguration(identity: server, trust: serverTrust),
-            sessionsMax: sessionsMaxRaised, handshakesPerSecondMax: handshakesPerSecondMaxRaised)
+            sessionsMax: sessionsMaxRaised, unauthenticatedMax: unauthenticatedMaxRaised,
+            unauthenticatedPerAddressMax: unauthenticatedMaxRaised, handshakesPerSecondMax: handshakesPerSecondMaxRaised
+        )
         let clientConfiguration = TransportConfiguration(tls: TLSConfiguration(identity: client, trust: clientTrust))
         var logger = Logger(label: "spsync-tls-bench", factory: { _ in SwiftLogNoOpLogHandler() })
         logger.logLevel = .critical

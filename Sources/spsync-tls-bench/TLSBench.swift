@@ -83,7 +83,9 @@ struct TLSBench {
         say(
             "  our listener's admission caps RAISED for the benchmark: handshakesPerSecondMax "
                 + "\(defaults.handshakesPerSecondMax) -> \(BenchEnvironment.handshakesPerSecondMaxRaised), "
-                + "sessionsMax \(defaults.sessionsMax) -> \(BenchEnvironment.sessionsMaxRaised) "
+                + "sessionsMax \(defaults.sessionsMax) -> \(BenchEnvironment.sessionsMaxRaised), "
+                + "unauthenticatedMax and unauthenticatedPerAddressMax \(defaults.unauthenticatedMax) and "
+                + "\(defaults.unauthenticatedPerAddressMax) -> \(BenchEnvironment.unauthenticatedMaxRaised) "
                 + "(one address dials in a loop)")
         say(
             "  ours: listener and dialer in this process, one event loop thread each; "

@@ -52,8 +52,9 @@ struct AdmissionTests {
             let served = outcomes.filter { $0 == nil }.count
             #expect(served == Self.limit, "served \(served) of \(burst)")
             for case let error? in outcomes {
-                // Closed before any TLS byte came back: the dialer sees the handshake cut off.
-                #expect(error.transportCode == .closedDuringHandshake, "\(error)")
+                // Closed before any TLS byte came back: the dialer says so, and does not blame certificates.
+                #expect(error.transportCode == .closedBeforeHandshake, "\(error)")
+                #expect(!"\(error)".contains("certificate"), "\(error)")
             }
             for refusal in try await server.nextRefusals(burst - Self.limit) {
                 Self.expectRateLimited(refusal)

@@ -65,6 +65,13 @@ extension EchoServer {
         return try await authenticated.get()
     }
 
+    /// Opens a plain TCP connection (no TLS) to the listener from `sourceIP`, a loopback address.
+    func rawConnection(from sourceIP: String) async throws -> any Channel {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(to: try SocketAddress(ipAddress: sourceIP, port: 0))
+            .connect(host: "127.0.0.1", port: port).get()
+    }
+
     /// Dials with `configuration` expecting to be refused; returns the dialer's error (nil if it was served).
     func refusedDial(configuration: TransportConfiguration, from sourceIP: String? = nil) async -> (any Error)? {
         do {
