@@ -168,6 +168,11 @@ public final class Daemon: Sendable {
     /// One one-shot sync with a peer, with status bookkeeping. While another session with the peer
     /// is open this waits for it (one session per peer); a live session in step carries the sync.
     func syncOnce(_ peer: PeerConfig) async -> SessionOutcome {
+        if runtime.rotation != nil {
+            // A rotation is announced at the start of a session: a live session that began before
+            // it gives way to a new one.
+            await sessions.supersede(peer.id, "restarted to announce a certificate rotation")
+        }
         guard let ticket = await admitDial(peer.id, live: false, seconds: 60) else {
             var outcome = SessionOutcome(peer: peer.id, succeeded: false, statistics: .init())
             if await sessions.inStep(peer.id) {

@@ -74,9 +74,11 @@ actor SessionRegistry {
         open.values.contains { $0.peer == peer && $0.live && $0.inStep }
     }
 
-    /// Waits until no session with `peer` is open.
-    func waitIdle(_ peer: String) async {
-        while let id = open.first(where: { $0.value.peer == peer })?.key {
+    /// Cuts every session with `peer`, saying `detail` in its closing `ERROR`, and waits for them to end.
+    func supersede(_ peer: String, _ detail: String) async {
+        while let (id, entry) = open.first(where: { $0.value.peer == peer }) {
+            entry.stop.set(.busy, detail)
+            cut(id)
             await ended(id)
         }
     }

@@ -129,16 +129,16 @@ extension Store {
     /// line `purged` naming this node); this node's own writes stay. Returns the classes purged.
     @discardableResult
     public func enforceAudience(_ records: Set<RecordID>, wallMillis: UInt64) throws -> Int {
-        let referrals = records.filter { $0.referralParties != nil }
-        guard !referrals.isEmpty else { return 0 }
+        let me = try nodeState().node
+        let referrals = records.filter { r in r.referralParties.map { me != $0.practice && me != $0.pcn } ?? false }
+        guard !referrals.isEmpty else { return 0 }  // the practice and the PCN keep everything
         return try pool.writeWithoutTransaction { db in
             var purged = 0
             var erased = false
             try db.inTransaction(.immediate) {
                 let node = try Store.nodeState(db)
                 var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
-                s.touched = referrals
-                purged = try Store.enforceAudience(db, &s)
+                purged = try Store.enforceAudience(referrals, db, &s)
                 try Store.refreshViews(db, &s)
                 erased = s.erased
                 return .commit
@@ -148,8 +148,7 @@ extension Store {
         }
     }
 
-    static func enforceAudience(_ db: Database, _ s: inout ApplySession) throws -> Int {
-        let referrals = s.touched.filter { $0.referralParties != nil }
+    static func enforceAudience(_ referrals: Set<RecordID>, _ db: Database, _ s: inout ApplySession) throws -> Int {
         var purged = 0
         let me = try nodeState(db).node
         for record in referrals.sorted(by: { $0.rawValue < $1.rawValue }) {
