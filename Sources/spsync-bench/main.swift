@@ -7,6 +7,7 @@ import SyncTransport
 // Benchmarks, not tests: run on demand in release mode, print figures.
 //
 //   swift run -c release spsync-bench store [--referrals 200000]
+//   swift run -c release spsync-bench erase [--referrals 20000] [--rounds 200]
 //
 // `store`: applies N referral changes of 5 field writes each, received from a peer, through the
 // merge path into a fresh SQLite store (origin signature, validation, idempotency, resolution,
@@ -147,12 +148,13 @@ func benchStore() throws {
 
 let command = CommandLine.arguments.dropFirst().first ?? "help"
 switch command {
-case "store", "propagation", "idle", "hub":
+case "store", "propagation", "idle", "hub", "erase":
     do {
         switch command {
         case "store": try benchStore()
         case "propagation": try NetworkBench.propagation()
         case "idle": try NetworkBench.idle()
+        case "erase": try EraseBench.run()
         default: try NetworkBench.hubWindow()
         }
     } catch {
@@ -165,6 +167,7 @@ default:
         usage: spsync-bench store [--referrals N] [--batch N]   merge path vs plain SQLite inserts
                spsync-bench propagation [--rounds N]            capacity charity -> hub -> practice, live
                spsync-bench idle                                an idle daemon's memory
+               spsync-bench erase [--referrals N] [--rounds N]  what a consent withdrawal's erasure costs
                spsync-bench hub [--practices N] [--concurrency N] [--referrals N]
                                                                  N practices dialling one hub
         (build spsync too: swift build -c release; both binaries must sit side by side)
