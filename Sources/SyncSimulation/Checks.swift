@@ -5,6 +5,8 @@ import SyncStore
 /// What a healed network must satisfy (DESIGN.md "Testing", issue 3):
 /// - every node converged on what it may see: its values, winners, conflicts and statuses equal
 ///   those of all writes anywhere, projected onto its audience now;
+/// - every store's live and winner flags are those the writes it holds resolve to (not an artefact
+///   of how they were batched);
 /// - no accepted write was lost: every node entitled to a write holds it;
 /// - no charity holds a clinical value, a referral never addressed to it, or contact details it
 ///   may no longer hold;
@@ -97,6 +99,19 @@ public enum Checks {
             for w in all.values where entitled(node, w, truth: truth) { expected.apply(w) }
             var actual = Replica()
             for w in mine { actual.apply(w.write) }
+            // The store's own live and winner flags are a function of the writes it holds, however
+            // they were batched (issue 10): compare them with the model's resolution of those writes.
+            var flagged = 0
+            for w in mine where flagged < 3 {
+                let r = actual.resolution(w.write.record, w.write.field)
+                let (live, winner) = (r.live.contains(w.write.id), r.winner == w.write.id)
+                if w.live != live || w.winner != winner {
+                    flagged += 1
+                    failures.append(
+                        "\(node) stores \(w.write.id) as live=\(w.live) winner=\(w.winner), but the writes it holds make it live=\(live) winner=\(winner)"
+                    )
+                }
+            }
             let (el, al) = (meaningful(expected), meaningful(actual))
             if el != al {
                 let firstDiff = zip(el, al).first { $0 != $1 }

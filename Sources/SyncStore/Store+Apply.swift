@@ -181,12 +181,14 @@ extension Store {
             preconditionFailure("record row must exist after create")
         }
         // A new record's field that this transaction has not written, with no redaction of its
-        // class written either, has no other writes: it is live and wins on its own.
+        // class written either, has no other writes: it is live and wins on its own. Never a
+        // redaction: it re-decides the fields of its class written before it in this transaction
+        // (a create and its redaction can arrive in one batch, issue 10).
         var alone = false
         if s.freshRecords.contains(recordRow) {
             let slot = ApplySession.FieldSlot(record: recordRow, field: write.field)
             let redaction = ApplySession.FieldSlot(record: recordRow, field: .redaction(write.field.dataClass))
-            alone = !s.writtenFields.contains(slot) && !s.writtenFields.contains(redaction)
+            alone = !write.field.isRedaction && !s.writtenFields.contains(slot) && !s.writtenFields.contains(redaction)
             s.writtenFields.insert(slot)
         }
         let statement = try RawStatement(

@@ -297,6 +297,29 @@ struct ApplyTests {
     }
 
     @Test(
+        "a create and its redaction in one batch leave the same live and winner flags as in two batches, or as written"
+    )
+    func redactionInTheCreatingBatch() throws {
+        let dir = TempDir()
+        let (p, h, c) = try network(dir)
+        let r = Fixture.referral(1)
+        try p.write(
+            r, [(.contactGivenName, Fixture.text("Marigold")), (.contactPhone, Fixture.text("07700900777"))],
+            wallMillis: Fixture.wall)
+        try p.write(r, [(.redaction(.contact), Fixture.text("wrong person"))], wallMillis: Fixture.wall + 1)
+        try h.pull(from: p, batch: 100)  // the create and the redaction in one batch
+        try c.pull(from: p, batch: 1)  // one change per batch
+        func flags(_ store: Store) throws -> [String] {
+            try store.writes(of: r).map { "\($0.write.id) live=\($0.live) winner=\($0.winner) value=\($0.write.value != nil)" }
+                .sorted()
+        }
+        let written = try flags(p)
+        #expect(written.contains { $0.contains("contact.phone live=false winner=false value=false") }, "\(written)")
+        #expect(try flags(h) == written)
+        #expect(try flags(c) == written)
+    }
+
+    @Test(
         "a redaction strips values from the state and the change log, on disk; a later write that knew of it keeps its value"
     )
     func redactionOnDisk() throws {
