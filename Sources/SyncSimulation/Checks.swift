@@ -50,6 +50,8 @@ public enum Checks {
         nodes: [NodeID], held: [[StoredWrite]], truth: Replica, accepted: [WriteID], lostToRestore: Set<WriteID>,
         forged: [WriteID: Forgery] = [:], made: [WriteID: [UInt8]]? = nil, stores: [Store], failures: inout [String]
     ) {
+        // The store's flags are checked against everything it holds, forgeries at their forger included.
+        let stored = held
         // A forged write stays in its forger's (tampered) store and must be nowhere else.
         var held = held
         var kept: [WriteID] = []
@@ -102,8 +104,10 @@ public enum Checks {
             // The store's own live and winner flags are a function of the writes it holds, however
             // they were batched (issue 10): compare them with the model's resolution of those writes.
             var flagged = 0
-            for w in mine where flagged < 3 {
-                let r = actual.resolution(w.write.record, w.write.field)
+            var everything = Replica()
+            for w in stored[index] { everything.apply(w.write) }
+            for w in stored[index] where flagged < 3 {
+                let r = everything.resolution(w.write.record, w.write.field)
                 let (live, winner) = (r.live.contains(w.write.id), r.winner == w.write.id)
                 if w.live != live || w.winner != winner {
                     flagged += 1
