@@ -27,14 +27,15 @@ public struct Limits: Sendable, Equatable {
     public var clockSkewMaxSeconds = 300
     public var handshakeTimeoutSeconds = 10
     public var idleTimeoutSeconds = 120
-    /// Most authenticated sessions a listener holds at once.
+    /// Most authenticated sessions a listener holds at once; a peer authenticating beyond it is told `busy`.
     public var sessionsMax = 512
     /// Most connections a listener holds that have not authenticated yet, from all addresses; apart
     /// from `sessionsMax`, so strangers cannot take a configured peer's place (Protocol/SPEC.md 1.2).
     public var unauthenticatedMax = 64
     /// Most connections a listener holds that have not authenticated yet from one source address.
     public var unauthenticatedPerAddressMax = 8
-    /// Most new connections a listener accepts from one source address per second.
+    /// Most TLS handshakes a listener begins for one source address per second, counted when a
+    /// connection's first bytes arrive (connections that send nothing are not counted).
     public var handshakesPerSecondMax = 20
     public var fullResyncsPerPeerPerDayMax = 2
 

@@ -208,8 +208,9 @@ public final class Daemon: Sendable {
     }
 
     func finish(_ peer: String, _ outcome: SessionOutcome) async {
-        if outcome.errorCode == ErrorCode.busy.description {
-            // Another session with the peer carries the sync (one per peer): not a failure.
+        if outcome.errorCode == ErrorCode.busy.description, outcome.error?.contains("sessionsMax") != true {
+            // Another session with the peer carries the sync (one per peer): not a failure. A peer
+            // at its `sessionsMax` is one, and is recorded as such.
             runtime.logger.info(
                 "session given way", metadata: ["peer": "\(peer)", "error": "\(outcome.error ?? "")"])
             return

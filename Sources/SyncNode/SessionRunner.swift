@@ -114,19 +114,7 @@ public enum SessionRunner {
     /// Refuses a peer's session on an authenticated connection: sends `ERROR code` and closes,
     /// after waiting briefly for the peer to close first (so the `ERROR` is not lost to a reset).
     public static func refuse(_ connection: TransportConnection, _ code: ErrorCode, _ detail: String) async {
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                try await outbound.write(Message.error(ProtocolError(code, detail)).frame)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { for try await _ in inbound {} }
-                    group.addTask { try await Task.sleep(for: .seconds(2)) }
-                    _ = try await group.next()
-                    group.cancelAll()
-                }
-            }
-        } catch {
-            // The peer closed or reset first: the refusal is done either way.
-        }
+        await connection.refuse(ProtocolError(code, detail))
     }
 
     static func drive(

@@ -1,9 +1,10 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import SyncProtocol
 
 /// The listener's connections, shared by the listening channel and its connections' event loops:
-/// an `AdmissionLedger` behind a lock, with the channels it may have to close, and the refusals
-/// its decisions make.
+/// an `AdmissionLedger` and a `HandshakeRateLimit` behind a lock, with the channels the ledger may
+/// have to close, and the refusals their decisions make.
 ///
 /// Sendable through the lock: connections live on other event loops than the listening socket, so
 /// every entry point takes it. Channels are closed only after it is released, since a close can
@@ -17,6 +18,7 @@ final class ListenerConnections: Sendable {
 
     private struct Books: Sendable {
         var ledger: AdmissionLedger<ObjectIdentifier>
+        var handshakes: HandshakeRateLimit
         /// Every connection in the ledger, kept until it has closed, so its identifier is not reused meanwhile.
         var channels: [ObjectIdentifier: Held] = [:]
     }
@@ -24,11 +26,19 @@ final class ListenerConnections: Sendable {
     private let budget: AdmissionBudget
     private let books: NIOLockedValueBox<Books>
     private let refusals: RefusalLog
+    private let clock: @Sendable () -> NIODeadline
 
-    init(budget: AdmissionBudget, refusals: RefusalLog) {
+    init(
+        budget: AdmissionBudget, handshakesPerSecondMax: Int, refusals: RefusalLog,
+        clock: @escaping @Sendable () -> NIODeadline = { NIODeadline.now() }
+    ) {
         self.budget = budget
-        self.books = NIOLockedValueBox(Books(ledger: AdmissionLedger(budget: budget)))
+        self.books = NIOLockedValueBox(
+            Books(
+                ledger: AdmissionLedger(budget: budget),
+                handshakes: HandshakeRateLimit(perSecondMax: handshakesPerSecondMax)))
         self.refusals = refusals
+        self.clock = clock
     }
 
     /// Admits `channel`, just accepted, to the unauthenticated budget, closing another connection to
@@ -75,39 +85,71 @@ final class ListenerConnections: Sendable {
         return true
     }
 
-    /// Records that `channel` has sent its first bytes: it goes after the silent ones when room is made.
-    func spoke(_ channel: any Channel) {
+    /// Records that `channel`, admitted, has sent its first bytes (a peer's ClientHello): it goes
+    /// after the silent ones when room is made, and its TLS handshake counts against its address's
+    /// `handshakesPerSecondMax`. Over that limit, closes it (before any TLS work), records the
+    /// refusal and returns false.
+    func beginHandshake(_ channel: any Channel) -> Bool {
+        let remoteAddress = channel.remoteAddress
+        let address = remoteAddress?.ipAddress ?? "unknown"
         let id = ObjectIdentifier(channel)
-        books.withLockedValue { $0.ledger.spoke(id) }
+        let now = clock()
+        let (allowed, perSecondMax) = books.withLockedValue { books in
+            books.ledger.spoke(id)
+            return (books.handshakes.begin(from: address, at: now), books.handshakes.perSecondMax)
+        }
+        guard !allowed else { return true }
+        // From the tail, so the TLS handler sees a local close, not a peer that went away.
+        channel.close(promise: nil)
+        refusals.record(
+            ConnectionRefusal(
+                error: TransportError(
+                    .rateLimited,
+                    "closed a connection from \(address) at its first bytes, before any TLS work: more than "
+                        + "\(perSecondMax) TLS handshakes began from \(address) in one second "
+                        + "(handshakesPerSecondMax); connections that send nothing are not counted"),
+                remoteAddress: remoteAddress))
+        return false
     }
 
-    /// Moves `channel`, whose peer has just authenticated as `peer`, from the unauthenticated budget
-    /// to the sessions. With `sessionsMax` sessions open (or if it was just closed to make room),
-    /// closes it and returns the refusal, already recorded.
-    func authenticated(_ channel: any Channel, peer: AuthenticatedPeer) -> TransportError? {
+    /// Moves `connection`, whose peer has just authenticated, from the unauthenticated budget to
+    /// the sessions. With `sessionsMax` sessions open, the peer is to be told `ERROR busy`; a
+    /// connection just closed to make room is closed. Refusals are recorded here.
+    func authenticated(_ connection: TransportConnection) -> PeerAdmission {
+        let channel = connection.channel
+        let peer = connection.peer
         let id = ObjectIdentifier(channel)
         let admission = books.withLockedValue { $0.ledger.authenticated(id) }
-        let error: TransportError
         switch admission {
         case .admitted:
-            return nil
+            return .session(connection)
         case .refusedSessionsFull:
-            error = TransportError(
-                .tooManyConnections,
-                "refused peer \(peer.peerID) after it authenticated: \(budget.sessionsMax) authenticated sessions "
-                    + "are open already (sessionsMax); the peer should retry later",
-                offeredFingerprint: peer.fingerprint)
+            refusals.record(
+                ConnectionRefusal(
+                    error: TransportError(
+                        .tooManyConnections,
+                        "refused peer \(peer.peerID) after it authenticated: \(budget.sessionsMax) authenticated "
+                            + "sessions are open already (sessionsMax); told it busy, it should retry later",
+                        offeredFingerprint: peer.fingerprint),
+                    remoteAddress: connection.remoteAddress))
+            return .busy(
+                connection,
+                ProtocolError(
+                    .busy,
+                    "this node holds \(budget.sessionsMax) sessions, its most at once (sessionsMax); "
+                        + "retry later"))
         case .refusedClosing:
-            error = TransportError(
-                .tooManyUnauthenticated,
-                "peer \(peer.peerID) authenticated just as its connection was closed to make room for another "
-                    + "(unauthenticatedMax or unauthenticatedPerAddressMax); the peer should retry",
-                offeredFingerprint: peer.fingerprint)
+            channel.close(promise: nil)
+            refusals.record(
+                ConnectionRefusal(
+                    error: TransportError(
+                        .tooManyUnauthenticated,
+                        "peer \(peer.peerID) authenticated just as its connection was closed to make room for "
+                            + "another (unauthenticatedMax or unauthenticatedPerAddressMax); the peer should retry",
+                        offeredFingerprint: peer.fingerprint),
+                    remoteAddress: connection.remoteAddress))
+            return .closed
         }
-        let remoteAddress = channel.remoteAddress
-        channel.close(promise: nil)
-        refusals.record(ConnectionRefusal(error: error, remoteAddress: remoteAddress))
-        return error
     }
 
     /// Forgets `channel`, which has closed.
@@ -141,24 +183,12 @@ final class ListenerConnections: Sendable {
     }
 }
 
-/// Tells the listener's books when a connection's first bytes arrive: one that has begun to speak
-/// is closed to make room only after the silent ones of its address.
-final class FirstBytesNotice: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-
-    private let connections: ListenerConnections
-    private var noticed = false
-
-    init(connections: ListenerConnections) {
-        self.connections = connections
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !noticed {
-            noticed = true
-            connections.spoke(context.channel)
-        }
-        context.fireChannelRead(data)
-    }
+/// What the listener does with a connection whose peer has just authenticated.
+enum PeerAdmission: Sendable {
+    /// Serve it: it holds one of the `sessionsMax` places.
+    case session(TransportConnection)
+    /// Send the peer this `ERROR busy` and close: `sessionsMax` sessions are open.
+    case busy(TransportConnection, ProtocolError)
+    /// Nothing: it was closed to make room just before it authenticated.
+    case closed
 }

@@ -7,7 +7,7 @@ public struct TransportConfiguration: Sendable {
     /// The largest accepted frame length field (type byte + payload), in bytes; DESIGN.md default 4 MiB.
     public var frameBytesMax: Int
     /// The most authenticated sessions the listener holds at once; a peer that authenticates when
-    /// they are all taken is closed. Connections not yet authenticated count against
+    /// they are all taken is sent `ERROR busy` and closed. Connections not yet authenticated count against
     /// `unauthenticatedMax` instead, so strangers cannot take these places.
     public var sessionsMax: Int
     /// The most connections the listener holds that have not authenticated yet (accepted, TLS
@@ -18,13 +18,16 @@ public struct TransportConfiguration: Sendable {
     /// The most connections not yet authenticated from one source address; a newcomer from an
     /// address at this cap takes the place of that address's oldest (silent first).
     public var unauthenticatedPerAddressMax: Int
-    /// The most new connections accepted from one source address per second.
+    /// The most TLS handshakes the listener begins for one source address per second. A handshake
+    /// begins when a connection's first bytes arrive; a connection over the limit is closed then,
+    /// before any TLS work. Connections that send nothing are not counted (the unauthenticated
+    /// budget bounds them), so silent floods cannot use up a peer's handshakes.
     public var handshakesPerSecondMax: Int
     /// The most refusal log lines written per minute; the rest are counted and summarized.
     public var refusalLogLinesPerMinuteMax: Int
     /// How many received frames may wait for the consumer before reading from the socket pauses.
     public var inboundFramesBufferedMax: Int
-    /// The clock the listener's per-address admission windows and refusal log budget read; only
+    /// The clock the listener's per-address handshake windows and refusal log budget read; only
     /// tests replace it (to step through seconds and minutes without waiting for them).
     var clock: @Sendable () -> NIODeadline = { NIODeadline.now() }
 

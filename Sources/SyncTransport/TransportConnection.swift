@@ -61,6 +61,26 @@ public struct TransportConnection: Sendable {
             offeredFingerprint: peer.fingerprint)
     }
 
+    /// Refuses the session: sends `ERROR` with `error`, then closes (close_notify) once the peer has
+    /// closed its side or after two seconds. Reading what the peer sends meanwhile (and dropping
+    /// it) lets the `ERROR` arrive: closing a socket with unread data would reset the connection,
+    /// and a reset can destroy the `ERROR` before the peer reads it.
+    public func refuse(_ error: ProtocolError) async {
+        do {
+            try await executeThenClose { inbound, outbound in
+                try await outbound.write(Message.error(error).frame)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { for try await _ in inbound {} }
+                    group.addTask { try await Task.sleep(for: .seconds(2)) }
+                    _ = try await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            // The peer closed or reset first: the refusal is done either way.
+        }
+    }
+
     /// Closes the connection without using it (sends close_notify first).
     public func close() async {
         do {

@@ -7,18 +7,20 @@ import SyncProtocol
 ///
 /// Refusals (untrusted certificates, missing client certificates, wrong TLS versions, garbage,
 /// stalled or silent handshakes, caps and budgets) close that connection only, are logged with the offered
-/// fingerprint at a bounded rate, and are reported to `onRefusal`; the listener keeps serving.
+/// fingerprint at a bounded rate, and are reported to `onRefusal`; the listener keeps serving. A
+/// peer that authenticates while `sessionsMax` sessions are open is told `ERROR busy` first.
 public final class TransportListener: Sendable {
     /// The address the listener is bound to (with the real port when bound to port 0).
     public let localAddress: SocketAddress?
 
-    /// Yields, per accepted connection, a future that completes once its peer is authenticated.
+    /// Yields, per accepted connection, a future that completes once its peer is authenticated and
+    /// the listener has decided whether it gets a session.
     ///
     /// The child initializer must complete at once (NIO registers the socket only after it), so
     /// waiting for authentication happens in `run`, one child task per connection.
-    private let serverChannel: NIOAsyncChannel<EventLoopFuture<TransportConnection>, Never>
+    private let serverChannel: NIOAsyncChannel<EventLoopFuture<PeerAdmission>, Never>
 
-    private init(serverChannel: NIOAsyncChannel<EventLoopFuture<TransportConnection>, Never>) {
+    private init(serverChannel: NIOAsyncChannel<EventLoopFuture<PeerAdmission>, Never>) {
         self.serverChannel = serverChannel
         self.localAddress = serverChannel.channel.localAddress
     }
@@ -36,23 +38,24 @@ public final class TransportListener: Sendable {
             budget: AdmissionBudget(
                 sessionsMax: configuration.sessionsMax, unauthenticatedMax: configuration.unauthenticatedMax,
                 unauthenticatedPerAddressMax: configuration.unauthenticatedPerAddressMax),
-            refusals: refusals)
+            handshakesPerSecondMax: configuration.handshakesPerSecondMax, refusals: refusals,
+            clock: configuration.clock)
         let serverChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ConnectionAdmission(
-                            connections: connections, handshakesPerSecondMax: configuration.handshakesPerSecondMax,
-                            refusals: refusals, clock: configuration.clock))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionAdmission(connections: connections))
                 }
             }
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // The connection leaves the unauthenticated budget for a session (or is refused
+                    // one) the moment it authenticates, on its event loop, before `run` sees it.
                     try TransportPipeline.configure(
                         channel: channel, tlsContext: tlsContext, role: .server, configuration: configuration,
-                        logger: logger, refusals: refusals, connections: connections)
+                        logger: logger, refusals: refusals, connections: connections
+                    ).map { connections.authenticated($0) }
                 }
             }
         logger.info(
@@ -74,16 +77,24 @@ public final class TransportListener: Sendable {
                 do {
                     for try await authenticated in connections {
                         group.addTask {
-                            let connection: TransportConnection
+                            let admission: PeerAdmission
                             do {
-                                connection = try await authenticated.get()
+                                admission = try await authenticated.get()
                             } catch {
                                 // Refused before authentication (already logged and reported by
-                                // ConnectionErrorPolicy), or at it for want of room (by
-                                // ListenerConnections); the connection is closed.
+                                // ConnectionErrorPolicy or ListenerConnections); the connection is closed.
                                 return
                             }
-                            await handler(connection)
+                            switch admission {
+                            case .session(let connection):
+                                await handler(connection)
+                            case .busy(let connection, let error):
+                                // Refused for want of a session (recorded by ListenerConnections):
+                                // the peer learns why, instead of seeing its connection cut.
+                                await connection.refuse(error)
+                            case .closed:
+                                return
+                            }
                         }
                     }
                 } catch {

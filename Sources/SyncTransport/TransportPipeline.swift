@@ -11,9 +11,9 @@ enum TransportPipeline {
     /// handler reads by itself until then); `TransportConnection.executeThenClose` releases it once
     /// the frame consumer is installed, so no frame is decrypted before someone takes it.
     ///
-    /// On a listener, `connections` are its books: the connection tells them when it first speaks,
-    /// and leaves their unauthenticated budget for a session (or is closed, if none is free) the
-    /// moment it authenticates, before the listener's handler ever sees it.
+    /// On a listener, `connections` are its books: a `HandshakeAdmission` before TLS tells them
+    /// when the connection first speaks, and closes it there if its address is over
+    /// `handshakesPerSecondMax`. (The listener moves it to the sessions once it authenticates.)
     static func configure(
         channel: any Channel, tlsContext: TLSContext, role: TLSHandler.Role, configuration: TransportConfiguration,
         logger: Logger, refusals: RefusalLog?, connections: ListenerConnections? = nil
@@ -23,7 +23,7 @@ enum TransportPipeline {
         let remoteAddress = channel.remoteAddress
         let failure = ConnectionFailure()
         if let connections {
-            try channel.pipeline.syncOperations.addHandler(FirstBytesNotice(connections: connections))
+            try channel.pipeline.syncOperations.addHandler(HandshakeAdmission(connections: connections))
         }
         try channel.pipeline.syncOperations.addHandlers(
             TLSHandler(context: tlsContext, role: role, authenticationPromise: authenticated),
@@ -33,11 +33,8 @@ enum TransportPipeline {
             ReadHold()
         )
         let buffered = configuration.inboundFramesBufferedMax
-        return authenticated.futureResult.flatMapThrowing { peer in
-            if let refusal = connections?.authenticated(channel, peer: peer) {
-                throw refusal
-            }
-            return TransportConnection(
+        return authenticated.futureResult.map { peer in
+            TransportConnection(
                 peer: peer, remoteAddress: remoteAddress, channel: channel, inboundFramesBufferedMax: buffered,
                 failure: failure)
         }

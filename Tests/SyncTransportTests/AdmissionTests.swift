@@ -7,19 +7,19 @@ import Testing
 
 @testable import SyncTransport
 
-@Suite("Listener admission: new connections per source address per second", .timeLimit(.minutes(3)))
+@Suite("Listener admission: TLS handshakes per source address per second", .timeLimit(.minutes(3)))
 struct AdmissionTests {
     static let limit = 3
 
     /// The hub's listener with a small per-address cap, a generous handshake timeout and `clock`.
-    static func serverConfiguration(clock: ManualClock? = nil, handshakesPerSecondMax: Int = limit)
-        -> TransportConfiguration
-    {
+    static func serverConfiguration(
+        clock: ManualClock? = nil, handshakesPerSecondMax: Int = limit, unauthenticatedPerAddressMax: Int = 8
+    ) -> TransportConfiguration {
         var configuration = TransportConfiguration(
             tls: TLSConfiguration(
                 identity: TestIdentities.hub, trust: pinning(TestIdentities.practice), handshakeTimeoutSeconds: 20,
                 idleTimeoutSeconds: 30),
-            handshakesPerSecondMax: handshakesPerSecondMax)
+            unauthenticatedPerAddressMax: unauthenticatedPerAddressMax, handshakesPerSecondMax: handshakesPerSecondMax)
         if let clock { configuration.clock = clock.read }
         return configuration
     }
@@ -29,7 +29,7 @@ struct AdmissionTests {
     static func expectRateLimited(_ refusal: ConnectionRefusal, from source: String = "127.0.0.1") {
         #expect(refusal.error.code == .rateLimited, "\(refusal)")
         #expect(
-            refusal.error.message.contains("more than \(limit) new connections in one second from \(source)"),
+            refusal.error.message.contains("more than \(limit) TLS handshakes began from \(source) in one second"),
             "\(refusal)")
         #expect(refusal.error.message.contains("handshakesPerSecondMax"))
         #expect(refusal.remoteAddress?.ipAddress == source)
@@ -39,7 +39,8 @@ struct AdmissionTests {
     func capWithinOneSecond() async throws {
         let clock = ManualClock()  // stands still: the whole burst falls in one second
         let burst = 12
-        try await EchoServer.with(Self.serverConfiguration(clock: clock)) { server in
+        // Room for the whole burst in the address's unauthenticated budget: only the rate limit acts.
+        try await EchoServer.with(Self.serverConfiguration(clock: clock, unauthenticatedPerAddressMax: 32)) { server in
             // Every dial at once, as a peer retrying in a tight loop would.
             let outcomes = try await withThrowingTaskGroup(of: (any Error)?.self) { group in
                 for _ in 0..<burst {
@@ -75,32 +76,59 @@ struct AdmissionTests {
         }
     }
 
-    @Test("a refused burst leaves established and handshaking connections alone")
+    @Test(
+        "silent connections are not counted: beyond the limit of them, the practice from the same address is still served"
+    )
+    func silentConnectionsNotCounted() async throws {
+        let clock = ManualClock()  // stands still: everything falls in one second
+        let configuration = Self.serverConfiguration(clock: clock, unauthenticatedPerAddressMax: 32)
+        try await EchoServer.with(configuration) { server in
+            // Five times the limit of connections from 127.0.0.1 that never send a byte.
+            var silent: [any Channel] = []
+            for _ in 0..<(5 * Self.limit) {
+                silent.append(try await server.rawConnection())
+            }
+            // The practice, from the same address in the same second, gets all of the address's handshakes.
+            for _ in 0..<Self.limit {
+                let seen = try await server.exchange(configuration: Self.practice, expectedPeerID: "U12345")
+                #expect(seen.peerID == "U12345")
+            }
+            // Its handshakes were counted: the next one is refused.
+            #expect(await server.refusedDial(configuration: Self.practice) != nil)
+            Self.expectRateLimited(try await server.nextRefusal())
+            #expect(silent.allSatisfy { $0.isActive }, "a silent connection was closed")
+            for raw in silent { try? await raw.close() }
+        }
+    }
+
+    @Test(
+        "connections over the limit are closed at their first bytes; established and silent connections are left alone")
     func capDoesNotTouchAdmitted() async throws {
         let clock = ManualClock()
         try await EchoServer.with(Self.serverConfiguration(clock: clock)) { server in
-            // One authenticated connection, held open across the burst.
+            // One authenticated connection, held open across the burst: one handshake of this second's.
             let held = try await EchoServer.dial(
                 port: server.port, configuration: Self.practice, expectedPeerID: "U12345", from: nil)
-            // Use up the rest of this second's budget and more, with raw sockets.
+            // More raw connections than the limit, silent so far: none is refused.
             var raws: [any Channel] = []
             for _ in 0..<(Self.limit + 3) {
                 raws.append(try await server.rawConnection())
             }
-            for refusal in try await server.nextRefusals(4) {
-                Self.expectRateLimited(refusal)
-            }
-            // The connections still handshaking were left alone: plaintext on them is refused as not TLS.
+            // Now each speaks (plaintext): the first limit - 1 reach TLS and are refused as not TLS,
+            // the rest are closed for the rate at their first bytes.
             for raw in raws {
                 do {
                     try await raw.writeAndFlush(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: hub\r\n\r\n"))
                 } catch {
-                    // One the cap closed.
+                    // Closed by the rate limit before this write.
                 }
             }
-            for refusal in try await server.nextRefusals(2) {
-                #expect(refusal.error.code == .notTLS, "\(refusal)")
-            }
+            let refusals = try await server.nextRefusals(raws.count)
+            let notTLS = refusals.filter { $0.error.code == .notTLS }
+            let capped = refusals.filter { $0.error.code == .rateLimited }
+            #expect(notTLS.count == Self.limit - 1, "\(refusals)")
+            #expect(capped.count == 4, "\(refusals)")
+            for refusal in capped { Self.expectRateLimited(refusal) }
             // The held connection still echoes.
             let frame = Frame(type: 0x10, payload: Array("HELLO".utf8))
             let echo = try await bounded("echo on the held connection") {
@@ -118,7 +146,7 @@ struct AdmissionTests {
     @Test("a burst on the real clock: refused past the cap, served up to the cap per second, listener serving")
     func burstOnRealClock() async throws {
         let burst = 30
-        try await EchoServer.with(Self.serverConfiguration()) { server in
+        try await EchoServer.with(Self.serverConfiguration(unauthenticatedPerAddressMax: 32)) { server in
             let started = ContinuousClock.now
             // Raw sockets as fast as they open, each sending plaintext: a served one is then refused
             // as not TLS, a capped one was refused before TLS. Either way exactly one refusal each.
@@ -139,7 +167,7 @@ struct AdmissionTests {
             #expect(capped.count + served.count == burst, "\(refusals)")
             for refusal in capped { Self.expectRateLimited(refusal) }
             #expect(capped.count >= 1, "\(burst) connections, none refused")
-            // Each per-address window lasts a second and starts with a connection, so a burst lasting
+            // Each per-address window lasts a second and starts with a handshake, so a burst lasting
             // `elapsed` meets at most floor(elapsed) + 1 windows, each serving at most `limit`.
             let windows = Int(elapsed.components.seconds) + 1
             #expect(served.count >= Self.limit)

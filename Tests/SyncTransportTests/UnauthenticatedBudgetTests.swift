@@ -260,8 +260,26 @@ struct UnauthenticatedBudgetTests {
         }
     }
 
+    /// Dials the server and returns the first frame it sends, decoded, and how the stream then ended.
+    static func firstMessage(port: Int) async throws -> (Message?, endedCleanly: Bool) {
+        try await bounded("a dial's first message") {
+            let connection = try await EchoServer.dial(
+                port: port, configuration: AdmissionTests.practice, expectedPeerID: "U12345", from: nil)
+            return try await connection.executeThenClose { inbound, outbound in
+                try await outbound.write(Message.bye.frame)
+                var iterator = inbound.makeAsyncIterator()
+                let first = try await iterator.next().map { try Message(frame: $0) }
+                do {
+                    return (first, try await iterator.next() == nil)
+                } catch {
+                    return (first, false)
+                }
+            }
+        }
+    }
+
     @Test(
-        "at sessionsMax authenticated sessions, a peer that authenticates is refused until one closes; handshaking connections do not count"
+        "at sessionsMax authenticated sessions, a peer that authenticates is told ERROR busy, then closed cleanly, until one closes; handshaking connections do not count"
     )
     func sessionsCap() async throws {
         let configuration = Self.serverConfiguration(unauthenticatedMax: 4, perAddressMax: 2, sessionsMax: 1)
@@ -271,11 +289,22 @@ struct UnauthenticatedBudgetTests {
             let held = try await EchoServer.dial(
                 port: server.port, configuration: AdmissionTests.practice, expectedPeerID: "U12345", from: nil)
             #expect(try await server.nextPeer().peerID == "A81001")
-            #expect(await server.refusedDial(configuration: AdmissionTests.practice) != nil)
+
+            // The second is authenticated, then told why it gets no session, and closed with close_notify.
+            let (message, endedCleanly) = try await Self.firstMessage(port: server.port)
+            guard case .error(let error)? = message else {
+                Issue.record("expected ERROR busy, got \(String(describing: message))")
+                return
+            }
+            #expect(error.code == .busy, "\(error)")
+            #expect(error.detail.contains("holds 1 sessions, its most at once (sessionsMax); retry later"), "\(error)")
+            #expect(endedCleanly, "the refused connection did not end with close_notify")
             let refusal = try await server.nextRefusal()
             #expect(refusal.error.code == .tooManyConnections, "\(refusal)")
             #expect(refusal.error.message.contains("refused peer A81001 after it authenticated"), "\(refusal)")
             #expect(refusal.error.message.contains("1 authenticated sessions are open already (sessionsMax)"))
+            #expect(refusal.error.message.contains("told it busy"))
+
             await held.close()
             // The session is given back once the listener has seen the close: retry, bounded.
             for attempt in 1...20 {
