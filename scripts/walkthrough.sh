@@ -32,9 +32,11 @@ run referral list --home "$work/practice"
 say "Bad input is refused with a reason, and nothing changes"
 run referral create --home "$work/practice" --to U12345 --need debt --nhs-number 9990000019 || true
 run service add --home "$work/practice" --name "Not ours" --category befriending || true
+run referral create --home "$work/practice" --to U12345 --need debt --dob 2026-02-30 || true
+run referral update --home "$work/practice" "$referral" --status reopened || true
 
-say "The referral is addressed to the charity's service, then withdrawn and reopened"
-run referral update --home "$work/practice" "$referral" --service "$service"
+say "The referral is addressed to the charity's service (not synced here yet: --force), then withdrawn and reopened"
+run referral update --home "$work/practice" "$referral" --service "$service" --force
 run referral update --home "$work/practice" "$referral" --status withdrawn --reason "moved away"
 run referral update --home "$work/practice" "$referral" --status reopened
 run referral show --home "$work/practice" "$referral"

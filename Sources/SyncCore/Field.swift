@@ -69,6 +69,23 @@ public struct FieldKey: Hashable, Comparable, Sendable, CustomStringConvertible 
         return FieldKey.catalogue[self]
     }
 
+    /// For a known field whose value is plain text with no shape of its own, what that text may hold
+    /// (Protocol/SPEC.md 6.2); nil for other fields: numbers, JSON, ids, shaped text (phone, email,
+    /// date of birth, NHS number), and fields this version does not know.
+    public var textKind: ValueRules.TextKind? {
+        if isRedaction { return .freeText }
+        switch self {
+        case .orgName, .orgRole, .orgPCN, .serviceName, .serviceCategory, .serviceArea, .serviceRoute,
+            .serviceAccepting, .routingUrgency, .contactGivenName, .contactPreferred, .contactInterpreter:
+            return .line
+        case .orgContact, .serviceDescription, .serviceEligibility, .serviceSchedule, .routingNote,
+            .contactAccessNeeds, .clinicalAddress:
+            return .freeText
+        default:
+            return nil
+        }
+    }
+
     // Organisation.
     public static let orgName = FieldKey(.organisation, "name")
     public static let orgRole = FieldKey(.organisation, "role")

@@ -39,6 +39,26 @@ public struct Limits: Sendable, Equatable {
     public var handshakesPerSecondMax = 20
     public var fullResyncsPerPeerPerDayMax = 2
 
+    // Value rules (Protocol/SPEC.md 6.2). Receivers refuse values outside them, so like the merge
+    // bounds they are the same at every node: do not change them for one node.
+    /// Most places, sessions or hours a service's capacity counts (`available` and `maximum`).
+    public var capacityMax = 100_000
+    /// Longest capacity unit (`places`, `sessions`), in bytes of UTF-8.
+    public var capacityUnitBytesMax = 32
+    /// Highest age a service's `ageMin` or `ageMax` may name, in years.
+    public var ageYearsMax = 150
+    /// Longest wait a service may estimate (`service.waitDays`), in days.
+    public var waitDaysMax = 3650
+    /// Earliest year of a date of birth.
+    public var birthYearMin = 1900
+    /// How many days after the (UTC) day its write was made a date of birth may be: the time zones
+    /// ahead of UTC, where that day has already begun.
+    public var birthDateAheadDaysMax = 1
+
+    // Local input only (the command line); not checked on receipt.
+    /// Longest a service's capacity figures may be declared valid for (`--valid-days`), in days.
+    public var capacityValidDaysMax = 365
+
     public init() {}
 
     /// The defaults.

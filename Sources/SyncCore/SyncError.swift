@@ -14,6 +14,8 @@ public struct SyncError: Error, Equatable, Sendable, CustomStringConvertible {
         case rolledBack = "rolled_back"
         case notFound = "not_found"
         case conflict = "conflict"
+        /// A progress event the lifecycle table does not allow after the referral's current status.
+        case invalidTransition = "invalid_transition"
         case storeNewer = "store_newer"
         case storeInvalid = "store_invalid"
         case exists = "exists"

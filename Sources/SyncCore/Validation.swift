@@ -33,7 +33,7 @@ public enum Validation {
             let isParty = origin == practice || origin == pcn
             try checkReferralAuthority(write, isParty: isParty, practice: practice, pcn: pcn)
         }
-        if let value = write.value { try checkValue(field, value, write: write) }
+        if let value = write.value { try checkValue(field, value, write: write, limits: limits) }
     }
 
     private static func checkReferralAuthority(
@@ -94,22 +94,38 @@ public enum Validation {
         }
     }
 
-    /// Value checks for the fields this version knows. Unknown enum values are accepted, stored
-    /// and relayed, so newer nodes can speak through older ones.
-    private static func checkValue(_ field: FieldKey, _ value: [UInt8], write: FieldWrite) throws(SyncError) {
-        guard String(validating: value, as: UTF8.self) != nil else {
-            throw SyncError(.invalidValue, "\(field): value is not UTF-8 text")
-        }
+    /// Value checks for the fields this version knows: the value rules (`ValueRules`, Protocol/SPEC.md
+    /// 6.2) applied to each field's value, and to the text members of its JSON. Unknown enum values
+    /// are accepted, stored and relayed, so newer nodes can speak through older ones; an unknown
+    /// field's value is only checked to be UTF-8.
+    private static func checkValue(
+        _ field: FieldKey, _ value: [UInt8], write: FieldWrite, limits: Limits
+    ) throws(SyncError) {
+        let label = field.rawValue
+        let text = try ValueRules.utf8(value, label)
         switch field {
         case .clinicalNHSNumber:
-            _ = try NHSNumber(String(decoding: value, as: UTF8.self))
-        case .serviceCapacity:
-            try FieldValue.decode(ServiceCapacity.self, value, field: field).validate()
-        case .serviceAgeMin, .serviceAgeMax, .serviceWaitDays:
-            let n = try FieldValue.integer(value, field: field)
-            guard (0...150).contains(n) || (field == .serviceWaitDays && (0...3650).contains(n)) else {
-                throw SyncError(.invalidValue, "\(field): \(n) is out of range")
+            _ = try NHSNumber(text)
+        case .clinicalDateOfBirth:
+            // Not after the day the write was made (by its HLC): a fact of the write, so every node
+            // agrees whenever the write reaches it. "Not after today" is the command line's rule.
+            let made = CalendarDate(utcMillis: write.hlc.millis)
+            if !text.isEmpty {
+                try ValueRules.dateOfBirth(
+                    text, label, notAfter: made.adding(days: limits.birthDateAheadDaysMax), limits: limits)
             }
+        case .contactPhone:
+            if !text.isEmpty { try ValueRules.ukPhone(text, label) }
+        case .contactEmail:
+            if !text.isEmpty { try ValueRules.email(text, label) }
+        case .serviceCapacity:
+            try FieldValue.decode(ServiceCapacity.self, value, field: field).validate(limits: limits)
+        case .serviceAgeMin, .serviceAgeMax:
+            try ValueRules.count(
+                try FieldValue.integer(value, field: field), label, 0...limits.ageYearsMax, limit: "ageYearsMax")
+        case .serviceWaitDays:
+            try ValueRules.count(
+                try FieldValue.integer(value, field: field), label, 0...limits.waitDaysMax, limit: "waitDaysMax")
         case .serviceCapacityValidUntil:
             _ = try FieldValue.integer(value, field: field)
         case .consent:
@@ -117,14 +133,19 @@ public enum Validation {
             guard (try? NodeID(consent.recordedBy)) != nil else {
                 throw SyncError(.invalidValue, "consent: recordedBy must be an organisation code")
             }
+            try ValueRules.text(consent.basis, "\(label): basis", .line)
         case .routingService:
-            if !value.isEmpty { _ = try serviceID(String(decoding: value, as: UTF8.self), field: field) }
+            if !value.isEmpty { _ = try serviceID(text, field: field) }
         case .routingNeeds:
+            // The plain form holds printable ASCII only; anything else is decoded and its needs checked.
             if !CanonicalJSON.isPlainStringArray(value) {
-                _ = try FieldValue.decode([String].self, value, field: field)
+                for need in try FieldValue.decode([String].self, value, field: field) {
+                    try ValueRules.text(need, "\(label): a need", .line)
+                }
             }
         case .progressNotes:
             let note = try FieldValue.decode(ReferralNote.self, value, field: field)
+            if let text = note.text { try ValueRules.text(text, "\(label): text", .freeText) }
             if let retracts = note.retracts {
                 let ref = try ChangeRef(retracts)
                 guard ref.origin.node == write.origin.node else {
@@ -133,6 +154,9 @@ public enum Validation {
             }
         case .progressEvents:
             let event = try FieldValue.decode(ProgressEvent.self, value, field: field)
+            try ValueRules.text(event.event, "\(label): event", .line)
+            if let reason = event.reason { try ValueRules.text(reason, "\(label): reason", .freeText) }
+            if let keep = event.keep { try ValueRules.text(keep, "\(label): keep", .line) }
             for ref in event.settles ?? [] { _ = try ChangeRef(ref) }
         case .outcomeEntries:
             let entry = try FieldValue.decode(OutcomeEntry.self, value, field: field)
@@ -141,10 +165,13 @@ public enum Validation {
                     throw SyncError(.invalidValue, "outcome: ONS4 has four scores, each 0–10")
                 }
             }
+            if let message = entry.message { try ValueRules.text(message, "\(label): message", .freeText) }
+            if let service = entry.service { try ValueRules.text(service, "\(label): service", .line) }
         case .clinicalSnomed:
-            _ = try FieldValue.decode(SnomedEvent.self, value, field: field)
+            let event = try FieldValue.decode(SnomedEvent.self, value, field: field)
+            try ValueRules.text(event.code, "\(label): code", .line)
         default:
-            break
+            if let kind = field.textKind { try ValueRules.text(text, label, kind) }
         }
     }
 

@@ -70,18 +70,20 @@ public struct ServiceCapacity: Codable, Hashable, Sendable {
         self.updated = updated
     }
 
-    public func validate() throws(SyncError) {
-        guard maximum >= 0, available >= 0 else {
-            throw SyncError(.invalidValue, "capacity cannot be negative")
-        }
+    /// Checks the figures: counts within `capacityMax`, available at most the maximum, a unit of
+    /// one line and `capacityUnitBytesMax` bytes at most.
+    public func validate(limits: Limits = .standard) throws(SyncError) {
+        try ValueRules.count(maximum, "capacity: maximum", 0...limits.capacityMax, limit: "capacityMax")
+        try ValueRules.count(available, "capacity: available", 0...limits.capacityMax, limit: "capacityMax")
         guard available <= maximum else {
             throw SyncError(
                 .invalidValue,
                 "capacity: \(available) available is above the maximum of \(maximum); raise --maximum as well")
         }
-        guard !unit.isEmpty, unit.utf8.count <= 32 else {
-            throw SyncError(.invalidValue, "capacity unit must be 1–32 bytes")
+        guard !unit.isEmpty, unit.utf8.count <= limits.capacityUnitBytesMax else {
+            throw SyncError(.invalidValue, "capacity unit must be 1–\(limits.capacityUnitBytesMax) bytes")
         }
+        try ValueRules.text(unit, "capacity unit", .line)
     }
 }
 

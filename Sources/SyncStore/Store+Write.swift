@@ -153,6 +153,7 @@ extension Store {
                 var writes: [FieldWrite] = []
                 for (field, value) in values {
                     var context = CausalContext()
+                    var liveEvents: [FieldWrite] = []
                     if let recordRow {
                         let redaction = FieldKey.redaction(field.dataClass)
                         let known = try Store.writes(
@@ -161,13 +162,15 @@ extension Store {
                         let redactions = field.isRedaction ? [] : known.filter { $0.field == redaction }
                         context = Merge.context(replacing: own, redactions: redactions)
                         if validate, field.knownKind == .set {
-                            let elements = Merge.resolve(own, redactions: redactions).live.count
-                            guard elements < limits.setElementsMax else {
+                            let live = Set(Merge.resolve(own, redactions: redactions).live)
+                            guard live.count < limits.setElementsMax else {
                                 throw SyncError(
                                     .limitExceeded,
-                                    "\(record) already holds \(elements) entries in \(field), the most one record may "
-                                        + "hold (setElementsMax); close or settle this referral and start a new one")
+                                    "\(record) already holds \(live.count) entries in \(field), the most one record "
+                                        + "may hold (setElementsMax); close or settle this referral and start a new one"
+                                )
                             }
+                            if field == .progressEvents { liveEvents = own.filter { live.contains($0.id) } }
                         }
                     }
                     // A referral's values may be withheld from a receiver, which then holds only their
@@ -176,7 +179,19 @@ extension Store {
                     let w = FieldWrite(
                         origin: origin, seq: seq, hlc: hlc, record: record, field: field,
                         kind: field.knownKind ?? .register, value: value, context: context, salt: salt)
-                    if validate { try Validation.check(w, limits: limits) }
+                    if validate {
+                        try Validation.check(w, limits: limits)
+                        if field == .progressEvents {
+                            // The lifecycle table (Protocol/SPEC.md 9.1), checked inside this
+                            // transaction so that two commands cannot both pass on the same state.
+                            let event = try FieldValue.decode(ProgressEvent.self, value, field: field)
+                            let target = try Store.currentService(
+                                record, recordRow: recordRow, writing: values, db)
+                            try Lifecycle.check(
+                                event, on: record, held: liveEvents.compactMap(StampedEvent.init),
+                                currentService: target)
+                        }
+                    }
                     writes.append(w)
                 }
                 let digests = try writes.map { try $0.digest(crypto) }
@@ -210,6 +225,24 @@ extension Store {
             guard let ref else { preconditionFailure("committed without a change reference") }
             return ref
         }
+    }
+
+    /// The service a referral is addressed to once a local change with `values` is made: the one
+    /// the change writes, else the current winner (the referral view is up to date at the start of
+    /// every write transaction).
+    static func currentService(
+        _ record: RecordID, recordRow: Int64?, writing values: [(FieldKey, [UInt8])], _ db: Database
+    ) throws -> RecordID? {
+        let text: String?
+        if let written = values.first(where: { $0.0 == .routingService }) {
+            text = String(decoding: written.1, as: UTF8.self)
+        } else if let recordRow {
+            text = try String.fetchOne(
+                db, sql: "SELECT service FROM referral WHERE record = ?", arguments: [recordRow])
+        } else {
+            text = nil
+        }
+        return text.flatMap { try? RecordID($0) }
     }
 
     // MARK: Received batches

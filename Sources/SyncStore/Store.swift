@@ -123,6 +123,22 @@ public final class Store: Sendable {
                 return .commit
             }
         }
+        try refreshQueuedViews(db)
+    }
+
+    /// Derives again the view rows a migration queued in `view_refresh` (a changed status fold),
+    /// and empties the queue, in one transaction.
+    static func refreshQueuedViews(_ db: Database) throws {
+        let keys = try String.fetchAll(
+            db, sql: "SELECT record.key FROM view_refresh JOIN record ON record.id = view_refresh.record")
+        guard !keys.isEmpty else { return }
+        try db.inTransaction(.immediate) {
+            var s = ApplySession(hlc: try nodeState(db).hlc, wallMillis: 0)
+            for key in keys { s.touched.insert(try RecordID(key)) }
+            try refreshViews(db, &s)
+            try db.execute(sql: "DELETE FROM view_refresh")
+            return .commit
+        }
     }
 
     /// The refusal of a store written by a newer spsync.

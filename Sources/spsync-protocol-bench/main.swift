@@ -39,6 +39,16 @@ func salt(_ n: Int) -> [UInt8] {
     (0..<8).map { UInt8(truncatingIfNeeded: UInt64(n) >> (8 * $0)) } + Array(repeating: 0x5A, count: 8)
 }
 
+/// The value of write `k` of change `i` in the receipt benchmark: short text that passes the value
+/// rules of its field (a phone number and an email address by their shape).
+func benchValue(_ i: Int, _ k: Int) -> String {
+    switch k {
+    case 3: return "07700 9\(String(format: "%05d", i % 100_000))"
+    case 4: return "p\(i)@example.org"
+    default: return "value \(i) \(k)"
+    }
+}
+
 func referralID(_ i: Int) throws -> RecordID {
     try RecordID.referral(
         practice: practice, pcn: hub, uuid: UUIDv7(millis: wall + UInt64(i), random: (UInt64(i), 0x5eed)))
@@ -184,7 +194,7 @@ do {
             FieldWrite(
                 origin: origin, seq: UInt64(i + 1), hlc: hlc, record: record,
                 field: [FieldKey.routingUrgency, .routingNote, .contactGivenName, .contactPhone, .contactEmail][k],
-                kind: .register, value: Array("value \(i) \(k)".utf8), salt: salt(i * 5 + k)
+                kind: .register, value: Array(benchValue(i, k).utf8), salt: salt(i * 5 + k)
             ).encodedBody()
         }
         unsigned.append(

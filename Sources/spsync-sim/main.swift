@@ -33,6 +33,7 @@ struct SimulatorCommand: ParsableCommand {
             let report = Simulation.run(.init(seed: seed, steps: steps))
             for line in report.trace { print(line) }
             print(Self.attackSummary([report]))
+            print(Self.lifecycleSummary([report]))
             print(report.converged ? "seed \(seed): converged" : "seed \(seed): FAILED")
             if !report.converged { throw ExitCode.failure }
             return
@@ -55,8 +56,17 @@ struct SimulatorCommand: ParsableCommand {
             }
         }
         print(Self.attackSummary(reports))
+        print(Self.lifecycleSummary(reports))
         print("ran \(n), converged \(n - failed.count), failed \(failed.count)")
         if !failed.isEmpty { throw ExitCode.failure }
+    }
+
+    /// One line: progress events the lifecycle table refused at their origin, and those held at the
+    /// hub that fall out of order (held, relayed, not counted).
+    static func lifecycleSummary(_ reports: [Simulation.Report]) -> String {
+        let refused = reports.reduce(0) { $0 + $1.refusedTransitions }
+        let outOfOrder = reports.reduce(0) { $0 + $1.outOfOrderEvents }
+        return "progress events refused by the lifecycle table \(refused); out of order at the hub \(outOfOrder)"
     }
 
     /// One line: the forged writes made and refused elsewhere by attack, the refused key bindings,

@@ -43,6 +43,9 @@ struct Init: ParsableCommand {
             guard !name.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw SyncError(.usage, "--name must not be empty")
             }
+            do throws(SyncError) { try ValueRules.text(name, "--name", .line) } catch {
+                throw SyncError(.usage, error.message)
+            }
             let home = self.home.nodeHome
             if home.exists || FileManager.default.fileExists(atPath: home.storePath) {
                 throw SyncError(

@@ -37,8 +37,10 @@ func printJSON(_ value: some Encodable) throws {
     print(String(decoding: data, as: UTF8.self))
 }
 
-/// Prints rows as an aligned text table.
+/// Prints rows as an aligned text table, one line per row: what a cell holds that is not plainly
+/// printable (a new line in a note, an escape character a peer sent) is shown as an escape.
 func printTable(_ header: [String], _ rows: [[String]]) {
+    let rows = rows.map { $0.map(EscapedText.printable) }
     var widths = header.map(\.count)
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
     func line(_ cells: [String]) -> String {
@@ -54,6 +56,28 @@ func printTable(_ header: [String], _ rows: [[String]]) {
 /// A time in ms since the Unix epoch as ISO 8601 (UTC).
 func isoTime(_ millis: UInt64) -> String {
     ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+}
+
+/// Applies a value rule (`ValueRules`) to an option in `validate()`: its refusal becomes an
+/// argument error, one `spsync:` line naming the command's help, exit status 64.
+func checkOption(_ rule: () throws(SyncError) -> Void) throws {
+    do {
+        try rule()
+    } catch {
+        throw ValidationError(error.message)
+    }
+}
+
+/// Checks an optional text option against a value rule for text (`ValueRules.text`).
+func checkText(_ value: String?, _ option: String, _ kind: ValueRules.TextKind) throws {
+    guard let value else { return }
+    try checkOption { () throws(SyncError) in try ValueRules.text(value, option, kind) }
+}
+
+/// Checks an optional count option against its named limit (`ValueRules.count`).
+func checkCount(_ value: Int?, _ option: String, _ range: ClosedRange<Int>, limit: String) throws {
+    guard let value else { return }
+    try checkOption { () throws(SyncError) in try ValueRules.count(value, option, range, limit: limit) }
 }
 
 /// Parses an organisation code given on the command line.

@@ -16,14 +16,47 @@ struct ReferralCommand: ParsableCommand {
 /// Contact and clinical details given on the command line.
 struct PersonOptions: ParsableArguments {
     @Option(help: "The person's given name.") var name: String?
-    @Option var phone: String?
-    @Option var email: String?
+    @Option(help: "A UK phone number: 07700 900123, or +44 7700 900123.") var phone: String?
+    @Option(help: "An email address, name@example.org.") var email: String?
     @Option(help: "phone, email, text or letter.") var preferredContact: String?
     @Option var accessNeeds: String?
     @Option var interpreter: String?
     @Option(help: "NHS number (ten digits, modulus 11 checked).") var nhsNumber: String?
-    @Option(help: "Date of birth, YYYY-MM-DD.") var dob: String?
+    @Option(help: "Date of birth, YYYY-MM-DD: a real date, not in the future.") var dob: String?
     @Option var address: String?
+
+    /// The value rules (`ValueRules`) for each detail given; called from the commands' `validate()`.
+    func checkValues() throws {
+        try checkText(name, "--name", .line)
+        try checkText(interpreter, "--interpreter", .line)
+        try checkText(accessNeeds, "--access-needs", .freeText)
+        try checkText(address, "--address", .freeText)
+        if let phone, !phone.isEmpty {
+            try checkOption { () throws(SyncError) in try ValueRules.ukPhone(phone, "--phone") }
+        }
+        if let email, !email.isEmpty {
+            try checkOption { () throws(SyncError) in try ValueRules.email(email, "--email") }
+        }
+        if let preferredContact, !["phone", "email", "text", "letter"].contains(preferredContact) {
+            throw ValidationError(
+                "--preferred-contact \(quoted: preferredContact) is not a way to contact: use phone, email, text or letter"
+            )
+        }
+        if let nhsNumber {
+            try checkOption { () throws(SyncError) in
+                do throws(SyncError) {
+                    _ = try NHSNumber(nhsNumber)
+                } catch {
+                    throw SyncError(.usage, "--nhs-number: \(error.message)")
+                }
+            }
+        }
+        if let dob {
+            try checkOption { () throws(SyncError) in
+                try ValueRules.dateOfBirth(dob, "--dob", notAfter: .today)
+            }
+        }
+    }
 
     var contactFields: [(FieldKey, [UInt8])] {
         [
@@ -40,23 +73,34 @@ struct PersonOptions: ParsableArguments {
             do { n = try NHSNumber(nhsNumber) } catch { throw SyncError(.usage, "--nhs-number: \(error.message)") }
             out.append((.clinicalNHSNumber, FieldValue.text(n.digits)))
         }
-        if let dob {
-            guard dob.count == 10, ISO8601DateFormatter.dateOnly.date(from: dob) != nil else {
-                throw SyncError(.usage, "--dob \(dob): give the date of birth as YYYY-MM-DD")
-            }
-            out.append((.clinicalDateOfBirth, FieldValue.text(dob)))
-        }
+        if let dob { out.append((.clinicalDateOfBirth, FieldValue.text(dob))) }
         if let address { out.append((.clinicalAddress, FieldValue.text(address))) }
         return out
     }
 }
 
-extension ISO8601DateFormatter {
-    nonisolated(unsafe) static let dateOnly: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withFullDate]
-        return f
-    }()
+extension CalendarDate {
+    /// Today where the operator is (the system's time zone): a date of birth may be today, not later.
+    static var today: CalendarDate {
+        let now = Date()
+        let c = Calendar.current.dateComponents([.year, .month, .day], from: now)
+        return CalendarDate(year: c.year ?? 0, month: c.month ?? 0, day: c.day ?? 0)
+            ?? CalendarDate(utcMillis: UInt64(now.timeIntervalSince1970 * 1000))
+    }
+}
+
+/// Refuses to address a referral to a service this node does not hold — a mistyped id, or one not
+/// synced here yet — unless `force`: the charity may have published it and not yet reached this node.
+func checkKnownService(_ store: Store, _ service: RecordID, force: Bool) throws {
+    guard !force else { return }
+    do {
+        _ = try store.service(service, wallMillis: WallClock.now())
+    } catch let error as SyncError where error.code == .notFound {
+        throw SyncError(
+            .usage,
+            "--service \(service) is not a service this node knows: check the id with `spsync service list`, or "
+                + "sync first; add --force to address it to a service not yet synced here")
+    }
 }
 
 /// The node must be a practice or a hub to make or address referrals.
@@ -77,7 +121,10 @@ struct ReferralCreate: ParsableCommand {
 
     @OptionGroup var home: HomeOptions
     @Option(help: "Who it is addressed to: the PCN hub, or a charity together with --service.") var to: String
-    @Option(help: "The service to refer to (S.…).") var service: String?
+    @Option(help: "The service to refer to (S.…), one this node knows (see `spsync service list`).")
+    var service: String?
+    @Flag(help: "Address the referral to --service even though this node has not received it yet (not yet synced).")
+    var force = false
     @Option(parsing: .upToNextOption, help: "Needs: \(NeedCategory.allCases.map(\.rawValue).joined(separator: ", ")).")
     var need: [String]
     @Option(help: "explicit or implied: the basis for sharing contact details with the service.") var consent: String?
@@ -99,6 +146,8 @@ struct ReferralCreate: ParsableCommand {
         if let urgency, !["routine", "soon", "urgent"].contains(urgency) {
             throw ValidationError("--urgency must be routine, soon or urgent")
         }
+        try checkText(note, "--note", .freeText)
+        try person.checkValues()
     }
 
     func run() throws {
@@ -138,6 +187,7 @@ struct ReferralCreate: ParsableCommand {
                         "--service \(service) is run by \(owner): a referral to a service is addressed to its owner, so use --to \(owner)"
                     )
                 }
+                if let serviceID { try checkKnownService(store, serviceID, force: force) }
             } else if toID != pcnID {
                 throw SyncError(
                     .usage, "--to \(toID): a referral goes to the PCN hub \(pcnID), or to a charity with --service S.…")
@@ -176,10 +226,13 @@ struct ReferralUpdate: ParsableCommand {
 
     @OptionGroup var home: HomeOptions
     @Argument(help: "The referral id (R.…).") var id: String
-    @Option(help: "Address it to this service (practices and hubs).") var service: String?
+    @Option(help: "Address it to this service (practices and hubs), one this node knows (see `spsync service list`).")
+    var service: String?
+    @Flag(help: "Address it to --service even though this node has not received that service yet (not yet synced).")
+    var force = false
     @Option(
         help:
-            "Record a status: practice/hub: referred, withdrawn, closed, reopened; service: received, contacted, accepted, declined, unable_to_contact, attending, did_not_attend, completed."
+            "Record a status: practice/hub: withdrawn, closed, reopened; service: received, contacted, accepted, declined, unable_to_contact, attending, did_not_attend, completed — each only where it may follow the current status (README: what may follow what)."
     )
     var status: String?
     @Option(help: "Reason, with --status (e.g. why declined).") var reason: String?
@@ -200,6 +253,10 @@ struct ReferralUpdate: ParsableCommand {
         if let consent, !["withdrawn", "explicit", "implied"].contains(consent) {
             throw ValidationError("--consent must be withdrawn, explicit or implied")
         }
+        try checkText(reason, "--reason", .freeText)
+        try checkText(note, "--note", .freeText)
+        try checkText(outcome, "--outcome", .freeText)
+        try person.checkValues()
     }
 
     static func scores(_ text: String?, _ option: String) throws -> [Int]? {
@@ -238,6 +295,7 @@ struct ReferralUpdate: ParsableCommand {
                 guard s.serviceOwner != nil else {
                     throw SyncError(.usage, "--service \(service) is not a service id (S.…)")
                 }
+                try checkKnownService(store, s, force: force)
                 fields.append((.routingService, FieldValue.text(s.rawValue)))
             }
             if let status, let kind = ProgressEvent.Kind(rawValue: status) {
@@ -328,6 +386,9 @@ struct TimelineEntry: Codable {
     var field: String
     var value: String?
     var live: Bool
+    /// A progress event that does not count towards the status: the lifecycle table does not allow
+    /// it where it falls (Protocol/SPEC.md 9.1).
+    var outOfOrder: Bool
     var receivedFrom: String?
 }
 
@@ -349,20 +410,32 @@ struct ReferralShow: ParsableCommand {
             let record = try recordID(id)
             let summary = try store.referral(record)
             let writes = try store.writes(of: record).sorted { FieldWrite.precedes($0.write, $1.write) }
+            // The same fold as the status the listing shows, for the events it does not count.
+            let fold = StatusFold.fold(
+                events: writes.filter { $0.live && $0.write.field == .progressEvents }.map(\.write),
+                currentService: summary.service.flatMap { try? RecordID($0) })
+            let outOfOrder = Set(fold.outOfOrder)
             let timeline = writes.map { w in
                 TimelineEntry(
                     at: isoTime(w.write.hlc.millis), hlc: w.write.hlc.description, origin: w.write.origin.node.rawValue,
                     change: w.write.change.description, field: w.write.field.rawValue,
                     value: w.write.value == nil ? "(redacted)" : w.write.text, live: w.live,
+                    outOfOrder: w.live && w.write.field == .progressEvents && outOfOrder.contains(w.write.change),
                     receivedFrom: w.receivedFrom)
             }
             if output.json { return try printJSON(ReferralDetail(referral: summary, timeline: timeline)) }
-            print(
-                "\(summary.id)\n  status   \(summary.status)\n  to       \(summary.to)\n  service  \(summary.service ?? "-")\n  needs    \(summary.needs.joined(separator: ", "))\n"
-            )
+            for line in [
+                summary.id, "  status   \(summary.status)", "  to       \(summary.to)",
+                "  service  \(summary.service ?? "-")", "  needs    \(summary.needs.joined(separator: ", "))", "",
+            ] {
+                print(EscapedText.printable(line))
+            }
             printTable(
                 ["when", "by", "field", "value"],
-                timeline.map { [$0.at, $0.origin, $0.field + ($0.live ? "" : " (replaced)"), $0.value ?? ""] })
+                timeline.map {
+                    let note = !$0.live ? " (replaced)" : $0.outOfOrder ? " (out of order: does not count)" : ""
+                    return [$0.at, $0.origin, $0.field + note, $0.value ?? ""]
+                })
         }
     }
 }
@@ -377,6 +450,8 @@ struct ReferralRedact: ParsableCommand {
     @Option(name: .customLong("class"), help: "routing, consent, contact, clinical, progress or outcome.")
     var dataClass: String
     @Option(help: "Why (kept in the record, e.g. 'entered for the wrong person').") var reason = "redacted by operator"
+
+    func validate() throws { try checkText(reason, "--reason", .freeText) }
 
     func run() throws {
         try runReporting {

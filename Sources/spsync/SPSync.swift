@@ -24,6 +24,10 @@ struct SPSync: AsyncParsableCommand {
     /// non-zero exit (64 for usage), as the README promises — argument errors and errors no command
     /// caught included. Help and `--version` print as ArgumentParser prints them.
     static func main() async {
+        if let line = nonUTF8Argument() {
+            FileHandle.standardError.write(Data(("spsync: " + line + "\n").utf8))
+            Foundation.exit(64)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -37,6 +41,25 @@ struct SPSync: AsyncParsableCommand {
             FileHandle.standardError.write(Data(("spsync: " + line + "\n").utf8))
             Foundation.exit(status)
         }
+    }
+
+    /// The refusal (without `spsync: `) of the first command-line argument that is not valid UTF-8,
+    /// if there is one. `CommandLine.arguments` would quietly replace its bad bytes with U+FFFD and
+    /// the command would store the mangled text, so the raw bytes are checked before parsing.
+    static func nonUTF8Argument() -> String? {
+        let argv = CommandLine.unsafeArgv
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = argv[i], String(validatingCString: raw) == nil else { continue }
+            let which: String
+            if i > 1, let previous = argv[i - 1].flatMap({ String(validatingCString: $0) }), previous.hasPrefix("-") {
+                which = "the value of \(EscapedText.escape(previous))"
+            } else {
+                which = "argument \(i)"
+            }
+            return "\(which) is not valid UTF-8 text: re-type it, or set the terminal (its locale) to UTF-8; "
+                + "nothing was changed"
+        }
+        return nil
     }
 
     /// The one line (without `spsync: `) and exit status for `error`; nil for what ArgumentParser

@@ -32,8 +32,8 @@ struct ServiceAdd: ParsableCommand {
     @Option var name: String
     @Option(help: "One of: \(ServiceCategory.allCases.map(\.rawValue).joined(separator: ", ")).") var category: String
     @Option(help: "What capacity counts (places, sessions, hours).") var unit = "places"
-    @Option var maximum: Int?
-    @Option var available: Int?
+    @Option(help: "Places (or sessions, hours) in all: 0–\(Limits.standard.capacityMax).") var maximum: Int?
+    @Option(help: "How many of them are free now: 0 to --maximum.") var available: Int?
     @Option var description: String?
     @Option var eligibility: String?
     @Option var ageMin: Int?
@@ -57,6 +57,19 @@ struct ServiceAdd: ParsableCommand {
             throw ValidationError("--accepting must be open, waitlist, paused or closed")
         }
         if (available == nil) != (maximum == nil) { throw ValidationError("give --available and --maximum together") }
+        let limits = Limits.standard
+        try checkText(name, "--name", .line)
+        try checkText(unit, "--unit", .line)
+        try checkText(description, "--description", .freeText)
+        try checkText(eligibility, "--eligibility", .freeText)
+        try checkText(area, "--area", .line)
+        try checkText(schedule, "--schedule", .freeText)
+        try checkCount(maximum, "--maximum", 0...limits.capacityMax, limit: "capacityMax")
+        try checkCount(available, "--available", 0...limits.capacityMax, limit: "capacityMax")
+        try checkCount(ageMin, "--age-min", 0...limits.ageYearsMax, limit: "ageYearsMax")
+        try checkCount(ageMax, "--age-max", 0...limits.ageYearsMax, limit: "ageYearsMax")
+        try checkCount(waitDays, "--wait-days", 0...limits.waitDaysMax, limit: "waitDaysMax")
+        try checkCount(validDays, "--valid-days", 1...limits.capacityValidDaysMax, limit: "capacityValidDaysMax")
         if let ageMin, let ageMax, ageMin > ageMax { throw ValidationError("--age-min is above --age-max") }
     }
 
@@ -110,7 +123,11 @@ struct ServiceSetCapacity: ParsableCommand {
         if let accepting, Accepting(rawValue: accepting) == nil {
             throw ValidationError("--accepting must be open, waitlist, paused or closed")
         }
-        guard available >= 0 else { throw ValidationError("--available cannot be negative") }
+        let limits = Limits.standard
+        try checkCount(available, "--available", 0...limits.capacityMax, limit: "capacityMax")
+        try checkCount(maximum, "--maximum", 0...limits.capacityMax, limit: "capacityMax")
+        try checkCount(validDays, "--valid-days", 1...limits.capacityValidDaysMax, limit: "capacityValidDaysMax")
+        try checkText(unit, "--unit", .line)
     }
 
     func run() throws {

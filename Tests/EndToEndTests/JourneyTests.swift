@@ -36,6 +36,17 @@ struct JourneyTests {
         #expect(!atCharity.contains("9990000018"), "the charity must never receive the NHS number")
         // The charity accepts and its capacity drops; both reach the hub live and the practice on its next sync.
         _ = try net.charity.ok(["referral", "update", referral, "--status", "accepted"])
+        // Progress out of order is refused at the charity in one line, and changes nothing.
+        for (status, hint) in [
+            ("completed", "'completed' cannot follow 'accepted': next comes 'attending'"),
+            ("declined", "'declined' cannot follow 'accepted'"), ("received", "cannot follow 'accepted'"),
+        ] {
+            let refused = try net.charity.run(["referral", "update", referral, "--status", status])
+            #expect(refused.status == 1, "--status \(status) after accepted: \(refused.err)")
+            #expect(refused.err.hasPrefix("spsync: ") && refused.err.split(separator: "\n").count == 1)
+            #expect(refused.err.contains(hint), "\(refused.err)")
+        }
+        #expect(try net.charity.ok(["referral", "show", referral]).contains("status   accepted"))
         _ = try net.charity.ok(["service", "set-capacity", service, "--available", "3"])
         try waitUntil("the hub sees the acceptance", seconds: 30) {
             (try net.hub.json(["referral", "list"]) as? [[String: Any]])?.first?["status"] as? String == "accepted"

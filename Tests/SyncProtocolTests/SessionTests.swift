@@ -165,8 +165,10 @@ struct BatchLimitTests {
             [(.routingService, Fixture.text(Fixture.service2.rawValue)), (.consent, Fixture.consent(explicit: false))],
             wallMillis: Fixture.wall)
         for i in 0..<40 {
+            // Withdrawn and reopened in turn: practice events the charity sees, each one allowed after the last.
             let event = ProgressEvent(
-                event: "referred", reason: "practice note \(i) " + String(repeating: "x", count: 40))
+                event: i % 2 == 0 ? "withdrawn" : "reopened",
+                reason: "practice note \(i) " + String(repeating: "x", count: 40))
             try p.write(r, [(.progressEvents, FieldValue.json(event))], wallMillis: Fixture.wall + UInt64(i))
         }
         for (a, b) in [(p, h), (c, h)] { #expect(try MemorySync.sync(a, b, nowMillis: Fixture.wall + 100).clean) }

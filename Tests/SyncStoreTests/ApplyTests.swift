@@ -38,7 +38,7 @@ struct ApplyTests {
                 case 1:
                     try [p, h][rng.below(2)].write(
                         Fixture.referral(UInt64(rng.below(3))),
-                        [(.contactPhone, Fixture.text("0770090\(rng.below(9999))"))], wallMillis: wall)
+                        [(.contactPhone, Fixture.text("0770090\(1000 + rng.below(9000))"))], wallMillis: wall)
                 case 2:
                     try [p, h][rng.below(2)].write(
                         Fixture.referral(UInt64(rng.below(3))),
@@ -53,9 +53,13 @@ struct ApplyTests {
                 case 4:
                     let e = ProgressEvent(
                         event: ["accepted", "declined", "received"][rng.below(3)], service: Fixture.service.rawValue)
-                    try c.write(
-                        Fixture.referral(UInt64(rng.below(3))), [(.progressEvents, FieldValue.json(e))],
-                        wallMillis: wall)
+                    do {
+                        try c.write(
+                            Fixture.referral(UInt64(rng.below(3))), [(.progressEvents, FieldValue.json(e))],
+                            wallMillis: wall)
+                    } catch let error as SyncError where error.code == .invalidTransition {
+                        // The lifecycle table refuses it after what the charity holds: nothing written.
+                    }
                 default:
                     let (a, b) = (rng.below(3), rng.below(3))
                     if a != b { try stores[a].pull(from: stores[b], wall: wall, batch: 1 + rng.below(5)) }

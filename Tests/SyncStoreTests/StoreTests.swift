@@ -109,6 +109,28 @@ struct StoreTests {
         }
     }
 
+    @Test("opening a store whose statuses an earlier fold derived (schema 4) derives them again, once")
+    func refoldOnOpen() throws {
+        let dir = TempDir()
+        let path = dir.file("p.sqlite")
+        let r = Fixture.referral(1)
+        do {
+            let p = try Store.signed(at: path, node: Fixture.practice)
+            try p.write(
+                r, [(.progressEvents, FieldValue.json(ProgressEvent(event: "referred")))], wallMillis: Fixture.wall)
+            // As the earlier fold left it: its own status, schema 4, no queue.
+            try p.pool.writeWithoutTransaction { db in
+                try db.execute(sql: "UPDATE referral SET status = 'completed'")
+                try db.execute(sql: "DROP TABLE view_refresh")
+                try db.execute(sql: "PRAGMA user_version = 4")
+            }
+        }
+        let reopened = try Store.open(at: path)
+        #expect(try reopened.referral(r).status == "referred")
+        let queued = try reopened.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM view_refresh") }
+        #expect(queued == 0)
+    }
+
     @Test("local writes get consecutive seqs and rising HLCs; the typed views follow")
     func localWrites() throws {
         let dir = TempDir()
