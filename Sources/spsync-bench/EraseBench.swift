@@ -43,7 +43,8 @@ enum EraseBench {
                     withdrawnAt: withdrawn ? millis : nil))
         }
 
-        print("preparing \(referrals) referrals addressed to the charity, with contact details under explicit consent …")
+        print(
+            "preparing \(referrals) referrals addressed to the charity, with contact details under explicit consent …")
         var records: [RecordID] = []
         var setup: [IncomingChange] = []
         for i in 0..<referrals {

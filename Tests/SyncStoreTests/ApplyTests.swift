@@ -314,8 +314,10 @@ struct ApplyTests {
         try h.pull(from: p, batch: 100)  // the create and the redaction in one batch
         try c.pull(from: p, batch: 1)  // one change per batch
         func flags(_ store: Store) throws -> [String] {
-            try store.writes(of: r).map { "\($0.write.id) live=\($0.live) winner=\($0.winner) value=\($0.write.value != nil)" }
-                .sorted()
+            try store.writes(of: r).map {
+                "\($0.write.id) live=\($0.live) winner=\($0.winner) value=\($0.write.value != nil)"
+            }
+            .sorted()
         }
         let written = try flags(p)
         #expect(written.contains { $0.contains("contact.phone live=false winner=false value=false") }, "\(written)")
