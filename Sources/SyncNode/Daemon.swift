@@ -338,6 +338,12 @@ struct PeerLinkService: Service {
                     do { try await Task.sleep(for: .seconds(60)) } catch { return }
                     continue
                 }
+                if schedule == .live, await daemon.sessions.hasSession(peer.id) {
+                    // The peer's own connection is the link while it lasts (one session per peer):
+                    // wait for it quietly, without touching status.
+                    do { try await Task.sleep(for: .milliseconds(500)) } catch { return }
+                    continue
+                }
                 let now = WallClock.now()
                 let at: UInt64
                 if let retryAt {

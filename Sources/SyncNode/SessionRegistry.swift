@@ -69,6 +69,11 @@ actor SessionRegistry {
         return register(peer, .outbound, live: live)
     }
 
+    /// Whether any session with `peer` is open.
+    func hasSession(_ peer: String) -> Bool {
+        open.values.contains { $0.peer == peer }
+    }
+
     /// Whether a live session with `peer` is open and has caught up.
     func inStep(_ peer: String) -> Bool {
         open.values.contains { $0.peer == peer && $0.live && $0.inStep }
