@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import SpsyncTestSupport
 import SyncProtocol
 import Testing
 
@@ -107,7 +108,7 @@ struct AdmissionLedgerTests {
     @Test("random traffic: the budgets always hold, and a newcomer is refused only when its address holds the most")
     func budgetsHold() {
         for seed in UInt64(1)...200 {
-            var random = SplitMix(seed: seed)
+            var random = SeededRandom(seed: seed)
             var ledger = Self.ledger(sessionsMax: 5, unauthenticatedMax: 12, perAddressMax: 4)
             var open: [Int: String] = [:]  // admitted and not yet closed, with their address
             var unauthenticated: Set<Int> = []
@@ -151,21 +152,6 @@ struct AdmissionLedgerTests {
                 }
             }
         }
-    }
-}
-
-/// SplitMix64: a tiny seeded generator, so a failing case replays from the seed it prints.
-struct SplitMix: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
