@@ -32,11 +32,34 @@ public struct SyncError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
+    /// For `rolledBack` found from a peer's change: that change, which the store had lost.
+    public var rollbackProof: RollbackProof?
 
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
+    public init(_ code: Code, _ message: String, rollbackProof: RollbackProof) {
+        self.code = code
+        self.message = message
+        self.rollbackProof = rollbackProof
+    }
+
     public var description: String { message }
+}
+
+/// A change of this node's own current incarnation, validly signed with its key, that a peer held
+/// and its store did not (or held differently): the proof that the store was put back to an older
+/// copy, and where the copy's history and the peers' part.
+public struct RollbackProof: Equatable, Sendable {
+    /// The change's seq: the store's copy can hold its own history only below it.
+    public var seq: UInt64
+    /// The change's HLC stamp: changes the store made after it was put back are stamped later.
+    public var hlc: HLC
+
+    public init(seq: UInt64, hlc: HLC) {
+        self.seq = seq
+        self.hlc = hlc
+    }
 }

@@ -87,7 +87,8 @@ public struct NodeHome: Sendable {
         if let stored = try Store.peekNode(at: storePath) {
             try refuseMismatch(config, stored)
         }
-        let store = try Store.open(at: storePath, signer: signer)
+        let store = try Store.open(
+            at: storePath, signer: signer, guardingRollback: true, wallMillis: WallClock.now())
         try refuseMismatch(config, store.nodeState().node.rawValue)
         return store
     }

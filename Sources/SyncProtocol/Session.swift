@@ -331,7 +331,8 @@ public struct Session: Sendable {
         self.version = version
         peerHello = hello
         if configuration.rolledBack {
-            return fail(.rolledBack, "this node was rolled back and syncs again after `spsync restore`")
+            return fail(
+                .rolledBack, "this node's store was put back to an older copy; it syncs again after `spsync recover`")
         }
         var claims: [Action] = []
         if let held = hello.heldOfYou[configuration.incarnation], held > configuration.lastSeq {

@@ -5,307 +5,324 @@ let embeddedMigrations: [(name: String, sql: String)] = [
     (
         "0001_initial.sql",
         #"""
--- spsync store, migration 1: the initial schema.
--- Every table is STRICT. Times are ms since the Unix epoch; HLC stamps are 48-bit ms << 16 | 16-bit counter.
+        -- spsync store, migration 1: the initial schema.
+        -- Every table is STRICT. Times are ms since the Unix epoch; HLC stamps are 48-bit ms << 16 | 16-bit counter.
 
--- This node: exactly one row. Seq and HLC are allocated from it inside BEGIN IMMEDIATE, so the
--- CLI and the daemon can both write.
-CREATE TABLE node (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    node_id TEXT NOT NULL,              -- organisation code, e.g. A81001
-    incarnation BLOB NOT NULL,          -- 16 bytes: this store's current life (new on restore)
-    last_seq INTEGER NOT NULL,          -- highest seq issued in this incarnation
-    hlc INTEGER NOT NULL,               -- highest HLC issued or observed
-    rolled_back_at INTEGER,             -- ms; set when a peer proved this store was restored from an older backup
-    created_at INTEGER NOT NULL         -- ms
-) STRICT;
+        -- This node: exactly one row. Seq and HLC are allocated from it inside BEGIN IMMEDIATE, so the
+        -- CLI and the daemon can both write.
+        CREATE TABLE node (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            node_id TEXT NOT NULL,              -- organisation code, e.g. A81001
+            incarnation BLOB NOT NULL,          -- 16 bytes: this store's current life (new on restore)
+            last_seq INTEGER NOT NULL,          -- highest seq issued in this incarnation
+            hlc INTEGER NOT NULL,               -- highest HLC issued or observed
+            rolled_back_at INTEGER,             -- ms; set when a peer proved this store was restored from an older backup
+            created_at INTEGER NOT NULL         -- ms
+        ) STRICT;
 
--- Origins of changes, (node, incarnation), interned to keep the change log compact.
-CREATE TABLE origin (
-    id INTEGER PRIMARY KEY,
-    node_id TEXT NOT NULL,              -- organisation code
-    incarnation BLOB NOT NULL,          -- 16 bytes
-    UNIQUE (node_id, incarnation)
-) STRICT;
+        -- Origins of changes, (node, incarnation), interned to keep the change log compact.
+        CREATE TABLE origin (
+            id INTEGER PRIMARY KEY,
+            node_id TEXT NOT NULL,              -- organisation code
+            incarnation BLOB NOT NULL,          -- 16 bytes
+            UNIQUE (node_id, incarnation)
+        ) STRICT;
 
--- Records known here, with the facts their ids carry (who owns a service; a referral's practice and PCN).
-CREATE TABLE record (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,           -- the record id: A81001, S.<owner>.<uuid>, R.<practice>.<pcn>.<uuid>
-    kind TEXT NOT NULL CHECK (kind IN ('organisation', 'service', 'referral')),
-    owner TEXT,                         -- organisation or service owner
-    practice TEXT,                      -- referral's practice
-    pcn TEXT                            -- referral's PCN hub
-) STRICT;
+        -- Records known here, with the facts their ids carry (who owns a service; a referral's practice and PCN).
+        CREATE TABLE record (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,           -- the record id: A81001, S.<owner>.<uuid>, R.<practice>.<pcn>.<uuid>
+            kind TEXT NOT NULL CHECK (kind IN ('organisation', 'service', 'referral')),
+            owner TEXT,                         -- organisation or service owner
+            practice TEXT,                      -- referral's practice
+            pcn TEXT                            -- referral's PCN hub
+        ) STRICT;
 
--- The change log and the field-write state in one: one row per field-write arrival. local_seq is
--- the arrival order peers pull after; AUTOINCREMENT so a purged row's number is never reused.
--- body holds the write's wire bytes as received, so unknown fields survive relaying.
-CREATE TABLE field_write (
-    local_seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    origin INTEGER NOT NULL REFERENCES origin (id),
-    seq INTEGER NOT NULL,               -- the change's seq within its origin
-    hlc INTEGER NOT NULL,               -- the change's HLC stamp
-    record INTEGER NOT NULL REFERENCES record (id),
-    field TEXT NOT NULL,                -- class.name, e.g. contact.phone
-    kind INTEGER NOT NULL CHECK (kind IN (0, 1)),  -- 0 register, 1 grow-only set
-    value BLOB,                         -- the value; NULL once redacted
-    body BLOB NOT NULL,                 -- wire bytes (message FieldWrite); re-encoded without value on redaction
-    live INTEGER NOT NULL CHECK (live IN (0, 1)),   -- 1 when no known write replaces it or a redaction kills it
-    winner INTEGER NOT NULL CHECK (winner IN (0, 1)), -- 1 for a register's winning write
-    received_from TEXT,                 -- peer node id it came from; NULL for local writes
-    arrived_at INTEGER NOT NULL,        -- ms
-    UNIQUE (origin, seq, field)
-) STRICT;
-CREATE INDEX field_write_by_field ON field_write (record, field);
+        -- The change log and the field-write state in one: one row per field-write arrival. local_seq is
+        -- the arrival order peers pull after; AUTOINCREMENT so a purged row's number is never reused.
+        -- body holds the write's wire bytes as received, so unknown fields survive relaying.
+        CREATE TABLE field_write (
+            local_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            origin INTEGER NOT NULL REFERENCES origin (id),
+            seq INTEGER NOT NULL,               -- the change's seq within its origin
+            hlc INTEGER NOT NULL,               -- the change's HLC stamp
+            record INTEGER NOT NULL REFERENCES record (id),
+            field TEXT NOT NULL,                -- class.name, e.g. contact.phone
+            kind INTEGER NOT NULL CHECK (kind IN (0, 1)),  -- 0 register, 1 grow-only set
+            value BLOB,                         -- the value; NULL once redacted
+            body BLOB NOT NULL,                 -- wire bytes (message FieldWrite); re-encoded without value on redaction
+            live INTEGER NOT NULL CHECK (live IN (0, 1)),   -- 1 when no known write replaces it or a redaction kills it
+            winner INTEGER NOT NULL CHECK (winner IN (0, 1)), -- 1 for a register's winning write
+            received_from TEXT,                 -- peer node id it came from; NULL for local writes
+            arrived_at INTEGER NOT NULL,        -- ms
+            UNIQUE (origin, seq, field)
+        ) STRICT;
+        CREATE INDEX field_write_by_field ON field_write (record, field);
 
--- Typed view of referrals for queries, refreshed from the winners whenever a referral changes.
-CREATE TABLE referral (
-    record INTEGER PRIMARY KEY REFERENCES record (id),
-    key TEXT NOT NULL UNIQUE,
-    practice TEXT NOT NULL,
-    pcn TEXT NOT NULL,
-    addressed_to TEXT NOT NULL,         -- the target service's owner, else the PCN
-    service TEXT,                       -- current target service id
-    status TEXT NOT NULL,               -- the status fold's result
-    needs TEXT,                         -- JSON array of need categories
-    urgency TEXT,
-    updated_hlc INTEGER NOT NULL        -- highest HLC among its writes
-) STRICT;
-CREATE INDEX referral_by_status ON referral (status);
+        -- Typed view of referrals for queries, refreshed from the winners whenever a referral changes.
+        CREATE TABLE referral (
+            record INTEGER PRIMARY KEY REFERENCES record (id),
+            key TEXT NOT NULL UNIQUE,
+            practice TEXT NOT NULL,
+            pcn TEXT NOT NULL,
+            addressed_to TEXT NOT NULL,         -- the target service's owner, else the PCN
+            service TEXT,                       -- current target service id
+            status TEXT NOT NULL,               -- the status fold's result
+            needs TEXT,                         -- JSON array of need categories
+            urgency TEXT,
+            updated_hlc INTEGER NOT NULL        -- highest HLC among its writes
+        ) STRICT;
+        CREATE INDEX referral_by_status ON referral (status);
 
--- Typed view of services (the directory), refreshed from the winners.
-CREATE TABLE service (
-    record INTEGER PRIMARY KEY REFERENCES record (id),
-    key TEXT NOT NULL UNIQUE,
-    owner TEXT NOT NULL,
-    name TEXT,
-    category TEXT,
-    accepting TEXT,
-    capacity_unit TEXT,
-    capacity_available INTEGER,
-    capacity_maximum INTEGER,
-    capacity_updated INTEGER,           -- ms, when the owner set the figures
-    capacity_valid_until INTEGER,       -- ms; after it readers show the capacity as stale
-    wait_days INTEGER,                  -- days
-    updated_hlc INTEGER NOT NULL
-) STRICT;
+        -- Typed view of services (the directory), refreshed from the winners.
+        CREATE TABLE service (
+            record INTEGER PRIMARY KEY REFERENCES record (id),
+            key TEXT NOT NULL UNIQUE,
+            owner TEXT NOT NULL,
+            name TEXT,
+            category TEXT,
+            accepting TEXT,
+            capacity_unit TEXT,
+            capacity_available INTEGER,
+            capacity_maximum INTEGER,
+            capacity_updated INTEGER,           -- ms, when the owner set the figures
+            capacity_valid_until INTEGER,       -- ms; after it readers show the capacity as stale
+            wait_days INTEGER,                  -- days
+            updated_hlc INTEGER NOT NULL
+        ) STRICT;
 
--- Fields whose writes conflict (several live values), and referrals whose episode has
--- contradictory decisions; both wait for a person (spsync conflicts).
-CREATE TABLE conflict (
-    record INTEGER NOT NULL REFERENCES record (id),
-    field TEXT NOT NULL,                -- the register, or progress.events for a status conflict
-    live_count INTEGER NOT NULL,        -- how many live values or contradictory events
-    PRIMARY KEY (record, field)
-) STRICT;
+        -- Fields whose writes conflict (several live values), and referrals whose episode has
+        -- contradictory decisions; both wait for a person (spsync conflicts).
+        CREATE TABLE conflict (
+            record INTEGER NOT NULL REFERENCES record (id),
+            field TEXT NOT NULL,                -- the register, or progress.events for a status conflict
+            live_count INTEGER NOT NULL,        -- how many live values or contradictory events
+            PRIMARY KEY (record, field)
+        ) STRICT;
 
--- How far this node has pulled from each peer, per incarnation of that peer.
-CREATE TABLE peer_checkpoint (
-    peer TEXT NOT NULL,                 -- peer node id
-    peer_incarnation BLOB NOT NULL,     -- 16 bytes
-    after_local_seq INTEGER NOT NULL,   -- the peer's local seq applied up to
-    updated_at INTEGER NOT NULL,        -- ms
-    PRIMARY KEY (peer, peer_incarnation)
-) STRICT;
+        -- How far this node has pulled from each peer, per incarnation of that peer.
+        CREATE TABLE peer_checkpoint (
+            peer TEXT NOT NULL,                 -- peer node id
+            peer_incarnation BLOB NOT NULL,     -- 16 bytes
+            after_local_seq INTEGER NOT NULL,   -- the peer's local seq applied up to
+            updated_at INTEGER NOT NULL,        -- ms
+            PRIMARY KEY (peer, peer_incarnation)
+        ) STRICT;
 
--- Which classes of which records this node has sent each peer incarnation (for WIDEN/NARROW).
-CREATE TABLE sent_ledger (
-    peer TEXT NOT NULL,
-    peer_incarnation BLOB NOT NULL,     -- 16 bytes
-    record INTEGER NOT NULL REFERENCES record (id),
-    class TEXT NOT NULL,                -- data class
-    PRIMARY KEY (peer, peer_incarnation, record, class)
-) STRICT;
+        -- Which classes of which records this node has sent each peer incarnation (for WIDEN/NARROW).
+        CREATE TABLE sent_ledger (
+            peer TEXT NOT NULL,
+            peer_incarnation BLOB NOT NULL,     -- 16 bytes
+            record INTEGER NOT NULL REFERENCES record (id),
+            class TEXT NOT NULL,                -- data class
+            PRIMARY KEY (peer, peer_incarnation, record, class)
+        ) STRICT;
 
--- Writes stamped too far ahead of local time: held, not applied or relayed, until time catches up.
-CREATE TABLE parked (
-    id INTEGER PRIMARY KEY,
-    origin_node TEXT NOT NULL,
-    origin_incarnation BLOB NOT NULL,   -- 16 bytes
-    seq INTEGER NOT NULL,
-    hlc INTEGER NOT NULL,
-    record_key TEXT NOT NULL,
-    body BLOB NOT NULL,                 -- wire bytes
-    received_from TEXT,
-    parked_at INTEGER NOT NULL,         -- ms
-    UNIQUE (origin_node, origin_incarnation, seq, body)
-) STRICT;
+        -- Writes stamped too far ahead of local time: held, not applied or relayed, until time catches up.
+        CREATE TABLE parked (
+            id INTEGER PRIMARY KEY,
+            origin_node TEXT NOT NULL,
+            origin_incarnation BLOB NOT NULL,   -- 16 bytes
+            seq INTEGER NOT NULL,
+            hlc INTEGER NOT NULL,
+            record_key TEXT NOT NULL,
+            body BLOB NOT NULL,                 -- wire bytes
+            received_from TEXT,
+            parked_at INTEGER NOT NULL,         -- ms
+            UNIQUE (origin_node, origin_incarnation, seq, body)
+        ) STRICT;
 
--- Writes that could not be applied for a reason that will not pass; the stream moved on.
-CREATE TABLE quarantine (
-    id INTEGER PRIMARY KEY,
-    origin_node TEXT NOT NULL,
-    origin_incarnation BLOB NOT NULL,
-    seq INTEGER NOT NULL,
-    record_key TEXT NOT NULL,
-    body BLOB NOT NULL,
-    error TEXT NOT NULL,
-    received_from TEXT,
-    at INTEGER NOT NULL                 -- ms
-) STRICT;
+        -- Writes that could not be applied for a reason that will not pass; the stream moved on.
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            origin_node TEXT NOT NULL,
+            origin_incarnation BLOB NOT NULL,
+            seq INTEGER NOT NULL,
+            record_key TEXT NOT NULL,
+            body BLOB NOT NULL,
+            error TEXT NOT NULL,
+            received_from TEXT,
+            at INTEGER NOT NULL                 -- ms
+        ) STRICT;
 
--- Append-only audit log: who changed what, which peer sent what, what was refused.
--- Ids and stamps only, never field values.
-CREATE TABLE audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at INTEGER NOT NULL,                -- ms
-    action TEXT NOT NULL,               -- local_write, received, refused, parked, quarantined, redacted, purged, restored
-    actor TEXT,                         -- who: operator user or peer node id
-    origin TEXT,                        -- origin node of the write
-    seq INTEGER,
-    record TEXT,
-    field TEXT,
-    code TEXT                           -- refusal code, no values
-) STRICT;
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"""#
+        -- Append-only audit log: who changed what, which peer sent what, what was refused.
+        -- Ids and stamps only, never field values.
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,                -- ms
+            action TEXT NOT NULL,               -- local_write, received, refused, parked, quarantined, redacted, purged, restored
+            actor TEXT,                         -- who: operator user or peer node id
+            origin TEXT,                        -- origin node of the write
+            seq INTEGER,
+            record TEXT,
+            field TEXT,
+            code TEXT                           -- refusal code, no values
+        ) STRICT;
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        """#
     ),
     (
         "0002_sync.sql",
         #"""
--- spsync store, migration 2: what the sync protocol keeps beside the change log.
--- Every table is STRICT. Times are ms since the Unix epoch.
+        -- spsync store, migration 2: what the sync protocol keeps beside the change log.
+        -- Every table is STRICT. Times are ms since the Unix epoch.
 
--- Visibility decisions sent to a peer incarnation in batches it has not acknowledged yet. On ACK
--- (or a later PULL whose checkpoint covers up_to) a row moves into sent_ledger (sent = 1 adds the
--- class, sent = 0 removes it); rows of batches the peer never applied are dropped on its next PULL.
--- So sent_ledger says exactly what the peer has applied, whatever connection broke when.
-CREATE TABLE sent_ledger_pending (
-    peer TEXT NOT NULL,                 -- peer node id
-    peer_incarnation BLOB NOT NULL,     -- 16 bytes
-    up_to INTEGER NOT NULL,             -- this node's local seq the carrying batch ends at
-    record INTEGER NOT NULL REFERENCES record (id),
-    class TEXT NOT NULL,                -- data class
-    sent INTEGER NOT NULL CHECK (sent IN (0, 1)),  -- 1 WIDEN (class sent), 0 NARROW (class withdrawn)
-    PRIMARY KEY (peer, peer_incarnation, up_to, record, class)
-) STRICT;
+        -- Visibility decisions sent to a peer incarnation in batches it has not acknowledged yet. On ACK
+        -- (or a later PULL whose checkpoint covers up_to) a row moves into sent_ledger (sent = 1 adds the
+        -- class, sent = 0 removes it); rows of batches the peer never applied are dropped on its next PULL.
+        -- So sent_ledger says exactly what the peer has applied, whatever connection broke when.
+        CREATE TABLE sent_ledger_pending (
+            peer TEXT NOT NULL,                 -- peer node id
+            peer_incarnation BLOB NOT NULL,     -- 16 bytes
+            up_to INTEGER NOT NULL,             -- this node's local seq the carrying batch ends at
+            record INTEGER NOT NULL REFERENCES record (id),
+            class TEXT NOT NULL,                -- data class
+            sent INTEGER NOT NULL CHECK (sent IN (0, 1)),  -- 1 WIDEN (class sent), 0 NARROW (class withdrawn)
+            PRIMARY KEY (peer, peer_incarnation, up_to, record, class)
+        ) STRICT;
 
--- Pairs of (peer incarnation, own incarnation) for which this node has listed to the peer the
--- records it holds through it (HOLDING) and pulled to the end: the peer's ledger knows this node.
-CREATE TABLE holding_sent (
-    peer TEXT NOT NULL,
-    peer_incarnation BLOB NOT NULL,     -- 16 bytes
-    own_incarnation BLOB NOT NULL,      -- 16 bytes
-    at INTEGER NOT NULL,                -- ms
-    PRIMARY KEY (peer, peer_incarnation, own_incarnation)
-) STRICT;
+        -- Pairs of (peer incarnation, own incarnation) for which this node has listed to the peer the
+        -- records it holds through it (HOLDING) and pulled to the end: the peer's ledger knows this node.
+        CREATE TABLE holding_sent (
+            peer TEXT NOT NULL,
+            peer_incarnation BLOB NOT NULL,     -- 16 bytes
+            own_incarnation BLOB NOT NULL,      -- 16 bytes
+            at INTEGER NOT NULL,                -- ms
+            PRIMARY KEY (peer, peer_incarnation, own_incarnation)
+        ) STRICT;
 
--- Classes of records purged here on NARROW: other origins' writes are gone, this node's own stay.
-CREATE TABLE tombstone (
-    record INTEGER NOT NULL REFERENCES record (id),
-    class TEXT NOT NULL,                -- data class
-    peer TEXT NOT NULL,                 -- the peer whose NARROW caused it
-    cause INTEGER NOT NULL,             -- NarrowCause number of Protocol/spsync.proto
-    purged_at INTEGER NOT NULL,         -- ms
-    PRIMARY KEY (record, class)
-) STRICT;
-CREATE INDEX field_write_by_sender ON field_write (received_from, record);
-"""#
+        -- Classes of records purged here on NARROW: other origins' writes are gone, this node's own stay.
+        CREATE TABLE tombstone (
+            record INTEGER NOT NULL REFERENCES record (id),
+            class TEXT NOT NULL,                -- data class
+            peer TEXT NOT NULL,                 -- the peer whose NARROW caused it
+            cause INTEGER NOT NULL,             -- NarrowCause number of Protocol/spsync.proto
+            purged_at INTEGER NOT NULL,         -- ms
+            PRIMARY KEY (record, class)
+        ) STRICT;
+        CREATE INDEX field_write_by_sender ON field_write (received_from, record);
+        """#
     ),
     (
         "0003_served.sql",
         #"""
--- spsync store, migration 3: how far each peer has acknowledged this node's log, and the full
--- resyncs peers made this node serve (Protocol/SPEC.md 12.16). Times are ms since the Unix epoch.
+        -- spsync store, migration 3: how far each peer has acknowledged this node's log, and the full
+        -- resyncs peers made this node serve (Protocol/SPEC.md 12.16). Times are ms since the Unix epoch.
 
--- The highest up_to of this node's log (under its own incarnation) a peer incarnation has
--- acknowledged, by ACK or by a PULL's after. A later PULL from 0 means the peer lost its checkpoint.
-CREATE TABLE peer_acked (
-    peer TEXT NOT NULL,                 -- peer node id
-    peer_incarnation BLOB NOT NULL,     -- 16 bytes
-    own_incarnation BLOB NOT NULL,      -- 16 bytes
-    up_to INTEGER NOT NULL,
-    PRIMARY KEY (peer, peer_incarnation, own_incarnation)
-) STRICT;
+        -- The highest up_to of this node's log (under its own incarnation) a peer incarnation has
+        -- acknowledged, by ACK or by a PULL's after. A later PULL from 0 means the peer lost its checkpoint.
+        CREATE TABLE peer_acked (
+            peer TEXT NOT NULL,                 -- peer node id
+            peer_incarnation BLOB NOT NULL,     -- 16 bytes
+            own_incarnation BLOB NOT NULL,      -- 16 bytes
+            up_to INTEGER NOT NULL,
+            PRIMARY KEY (peer, peer_incarnation, own_incarnation)
+        ) STRICT;
 
--- Each full resync served: counted against fullResyncsPerPeerPerDayMax over the last 24 hours.
-CREATE TABLE full_resync (
-    peer TEXT NOT NULL,
-    at INTEGER NOT NULL
-) STRICT;
-CREATE INDEX full_resync_by_peer ON full_resync (peer, at);
+        -- Each full resync served: counted against fullResyncsPerPeerPerDayMax over the last 24 hours.
+        CREATE TABLE full_resync (
+            peer TEXT NOT NULL,
+            at INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX full_resync_by_peer ON full_resync (peer, at);
 
--- Batches with up_to = after (visibility only) share their up_to with the batch before them, so a
--- pending decision names its batch (numbered per session) and whether that batch was visibility
--- only: an ACK confirms exactly its batch; a PULL whose after equals such a batch's up_to cannot
--- tell whether it was applied, and the node decides those records afresh (Protocol/SPEC.md 7.3).
-ALTER TABLE sent_ledger_pending ADD COLUMN batch INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sent_ledger_pending ADD COLUMN visibility_only INTEGER NOT NULL DEFAULT 0 CHECK (visibility_only IN (0, 1));
-"""#
+        -- Batches with up_to = after (visibility only) share their up_to with the batch before them, so a
+        -- pending decision names its batch (numbered per session) and whether that batch was visibility
+        -- only: an ACK confirms exactly its batch; a PULL whose after equals such a batch's up_to cannot
+        -- tell whether it was applied, and the node decides those records afresh (Protocol/SPEC.md 7.3).
+        ALTER TABLE sent_ledger_pending ADD COLUMN batch INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sent_ledger_pending ADD COLUMN visibility_only INTEGER NOT NULL DEFAULT 0 CHECK (visibility_only IN (0, 1));
+        """#
     ),
     (
         "0004_signatures.sql",
         #"""
--- spsync store, migration 4: origin signatures (Protocol/SPEC.md section 13).
--- Every table is STRICT. Times are ms since the Unix epoch.
+        -- spsync store, migration 4: origin signatures (Protocol/SPEC.md section 13).
+        -- Every table is STRICT. Times are ms since the Unix epoch.
 
--- Which certificate's key signs an origin's changes from which seq on (up to the next binding of
--- the same origin): this node's own bindings and every one it accepted from peers, with how it
--- was anchored in what this node trusts. Rows are never changed, only added.
-CREATE TABLE signing_key (
-    node_id TEXT NOT NULL,              -- organisation code of the origin
-    incarnation BLOB NOT NULL,          -- 16 bytes
-    from_seq INTEGER NOT NULL,          -- first seq of the origin this key signs
-    certificate BLOB NOT NULL,          -- DER X.509 naming node_id (spsync:node/ SAN), P-256 key
-    public_key BLOB NOT NULL,           -- SubjectPublicKeyInfo DER of that key
-    signature BLOB NOT NULL,            -- 64 bytes r||s: by this key (from_seq 1) or the one before it
-    anchor TEXT NOT NULL CHECK (anchor IN ('own', 'direct', 'pinned', 'ca', 'first_sight')),
-    received_from TEXT,                 -- the peer that sent it; NULL for this node's own
-    at INTEGER NOT NULL,                -- ms
-    PRIMARY KEY (node_id, incarnation, from_seq)
-) STRICT;
+        -- Which certificate's key signs an origin's changes from which seq on (up to the next binding of
+        -- the same origin): this node's own bindings and every one it accepted from peers, with how it
+        -- was anchored in what this node trusts. Rows are never changed, only added.
+        CREATE TABLE signing_key (
+            node_id TEXT NOT NULL,              -- organisation code of the origin
+            incarnation BLOB NOT NULL,          -- 16 bytes
+            from_seq INTEGER NOT NULL,          -- first seq of the origin this key signs
+            certificate BLOB NOT NULL,          -- DER X.509 naming node_id (spsync:node/ SAN), P-256 key
+            public_key BLOB NOT NULL,           -- SubjectPublicKeyInfo DER of that key
+            signature BLOB NOT NULL,            -- 64 bytes r||s: by this key (from_seq 1) or the one before it
+            anchor TEXT NOT NULL CHECK (anchor IN ('own', 'direct', 'pinned', 'ca', 'first_sight')),
+            received_from TEXT,                 -- the peer that sent it; NULL for this node's own
+            at INTEGER NOT NULL,                -- ms
+            PRIMARY KEY (node_id, incarnation, from_seq)
+        ) STRICT;
 
--- Each change's seal: the digests of all its field writes (sorted, 32 bytes each) and its origin's
--- signature over them. Relaying part of a change needs the digests of the rest; a second, different
--- change under the same (origin, seq) is recognised by it.
-CREATE TABLE change_seal (
-    origin INTEGER NOT NULL REFERENCES origin (id),
-    seq INTEGER NOT NULL,
-    hlc INTEGER NOT NULL,               -- the change's HLC stamp
-    record INTEGER NOT NULL REFERENCES record (id),
-    digests BLOB NOT NULL,              -- 32 bytes per field write of the change, ascending
-    signature BLOB NOT NULL,            -- 64 bytes r||s
-    PRIMARY KEY (origin, seq)
-) STRICT, WITHOUT ROWID;
+        -- Each change's seal: the digests of all its field writes (sorted, 32 bytes each) and its origin's
+        -- signature over them. Relaying part of a change needs the digests of the rest; a second, different
+        -- change under the same (origin, seq) is recognised by it.
+        CREATE TABLE change_seal (
+            origin INTEGER NOT NULL REFERENCES origin (id),
+            seq INTEGER NOT NULL,
+            hlc INTEGER NOT NULL,               -- the change's HLC stamp
+            record INTEGER NOT NULL REFERENCES record (id),
+            digests BLOB NOT NULL,              -- 32 bytes per field write of the change, ascending
+            signature BLOB NOT NULL,            -- 64 bytes r||s
+            PRIMARY KEY (origin, seq)
+        ) STRICT, WITHOUT ROWID;
 
--- Evidence kept when a signed statement contradicts what this node holds: a key binding claiming a
--- different key for a known origin (key_conflict), or an origin that signed two different changes
--- under one seq (equivocation). Ids, certificates and reasons, never field values.
-CREATE TABLE signature_evidence (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('key_conflict', 'equivocation')),
-    node_id TEXT NOT NULL,              -- the origin concerned
-    incarnation BLOB NOT NULL,          -- 16 bytes
-    seq INTEGER NOT NULL,               -- the binding's from_seq, or the change's seq
-    certificate BLOB,                   -- the refused binding's certificate (key_conflict)
-    detail TEXT NOT NULL,
-    received_from TEXT,                 -- the peer that sent it
-    at INTEGER NOT NULL                 -- ms
-) STRICT;
+        -- Evidence kept when a signed statement contradicts what this node holds: a key binding claiming a
+        -- different key for a known origin (key_conflict), or an origin that signed two different changes
+        -- under one seq (equivocation). Ids, certificates and reasons, never field values.
+        CREATE TABLE signature_evidence (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('key_conflict', 'equivocation')),
+            node_id TEXT NOT NULL,              -- the origin concerned
+            incarnation BLOB NOT NULL,          -- 16 bytes
+            seq INTEGER NOT NULL,               -- the binding's from_seq, or the change's seq
+            certificate BLOB,                   -- the refused binding's certificate (key_conflict)
+            detail TEXT NOT NULL,
+            received_from TEXT,                 -- the peer that sent it
+            at INTEGER NOT NULL                 -- ms
+        ) STRICT;
 
--- Parked changes keep their seal: they were verified on arrival and are relayed once released.
--- A store of protocol version 1 holds changes without signatures, which no version 2 node accepts:
--- legacy_writes counts them, and such a store is refused when opened (docs/decisions.md).
-ALTER TABLE node ADD COLUMN legacy_writes INTEGER NOT NULL DEFAULT 0;
-UPDATE node SET legacy_writes = (SELECT count(*) FROM field_write) + (SELECT count(*) FROM parked);
-"""#
+        -- Parked changes keep their seal: they were verified on arrival and are relayed once released.
+        -- A store of protocol version 1 holds changes without signatures, which no version 2 node accepts:
+        -- legacy_writes counts them, and such a store is refused when opened (docs/decisions.md).
+        ALTER TABLE node ADD COLUMN legacy_writes INTEGER NOT NULL DEFAULT 0;
+        UPDATE node SET legacy_writes = (SELECT count(*) FROM field_write) + (SELECT count(*) FROM parked);
+        """#
     ),
     (
         "0005_refold_status.sql",
         #"""
--- spsync store, migration 5: referral statuses follow the lifecycle table (Protocol/SPEC.md 9.1).
--- The `referral` rows are views of the held writes; this version folds progress events into a
--- status differently, so the rows written by the earlier fold are queued to be derived again.
+        -- spsync store, migration 5: referral statuses follow the lifecycle table (Protocol/SPEC.md 9.1).
+        -- The `referral` rows are views of the held writes; this version folds progress events into a
+        -- status differently, so the rows written by the earlier fold are queued to be derived again.
 
--- Records whose derived rows (referral or service view) are stale: filled by a migration that
--- changes how a view is derived, and emptied when the store is opened, in the same transaction
--- as the rows it derives again.
-CREATE TABLE view_refresh (
-    record INTEGER PRIMARY KEY REFERENCES record (id)
-) STRICT;
-INSERT INTO view_refresh (record) SELECT record FROM referral;
-"""#
+        -- Records whose derived rows (referral or service view) are stale: filled by a migration that
+        -- changes how a view is derived, and emptied when the store is opened, in the same transaction
+        -- as the rows it derives again.
+        CREATE TABLE view_refresh (
+            record INTEGER PRIMARY KEY REFERENCES record (id)
+        ) STRICT;
+        INSERT INTO view_refresh (record) SELECT record FROM referral;
+        """#
+    ),
+    (
+        "0006_rollback_recovery.sql",
+        #"""
+        -- spsync store, migration 6: what `spsync recover` needs to carry the changes made after a store
+        -- was put back to an older copy into a new incarnation (docs/decisions.md, "Rollbacks nobody
+        -- announced").
+
+        -- The highest seq of this node's own current incarnation known to be common to the older copy and
+        -- the changes peers hold: own changes above it were made after the store was put back, reusing
+        -- seqs, and `spsync recover` carries them. Set with rolled_back_at; NULL when not rolled back.
+        ALTER TABLE node ADD COLUMN rollback_seq INTEGER;
+        -- The HLC of the change a peer proved the rollback with (one the store had lost): own changes
+        -- stamped before it were made before the store was put back. NULL when the rollback was found
+        -- at open, from the high-water mark (rollback_seq is then exact).
+        ALTER TABLE node ADD COLUMN rollback_hlc INTEGER;
+        """#
     ),
 ]

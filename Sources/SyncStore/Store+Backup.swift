@@ -26,6 +26,17 @@ extension Store {
     public static func restore(from file: String, to path: String, expecting node: NodeID, wallMillis: UInt64) throws
         -> Incarnation
     {
+        // A store found put back to an older copy holds changes made since that exist nowhere else:
+        // replacing it would lose them, so they are carried into a new incarnation first.
+        if FileManager.default.fileExists(atPath: path), let current = try? Store.open(at: path),
+            (try? current.changesToCarry()) ?? 0 > 0
+        {
+            try? current.pool.close()
+            throw SyncError(
+                .usage,
+                "this store holds changes made after it was put back to an older copy, which no backup holds: run "
+                    + "`spsync recover` first, then restore if you still need to; nothing was changed")
+        }
         let staging = path + ".restoring"
         try? FileManager.default.removeItem(atPath: staging)  // a leftover of an interrupted restore
         do {
@@ -65,6 +76,7 @@ extension Store {
             try fm.moveItem(atPath: staging + suffix, toPath: path + suffix)
         }
         try fm.moveItem(atPath: staging, toPath: path)
+        try HighWaterMark(path: highWaterPath(path)).reset(node: node, incarnation: incarnation, seq: 0)
         return incarnation
     }
 }

@@ -63,7 +63,7 @@ extension Store {
         let certificate = try certificates.certificate(signer.certificateDER)
         let previousKey = try previous.map { try certificates.certificate($0.certificateDER).publicKey }
         let crypto = self.crypto
-        return try pool.writeWithoutTransaction { db in
+        let started = try pool.writeWithoutTransaction { db in
             var started = false
             try db.inTransaction(.immediate) {
                 var node = try Store.nodeState(db)
@@ -119,6 +119,11 @@ extension Store {
             }
             return started
         }
+        if started, let highWater {
+            let node = try nodeState()
+            try highWater.reset(node: node.node, incarnation: node.incarnation, seq: node.lastSeq)
+        }
+        return started
     }
 
     // MARK: Key bindings from peers
@@ -406,7 +411,8 @@ extension Store {
             throw SyncError(
                 .rolledBack,
                 "\(peer.map { "\($0)" } ?? "a peer") sent this node's own change \(change.seq), signed with its key, "
-                    + "which its store (at seq \(own.lastSeq)) does not hold: it was put back to an older copy")
+                    + "which its store (at seq \(own.lastSeq)) does not hold: it was put back to an older copy",
+                rollbackProof: RollbackProof(seq: change.seq, hlc: change.hlc))
         }
         if let held, !held.sameChange(as: seal) {
             try evidence(

@@ -103,17 +103,13 @@ extension Store {
         guard Set(values.map(\.0)).count == values.count else {
             throw SyncError(.usage, "a change writes each field once")
         }
-        return try pool.writeWithoutTransaction { db in
+        let ref = try pool.writeWithoutTransaction { db in
             var ref: ChangeRef?
             var erased = false
             try db.inTransaction(.immediate) {
                 let node = try Store.nodeState(db)
                 if let at = node.rolledBackAt {
-                    throw SyncError(
-                        .rolledBack,
-                        "local writes are stopped: on \(Date(timeIntervalSince1970: Double(at) / 1000)) a peer showed this "
-                            + "store was restored from an older backup. Run `spsync restore FILE` with the newest backup "
-                            + "(or the current store) to start a new incarnation; nothing will be lost")
+                    throw Store.rolledBackError(at: at)
                 }
                 var clock = HybridLogicalClock(last: node.hlc)
                 let ahead = clock.aheadMillis(ofWall: wallMillis)
@@ -225,6 +221,12 @@ extension Store {
             guard let ref else { preconditionFailure("committed without a change reference") }
             return ref
         }
+        if claiming == nil {
+            // After the commit, so the mark is never ahead of the store; a mark left behind (the
+            // disk is full, say) only makes the check at open weaker, so it does not fail the write.
+            try? highWater?.raise(node: ref.origin.node, incarnation: ref.origin.incarnation, seq: ref.seq)
+        }
+        return ref
     }
 
     /// The service a referral is addressed to once a local change with `values` is made: the one
@@ -269,7 +271,7 @@ extension Store {
         do {
             return try body()
         } catch let error as SyncError where error.code == .rolledBack {
-            try markRolledBack(wallMillis: wallMillis, evidence: peer)
+            try markRolledBack(wallMillis: wallMillis, evidence: peer.rawValue, proof: error.rollbackProof)
             throw error
         }
     }

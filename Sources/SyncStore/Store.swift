@@ -23,13 +23,21 @@ public final class Store: Sendable {
     let crypto = OpenSSLSealCrypto()
     /// Certificates of key bindings, parsed once per process.
     let certificates = CertificateCache()
+    /// The high-water mark beside the store, for a store opened as a node's (`guardingRollback`).
+    let highWater: HighWaterMark?
 
-    private init(path: String, pool: DatabasePool, limits: Limits, signer: (any ChangeSigner)?) {
+    private init(
+        path: String, pool: DatabasePool, limits: Limits, signer: (any ChangeSigner)?, guardingRollback: Bool = false
+    ) {
         self.path = path
         self.pool = pool
         self.limits = limits
         self.signer = signer
+        self.highWater = guardingRollback ? HighWaterMark(path: Store.highWaterPath(path)) : nil
     }
+
+    /// Where the high-water mark of the store at `path` is kept.
+    public static func highWaterPath(_ path: String) -> String { path + ".highwater" }
 
     /// Creates a new store for `node` at `path`, which must not exist yet. With a `signer`, its key
     /// binding for the new incarnation is made at once.
@@ -61,11 +69,16 @@ public final class Store: Sendable {
     /// A file that is not an spsync store (empty, not SQLite, another program's database, or one
     /// from a newer spsync) is refused from its header before SQLite opens it, so it is left byte
     /// for byte as it was: opening would switch it to WAL mode and migrating would add our tables.
-    public static func open(at path: String, limits: Limits = .standard, signer: (any ChangeSigner)? = nil) throws
-        -> Store
-    {
+    ///
+    /// A node's own store is opened `guardingRollback`: its high-water mark (`highWaterPath`) is
+    /// checked, and the store marked rolled back when the mark is ahead of it (see `HighWaterMark`).
+    public static func open(
+        at path: String, limits: Limits = .standard, signer: (any ChangeSigner)? = nil, guardingRollback: Bool = false,
+        wallMillis: UInt64 = 0
+    ) throws -> Store {
         try StoreFile.check(path)
-        let store = try Store(path: path, pool: openPool(path), limits: limits, signer: signer)
+        let store = try Store(
+            path: path, pool: openPool(path), limits: limits, signer: signer, guardingRollback: guardingRollback)
         try store.pool.barrierWriteWithoutTransaction { db in try migrate(db, path: path, creating: false) }
         let legacy = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT legacy_writes FROM node") ?? 0 }
         guard legacy == 0 else {
@@ -75,7 +88,37 @@ public final class Store: Sendable {
                     + "protocol 2 nodes refuse unsigned writes, so it cannot sync. Keep it as a record and make a "
                     + "new node with `spsync init` (docs/decisions.md, \"Signed changes\")")
         }
+        try store.checkHighWater(wallMillis: wallMillis)
         return store
+    }
+
+    /// Compares the store with its high-water mark: a store behind its mark was put back to an
+    /// older copy without `spsync restore`, and is marked so before it can reuse a seq. A store at
+    /// or ahead of its mark (or a home without one yet) moves the mark up to it.
+    func checkHighWater(wallMillis: UInt64) throws {
+        guard let highWater else { return }
+        let node = try nodeState()
+        let mark = highWater.read()
+        if let mark, mark.node == node.node {
+            let behind =
+                mark.incarnation == node.incarnation ? node.lastSeq < mark.seq : node.incarnation < mark.incarnation
+            if behind {
+                try markRolledBack(wallMillis: wallMillis, evidence: "high-water mark", proof: nil)
+                return
+            }
+            if mark.incarnation == node.incarnation, mark.seq == node.lastSeq { return }
+        }
+        try highWater.reset(node: node.node, incarnation: node.incarnation, seq: node.lastSeq)
+    }
+
+    /// The error local writes get once the store is known to be an older copy of itself.
+    static func rolledBackError(at: UInt64) -> SyncError {
+        SyncError(
+            .rolledBack,
+            "local writes are stopped: on \(Date(timeIntervalSince1970: Double(at) / 1000)) this store was found to be "
+                + "an older copy of itself, put back without `spsync restore`. Stop the daemon and run `spsync recover`: "
+                + "it carries the changes made since into a new incarnation, and peers send back the rest; nothing is lost"
+        )
     }
 
     /// The node the store at `path` belongs to, read without opening it for writing (nothing is
@@ -174,6 +217,10 @@ public final class Store: Sendable {
         public var lastSeq: UInt64
         public var hlc: HLC
         public var rolledBackAt: UInt64?
+        /// Once rolled back: the highest own seq common to the older copy and what peers hold
+        /// (see migration 6), and the stamp of the lost change that proved it, if a peer did.
+        public var rollbackSeq: UInt64? = nil
+        public var rollbackHLC: HLC? = nil
         public var origin: Origin { Origin(node: node, incarnation: incarnation) }
     }
 
@@ -186,22 +233,36 @@ public final class Store: Sendable {
             throw SyncError(.storeInvalid, "the store has no node row: it is damaged; restore it from a backup")
         }
         let rolled: Int64? = row["rolled_back_at"]
+        let rollbackSeq: Int64? = row["rollback_seq"]
+        let rollbackHLC: Int64? = row["rollback_hlc"]
         return NodeState(
             node: try NodeID(row["node_id"] as String),
             incarnation: try UUIDv7(bytes: [UInt8](row["incarnation"] as Data)),
             lastSeq: UInt64(row["last_seq"] as Int64),
             hlc: HLC(rawValue: UInt64(bitPattern: row["hlc"] as Int64)),
-            rolledBackAt: rolled.map { UInt64($0) })
+            rolledBackAt: rolled.map { UInt64($0) },
+            rollbackSeq: rollbackSeq.map { UInt64($0) },
+            rollbackHLC: rollbackHLC.map { HLC(rawValue: UInt64(bitPattern: $0)) })
     }
 
-    /// Records that a peer holds a higher seq of this incarnation than the store: it was restored
-    /// from an older backup. Local writes stop until `spsync restore` starts a new incarnation.
-    public func markRolledBack(wallMillis: UInt64, evidence peer: NodeID) throws {
+    /// Records that the store was put back to an older copy: a peer holds a change of this
+    /// incarnation that the store lacks (`proof`), or the high-water mark kept beside the store
+    /// is ahead of it (`proof` nil: the store's last seq is then exactly where the copy ends).
+    /// Local writes stop until `spsync recover` carries the changes made since into a new
+    /// incarnation.
+    public func markRolledBack(wallMillis: UInt64, evidence actor: String, proof: RollbackProof?) throws {
         try pool.write { db in
+            let node = try Store.nodeState(db)
+            guard node.rolledBackAt == nil else { return }
+            let common = proof.map { min(max($0.seq, 1) - 1, node.lastSeq) } ?? node.lastSeq
             try db.execute(
-                sql: "UPDATE node SET rolled_back_at = ? WHERE id = 1 AND rolled_back_at IS NULL",
-                arguments: [Int64(wallMillis)])
-            try Audit.append(db, at: wallMillis, action: "rolled_back", actor: peer.rawValue)
+                sql: "UPDATE node SET rolled_back_at = ?, rollback_seq = ?, rollback_hlc = ? WHERE id = 1",
+                arguments: [
+                    Int64(wallMillis), Int64(common), proof.map { Int64(bitPattern: $0.hlc.rawValue) },
+                ])
+            try Audit.append(
+                db, at: wallMillis, action: "rolled_back", actor: actor, origin: node.node, seq: proof?.seq,
+                code: proof == nil ? "high-water mark at open" : "own change proved by a peer")
         }
     }
 

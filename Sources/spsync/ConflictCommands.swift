@@ -152,3 +152,55 @@ struct Restore: ParsableCommand {
         }
     }
 }
+
+/// `spsync recover`: after the store was found to be an older copy of itself (put back by hand,
+/// or by a snapshot), carry the changes made since into a new incarnation.
+struct Recover: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Continue after the store was put back to an older copy without `spsync restore` (stop the daemon first).",
+        discussion: """
+            Starts a new incarnation and carries into it every change made since the store was put back, \
+            so that none is lost and no change number means two things; peers send back the changes the \
+            older copy lacked on the next sync. Run it when status or a command says local writes are stopped.
+            """)
+
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try runReporting {
+            let home = self.home.nodeHome
+            if let live = try ControlClient.send(ControlRequest(command: "status"), home: home, timeoutSeconds: 5) {
+                throw SyncError(
+                    .usage,
+                    "the daemon is running (pid \(live.pid.map(String.init) ?? "?")): stop it first (`systemctl stop spsync` or kill it), "
+                        + "then run `spsync recover` again; nothing was changed")
+            }
+            let store = try home.store()
+            let r = try store.recover(wallMillis: WallClock.now())
+            if output.json {
+                return try printJSON(
+                    RecoveryJSON(
+                        previous: r.previous.description, incarnation: r.incarnation.description,
+                        keptThrough: r.keptThrough, carriedChanges: r.carriedChanges, carriedWrites: r.carriedWrites,
+                        redactedWrites: r.redactedWrites))
+            }
+            print(
+                "recovered: new incarnation \(r.incarnation); kept changes 1-\(r.keptThrough) of \(r.previous), "
+                    + "carried \(r.carriedChanges) changes (\(r.carriedWrites) field writes) made since the store was put back"
+                    + (r.redactedWrites > 0 ? ", \(r.redactedWrites) writes already redacted left out" : ""))
+            print("Start the daemon (or run `spsync sync`) so peers send back the changes the older copy lacked.")
+        }
+    }
+}
+
+/// `spsync recover --json`.
+struct RecoveryJSON: Encodable {
+    var previous: String
+    var incarnation: String
+    var keptThrough: UInt64
+    var carriedChanges: Int
+    var carriedWrites: Int
+    var redactedWrites: Int
+}

@@ -107,7 +107,8 @@ struct StatusCommand: ParsableCommand {
             print("daemon   " + (live == nil ? "not running" : "running, pid \(live?.pid ?? 0)"))
             if report.node.rolledBack {
                 print(
-                    "WARNING  local writes stopped: this store was restored from an older backup; run `spsync restore FILE`"
+                    "WARNING  local writes stopped: this store is an older copy of itself, put back without `spsync restore`; "
+                        + "stop the daemon and run `spsync recover`"
                 )
             }
             let c = report.store

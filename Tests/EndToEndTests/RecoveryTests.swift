@@ -128,6 +128,101 @@ struct RecoveryTests {
         #expect(try net.hub.storeCount("referrals") == 3, "the new incarnation's first write reached the hub: \(fresh)")
     }
 
+    /// The referral ids a node lists.
+    private func referralIDs(_ node: TestNode) throws -> Set<String> {
+        Set((try node.json(["referral", "list"]) as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? [])
+    }
+
+    /// Puts the practice's store back to `copy` by hand, as an operator copying a backup over it
+    /// would; with `mark`, its high-water mark too, as a whole-machine snapshot would.
+    private func putBack(_ net: TestNetwork, copy: String, mark: String? = nil) throws {
+        let store = net.practice.home + "/store.sqlite"
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: store + suffix) }
+        try FileManager.default.copyItem(atPath: copy, toPath: store)
+        if let mark {
+            try? FileManager.default.removeItem(atPath: store + ".highwater")
+            try FileManager.default.copyItem(atPath: mark, toPath: store + ".highwater")
+        }
+    }
+
+    @Test(
+        "a store copied back by hand is found at once from its high-water mark: the next write is refused, not given a reused change number, and after `spsync recover` every acknowledged referral is at both nodes"
+    )
+    func rollbackByHand() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        let early = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "debt"])
+        _ = try net.practice.ok(["backup", net.root + "/old.sqlite"])
+        let late = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "housing"])
+        try net.hub.start()
+        _ = try net.practice.ok(["sync"])
+        try putBack(net, copy: net.root + "/old.sqlite")
+        // Before: status said nothing and this write was accepted under change number 2, which the
+        // hub holds for `late`.
+        let refused = try net.practice.run(["referral", "create", "--to", "U12345", "--need", "carer"])
+        #expect(refused.status != 0, "\(refused.out)")
+        #expect(refused.err.hasPrefix("spsync: ") && refused.err.contains("`spsync recover`"), "\(refused.err)")
+        #expect(try net.practice.ok(["status"]).contains("spsync recover"))
+        let sync = try net.practice.run(["sync"])
+        #expect(sync.status != 0 && sync.out.contains("rolled_back"), "\(sync.out)")
+        _ = try net.practice.ok(["recover"])
+        let fresh = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "carer"])
+        _ = try net.practice.ok(["sync"])
+        #expect(try referralIDs(net.practice) == [early, late, fresh])
+        #expect(try referralIDs(net.hub) == [early, late, fresh])
+    }
+
+    @Test(
+        "a snapshot that takes the high-water mark back too: a write made before the first sync reuses a change number, the sync proves the rollback, and `spsync recover` carries that write into a new incarnation — every acknowledged referral at both nodes"
+    )
+    func rollbackBySnapshot() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        let early = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "debt"])
+        _ = try net.practice.ok(["backup", net.root + "/old.sqlite"])
+        try FileManager.default.copyItem(
+            atPath: net.practice.home + "/store.sqlite.highwater", toPath: net.root + "/old.highwater")
+        let late = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "housing"])
+        _ = try net.practice.ok(["referral", "update", late, "--note", "call after 5pm"])
+        try net.hub.start()
+        _ = try net.practice.ok(["sync"])
+        try putBack(net, copy: net.root + "/old.sqlite", mark: net.root + "/old.highwater")
+        // Nothing here can tell: the write is accepted, and reuses the change numbers of `late`.
+        let reused = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "carer"])
+        let detect = try net.practice.run(["sync"])
+        #expect(detect.status != 0 && detect.out.contains("rolled_back"), "\(detect.out)")
+        #expect(try referralIDs(net.hub) == [early, late], "the hub refused the write under a reused number")
+        let refused = try net.practice.run(["referral", "create", "--to", "U12345", "--need", "carer"])
+        #expect(refused.status != 0 && refused.err.contains("`spsync recover`"), "\(refused.err)")
+        // Restoring a backup now would lose `reused`, which no backup and no peer holds.
+        let restore = try net.practice.run(["restore", net.root + "/old.sqlite"])
+        #expect(restore.status != 0 && restore.err.contains("spsync recover"), "\(restore.err)")
+        let recovered = try net.practice.json(["recover", "--json"]) as? [String: Any]
+        #expect(recovered?["carriedChanges"] as? Int ?? 0 >= 1, "\(String(describing: recovered))")
+        _ = try net.practice.ok(["sync"])
+        #expect(try referralIDs(net.practice) == [early, late, reused])
+        #expect(try referralIDs(net.hub) == [early, late, reused])
+        let fresh = try net.practice.ok(["referral", "create", "--to", "U12345", "--need", "carer"])
+        _ = try net.practice.ok(["sync"])
+        #expect(try referralIDs(net.hub) == [early, late, reused, fresh])
+        // Converged: both hold the same writes of every referral, live or not alike, and no
+        // conflict appeared.
+        func writes(_ node: TestNode, _ id: String) throws -> Set<String> {
+            let detail = try node.json(["referral", "show", id, "--json"]) as? [String: Any]
+            let timeline = detail?["timeline"] as? [[String: Any]] ?? []
+            return Set(
+                timeline.map {
+                    "\($0["change"] ?? "") \($0["field"] ?? "") \($0["value"] ?? "") \($0["live"] as? Bool ?? false)"
+                })
+        }
+        for id in [early, late, reused, fresh] {
+            let held = try writes(net.practice, id), atHub = try writes(net.hub, id)
+            #expect(!held.isEmpty && held == atHub, "\(id)")
+        }
+        #expect(try net.hub.storeCount("conflicts") == 0)
+        #expect(try net.practice.storeCount("conflicts") == 0)
+    }
+
     @Test(
         "a forged write — a charity changing a referral's clinical field and another charity's capacity — is refused and audited, and goes no further"
     )

@@ -365,7 +365,7 @@ struct ApplyTests {
         #expect(throws: SyncError.self) { try p.backup(to: dir.file("backup.sqlite")) }
         try p.write(Fixture.referral(2), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
         let old = try p.nodeState()
-        try p.markRolledBack(wallMillis: Fixture.wall, evidence: Fixture.hub)
+        try p.markRolledBack(wallMillis: Fixture.wall, evidence: Fixture.hub.rawValue, proof: nil)
         #expect(throws: SyncError.self) {
             try p.write(Fixture.referral(3), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
         }
