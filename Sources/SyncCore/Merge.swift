@@ -69,10 +69,25 @@ public enum Merge {
             overLimit: overLimit.sorted())
     }
 
-    /// The causal context for a new write to a field: everything known of it and of its class's redactions.
+    /// The causal context for a new write to a field: everything known of it and of its class's
+    /// redactions — the writes held and, for a register, what their own contexts say their writers
+    /// knew of the field.
+    ///
+    /// Joining the held register writes' contexts makes "covers" transitive: a write that replaces
+    /// `b`, where `b` replaced `a`, covers `a` too, even if this writer never held `a`. A node that
+    /// holds `a` and the new write but not `b` (a charity is sent live routing writes only, and `b`
+    /// was never live while it was the target) then agrees with everyone that `a` is dead. Without
+    /// the join a restored node, given back its old incarnation's `b` but never `a`, wrote a value
+    /// that left `a` live there (a conflict no other node saw). Only registers: a set element's
+    /// liveness depends on no other element, and the contexts joined are then only ever those of
+    /// the origins allowed to write the field (a charity's context never reaches a party's write).
     public static func context(replacing writes: [FieldWrite], redactions: [FieldWrite]) -> CausalContext {
         var context = CausalContext()
-        for w in writes { context.include(w.origin, w.seq) }
+        for w in writes {
+            context.include(w.origin, w.seq)
+            guard w.kind == .register else { continue }
+            for (origin, seq) in w.context.entries { context.include(origin, seq) }
+        }
         for r in redactions { context.include(r.origin, r.seq) }
         return context
     }

@@ -77,6 +77,48 @@ struct MergePropertyTests {
         }
     }
 
+    @Test("covering is transitive for registers: a write covers every write that a write it covers covers")
+    func coveringIsTransitive() {
+        for seed in Self.cases.prefix(800) {
+            var gen = HistoryGenerator(seed: seed)
+            let writes = gen.history(steps: 40).writes
+            for w in writes where w.kind == .register {
+                for v in writes
+                where v.record == w.record && v.field == w.field && v.id != w.id && w.context.covers(v.origin, v.seq) {
+                    for (origin, seq) in v.context.entries {
+                        #expect(
+                            w.context.covers(origin, seq),
+                            "seed \(seed): \(w.id) covers \(v.id) but not \(origin):\(seq)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a new write's context covers what the writes held knew, even those not held")
+    func contextJoinsHeldContexts() {
+        let record = HistoryGenerator.referrals[0]
+        let (hub, old, restored) = (
+            Origin(node: HistoryGenerator.hub, incarnation: HistoryGenerator.uuid(1)),
+            Origin(node: HistoryGenerator.practice, incarnation: HistoryGenerator.uuid(2)),
+            Origin(node: HistoryGenerator.practice, incarnation: HistoryGenerator.uuid(3))
+        )
+        func routing(_ origin: Origin, _ seq: UInt64, _ millis: UInt64, _ held: [FieldWrite]) -> FieldWrite {
+            FieldWrite(
+                origin: origin, seq: seq, hlc: HLC(millis: 1_780_000_000_000 + millis, counter: 0), record: record,
+                field: .routingService, kind: .register, value: FieldValue.text("service \(millis)"),
+                context: Merge.context(replacing: held, redactions: []))
+        }
+        let a = routing(hub, 3, 10, [])
+        let b = routing(old, 8, 20, [a])
+        // Restored from a backup that had neither, given back `b` only: its write still replaces `a`.
+        let c = routing(restored, 1, 30, [b])
+        #expect(c.context.covers(a.origin, a.seq))
+        // A node that never held `b` (a charity is sent live routing writes only) agrees `a` is dead.
+        #expect(Merge.resolve([a, c], redactions: []).live == [c.id])
+        #expect(Merge.resolve([a, b, c], redactions: []).live == [c.id])
+    }
+
     @Test(
         "a redaction kills every write made before or concurrently with it, whatever its clock, but not a later write that knew of it"
     )

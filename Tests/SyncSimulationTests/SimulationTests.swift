@@ -34,6 +34,17 @@ struct SimulationTests {
         #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
     }
 
+    // Seeds 29 and 141: a practice restored from its first backup re-addressed a referral; its write
+    // did not name the hub's write that the practice's old incarnation had replaced, so a charity
+    // holding that write kept it live (decision 32; the scenario `restoredPracticeReaddresses`).
+    @Test(
+        "regression: a restored practice's write covers what its old incarnation replaced",
+        arguments: [29, 141] as [UInt64])
+    func regressionTransitiveContext(seed: UInt64) {
+        let report = Simulation.run(.init(seed: seed, steps: 120))
+        #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
+    }
+
     // Seeds 22 and 28 between them make every kind of attack; the test checks that they still do,
     // so a change to the simulator that drops one shows here instead of testing less.
     @Test(
@@ -239,6 +250,41 @@ struct ScenarioTests {
         #expect(next.origin.incarnation != oldIncarnation)
         try net.settle()
         #expect(try net.h.live(r, .routingUrgency).map(\.write.change) == [next])
+        #expect(try net.failures() == [])
+    }
+
+    // Seeds 29 and 141 (and 117 on older code): the restored practice's new write covered only the
+    // old incarnation's write it had been given back, not the hub's write that one had replaced, so
+    // the charity that still held the hub's write, and was never sent the dead write between them,
+    // kept it live beside the new one (a conflict nobody else saw).
+    @Test(
+        "a restored practice re-addresses a referral to a charity holding a routing write since replaced: it dies there too"
+    )
+    func restoredPracticeReaddresses() throws {
+        let net = try Net()
+        try net.p.backup(to: net.dir + "/p.bak")  // before the referral: the restore forgets all of it
+        let r = try net.referral()
+        try net.sync(net.p, net.h)
+        let stale = try net.write(net.h, r, [(.routingService, FieldValue.text(net.service2.rawValue))])
+        try net.sync(net.c2, net.h)  // the second charity holds the hub's write, live
+        try net.sync(net.p, net.h)
+        // The practice replaces it; its write reaches the first charity (the new target) only.
+        let replacing = try net.write(net.p, r, [(.routingService, FieldValue.text(net.service.rawValue))])
+        try net.sync(net.p, net.c)
+        net.p = nil
+        try Store.restore(
+            from: net.dir + "/p.bak", to: net.dir + "/p", expecting: NodeID("A81001"), wallMillis: net.now)
+        net.p = try Store.openSigned(at: net.dir + "/p", node: NodeID("A81001"), wallMillis: net.now)
+        // The charity gives the practice its old incarnation's write back, but never held the hub's.
+        try net.sync(net.p, net.c)
+        #expect(try net.p.writes(of: r).contains { $0.write.change == replacing })
+        #expect(!(try net.p.writes(of: r).contains { $0.write.change == stale }))
+        let readdress = try net.write(net.p, r, [(.routingService, FieldValue.text(net.service2.rawValue))])
+        try net.settle()
+        for s in [net.p!, net.h!, net.c2!] {
+            #expect(try s.live(r, .routingService).map(\.write.change) == [readdress], "\(s.path)")
+            #expect(try s.conflicts().allSatisfy { $0.record != r.rawValue }, "\(s.path)")
+        }
         #expect(try net.failures() == [])
     }
 

@@ -101,7 +101,7 @@ struct RollbackRecoveryTests {
             "the hub holds another change under that seq (and its checkpoint is past the reused local seq)")
         // A second write after the put-back: its context names the reused seq, which the lost
         // change holds at the peers. (Had the hub taken it — a seq above all it held — it would
-        // keep it: docs/decisions.md 34.)
+        // keep it: docs/decisions.md 35.)
         let second = try q.write(
             r, [(.routingUrgency, Fixture.text("routine, checked"))], wallMillis: Fixture.wall + 61_000)
         #expect(
