@@ -83,6 +83,11 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         get throws { try NodeID(node.id) }
     }
 
+    /// Parses the text of a node.toml (what `load` reads and `render` writes).
+    public init(toml text: String) throws {
+        self = try TOMLDecoder().decode(NodeConfig.self, from: text)
+    }
+
     public static func load(_ path: String) throws -> NodeConfig {
         let text: String
         do {
@@ -91,7 +96,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
             throw SyncError(.notFound, "cannot read \(path): run `spsync init` first, or pass the right --home")
         }
         do {
-            return try TOMLDecoder().decode(NodeConfig.self, from: text)
+            return try NodeConfig(toml: text)
         } catch {
             throw SyncError(.usage, "\(path) is not a valid node.toml: \(error)")
         }
