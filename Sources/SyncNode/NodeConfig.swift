@@ -104,9 +104,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
 
     /// The annotated TOML text of this configuration.
     public func render() -> String {
-        func q(_ s: String) -> String {
-            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
+        func q(_ s: String) -> String { NodeConfig.basicString(s) }
         var out = """
             # spsync node configuration. Written by `spsync init` and `spsync peer …`; safe to edit by hand
             # while the daemon is stopped. Times are local to the node.
@@ -139,6 +137,31 @@ public struct NodeConfig: Codable, Sendable, Equatable {
             if let n = p.nextFingerprint { out += "next_fingerprint = \(q(n))\n" }
         }
         return out
+    }
+
+    /// `text` as a TOML basic string: quotes, backslashes and every control character escaped.
+    ///
+    /// TOML refuses control characters other than tab inside a basic string, and a value read from
+    /// node.toml may hold any of them written as escapes (`name = "A\nB"`): escaping only quotes and
+    /// backslashes wrote a file that no longer parsed.
+    static func basicString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case "\u{00}"..."\u{1F}", "\u{7F}":
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     public func save(_ path: String) throws {
