@@ -93,7 +93,12 @@ for t in "${targets[@]}"; do
   echo "== fuzz $t for ${seconds}s (log $log)"
   start=$(date +%s)
   set +e
-  SWIFT_BACKTRACE=enable=no LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan-suppressions.txt" "$bin/fuzz-$t" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
+  # TOMLKit 0.6.0 (a dependency) leaks on every decode (strdup of each string value, the C++ table,
+  # the key list); with leak detection libFuzzer would run LeakSanitizer after every input (50 runs a
+  # second), so node-config runs without it. Every other target checks for leaks after each input.
+  leaks=1
+  [ "$t" = node-config ] && leaks=0
+  SWIFT_BACKTRACE=enable=no "$bin/fuzz-$t" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 -detect_leaks=$leaks \
     -artifact_prefix="$crashes/" "$work" "Fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
   set -e

@@ -85,7 +85,30 @@ public struct NodeConfig: Codable, Sendable, Equatable {
 
     /// Parses the text of a node.toml (what `load` reads and `render` writes).
     public init(toml text: String) throws {
+        try NodeConfig.checkTableHeaders(text)
         self = try TOMLDecoder().decode(NodeConfig.self, from: text)
+    }
+
+    /// Refuses a table header without a name (`[` then the end of the line, `#`, `=`…) before
+    /// TOMLKit reads the text: its toml++ 3 stops the process on an assertion there (found by the
+    /// node-config fuzzer: a file holding the line `[` aborted every command) instead of reporting an
+    /// error. A name starts with a bare-key character or a quote.
+    static func checkTableHeaders(_ text: String) throws(SyncError) {
+        let blanks: Set<UInt8> = [0x20, 0x09]
+        for (index, line) in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            var rest = line.drop(while: blanks.contains)
+            guard rest.first == UInt8(ascii: "[") else { continue }
+            rest = rest.dropFirst()
+            if rest.first == UInt8(ascii: "[") { rest = rest.dropFirst() }
+            rest = rest.drop(while: blanks.contains)
+            let startsName = rest.first.map { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+                    || [UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "\""), UInt8(ascii: "'")].contains(c)
+            }
+            guard startsName == true else {
+                throw SyncError(.usage, "line \(index + 1): a table header needs a name, such as [node] or [[peers]]")
+            }
+        }
     }
 
     public static func load(_ path: String) throws -> NodeConfig {

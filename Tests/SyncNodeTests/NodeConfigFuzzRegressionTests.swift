@@ -1,4 +1,5 @@
 import Foundation
+import SyncCore
 import SyncNode
 import Testing
 
@@ -53,5 +54,28 @@ struct NodeConfigFuzzRegressionTests {
         let next = try Schedule("every 8784h").nextRun(
             nowMillis: now, lastSuccessMillis: now, lastAttemptMillis: now, calendar: Calendar(identifier: .gregorian))
         #expect(next == now + UInt64(Schedule.everySecondsMax) * 1000)
+    }
+}
+
+/// The node-config fuzzer's input that stopped the process inside TOMLKit (toml++ asserts on a
+/// table header without a name): it must be refused with an error instead.
+@Suite("node.toml: a table header without a name")
+struct NodeConfigHeaderRegressionTests {
+    @Test(
+        "`[` alone on a line, and its kin, are refused with a usage error, not an abort",
+        arguments: [
+            "[\n", "[", "[[\n", "[ \t\n", "[#x]\n", "[=]\n", "[\r\n", "blocked = []\n[\nnode]\nid = \"A81001\"\n",
+        ])
+    func headerWithoutName(_ text: String) {
+        #expect(throws: SyncError.self) { try NodeConfig(toml: text) }
+    }
+
+    @Test("headers with names still parse, quoted ones and arrays of tables too")
+    func namedHeaders() throws {
+        let config = try NodeConfig(
+            toml:
+                "[ \"node\" ]\nid = \"A81001\"\nrole = \"practice\"\nname = \"R\"\n[[peers]]\nid = \"U12345\"\naddress = \"h:1\"\n"
+        )
+        #expect(config.node.id == "A81001" && config.peers.count == 1)
     }
 }
