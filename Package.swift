@@ -142,6 +142,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // SyncNode without daemons: node.toml and schedules (regression inputs of the fuzzers among them).
+        .testTarget(name: "SyncNodeTests", dependencies: ["SyncCore", "SyncNode"], swiftSettings: strict),
         .testTarget(
             name: "SyncSimulationTests", dependencies: ["SpsyncTestSupport", "SyncSimulation"], swiftSettings: strict),
         .testTarget(
@@ -173,3 +175,32 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets (Fuzz/, scripts/fuzz.sh): declared only when SPSYNC_FUZZ=1, so a plain `swift build`
+// neither builds nor links them. Each has no main of its own: `--sanitize fuzzer` links libFuzzer's, which
+// calls the target's `LLVMFuzzerTestOneInput`. scripts/fuzz.sh builds them in their own scratch path.
+if Context.environment["SPSYNC_FUZZ"] == "1" {
+    package.targets.append(
+        .target(
+            name: "FuzzSupport", dependencies: ["SyncCore"], path: "Fuzz/Sources/FuzzSupport", swiftSettings: strict))
+    let fuzzers: [(name: String, dependencies: [Target.Dependency])] = [
+        ("fuzz-frame-decoder", ["SyncProtocol"]),
+        ("fuzz-wire-message", ["SyncCore", "SyncStore", "SyncProtocol"]),
+        ("fuzz-field-write-body", ["SyncCore", "SyncCrypto"]),
+        ("fuzz-node-config", ["SyncCore", "SyncNode"]),
+        (
+            "fuzz-tls-server",
+            [
+                "SyncTransport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+    ]
+    for fuzzer in fuzzers {
+        package.targets.append(
+            .executableTarget(
+                name: fuzzer.name, dependencies: ["FuzzSupport"] + fuzzer.dependencies,
+                path: "Fuzz/Sources/\(fuzzer.name)",
+                swiftSettings: strict))
+    }
+}

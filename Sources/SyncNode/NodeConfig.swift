@@ -83,6 +83,34 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         get throws { try NodeID(node.id) }
     }
 
+    /// Parses the text of a node.toml (what `load` reads and `render` writes).
+    public init(toml text: String) throws {
+        try NodeConfig.checkTableHeaders(text)
+        self = try TOMLDecoder().decode(NodeConfig.self, from: text)
+    }
+
+    /// Refuses a table header without a name (`[` then the end of the line, `#`, `=`…) before
+    /// TOMLKit reads the text: its toml++ 3 stops the process on an assertion there (found by the
+    /// node-config fuzzer: a file holding the line `[` aborted every command) instead of reporting an
+    /// error. A name starts with a bare-key character or a quote.
+    static func checkTableHeaders(_ text: String) throws(SyncError) {
+        let blanks: Set<UInt8> = [0x20, 0x09]
+        for (index, line) in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            var rest = line.drop(while: blanks.contains)
+            guard rest.first == UInt8(ascii: "[") else { continue }
+            rest = rest.dropFirst()
+            if rest.first == UInt8(ascii: "[") { rest = rest.dropFirst() }
+            rest = rest.drop(while: blanks.contains)
+            let startsName = rest.first.map { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+                    || [UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "\""), UInt8(ascii: "'")].contains(c)
+            }
+            guard startsName == true else {
+                throw SyncError(.usage, "line \(index + 1): a table header needs a name, such as [node] or [[peers]]")
+            }
+        }
+    }
+
     public static func load(_ path: String) throws -> NodeConfig {
         let text: String
         do {
@@ -91,7 +119,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
             throw SyncError(.notFound, "cannot read \(path): run `spsync init` first, or pass the right --home")
         }
         do {
-            return try TOMLDecoder().decode(NodeConfig.self, from: text)
+            return try NodeConfig(toml: text)
         } catch {
             throw SyncError(.usage, "\(path) is not a valid node.toml: \(error)")
         }
@@ -99,9 +127,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
 
     /// The annotated TOML text of this configuration.
     public func render() -> String {
-        func q(_ s: String) -> String {
-            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
+        func q(_ s: String) -> String { NodeConfig.basicString(s) }
         var out = """
             # spsync node configuration. Written by `spsync init` and `spsync peer …`; safe to edit by hand
             # while the daemon is stopped. Times are local to the node.
@@ -134,6 +160,31 @@ public struct NodeConfig: Codable, Sendable, Equatable {
             if let n = p.nextFingerprint { out += "next_fingerprint = \(q(n))\n" }
         }
         return out
+    }
+
+    /// `text` as a TOML basic string: quotes, backslashes and every control character escaped.
+    ///
+    /// TOML refuses control characters other than tab inside a basic string, and a value read from
+    /// node.toml may hold any of them written as escapes (`name = "A\nB"`): escaping only quotes and
+    /// backslashes wrote a file that no longer parsed.
+    static func basicString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case "\u{00}"..."\u{1F}", "\u{7F}":
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     public func save(_ path: String) throws {

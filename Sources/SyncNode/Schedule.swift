@@ -11,6 +11,9 @@ public enum Schedule: Equatable, Sendable, CustomStringConvertible {
     /// Only `spsync sync` or `spsync sync --now`.
     case manual
 
+    /// The longest interval of `every`, in seconds: a year (366 days).
+    public static let everySecondsMax = 366 * 24 * 3600
+
     public init(_ text: String) throws {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t == "live" {
@@ -33,12 +36,19 @@ public enum Schedule: Equatable, Sendable, CustomStringConvertible {
         if t.hasPrefix("every ") {
             let amount = t.dropFirst("every ".count)
             guard let unit = amount.last, let n = Int(amount.dropLast()), n > 0 else { throw Schedule.error(text) }
+            let unitSeconds: Int
             switch unit {
-            case "s": self = .every(seconds: n)
-            case "m": self = .every(seconds: n * 60)
-            case "h": self = .every(seconds: n * 3600)
+            case "s": unitSeconds = 1
+            case "m": unitSeconds = 60
+            case "h": unitSeconds = 3600
             default: throw Schedule.error(text)
             }
+            // Bounded so the interval, in ms, added to any clock reading cannot overflow: an
+            // interval of 10^16 hours trapped the daemon at startup.
+            guard n <= Schedule.everySecondsMax / unitSeconds else {
+                throw SyncError(.usage, "schedule '\(text)': the interval is longer than a year")
+            }
+            self = .every(seconds: n * unitSeconds)
             return
         }
         throw Schedule.error(text)
