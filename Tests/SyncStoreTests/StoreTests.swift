@@ -122,6 +122,8 @@ struct StoreTests {
             try p.pool.writeWithoutTransaction { db in
                 try db.execute(sql: "UPDATE referral SET status = 'completed'")
                 try db.execute(sql: "DROP TABLE view_refresh")
+                try db.execute(sql: "ALTER TABLE node DROP COLUMN rollback_seq")  // migration 6
+                try db.execute(sql: "ALTER TABLE node DROP COLUMN rollback_hlc")
                 try db.execute(sql: "PRAGMA user_version = 4")
             }
         }
