@@ -89,8 +89,9 @@ struct DiskFullCampaign {
         // Sound and whole on the full disk: every change the hub holds of the practice's is held complete.
         let integrity = try hub.integrity()
         if integrity != "ok" { o.failures.append("integrity_check on the full disk: \(integrity)") }
-        let partial = try halfApplied(hub)
-        if !partial.isEmpty { o.failures.append("half-applied on the full disk: \(partial)") }
+        if let partial = try pair.unaccounted(at: hub) {
+            o.failures.append("half-applied on the full disk: \(partial)")
+        }
         let heldAtFull = try hub.fieldWrites() - pair.hubOwnWrites
         o.notes.append("held on the full disk: \(heldAtFull) of \(pair.senderWrites.count) field writes")
         // Space returns: the next sync completes.
@@ -119,20 +120,6 @@ struct DiskFullCampaign {
         return o
     }
 
-    /// Changes of the practice the hub holds only in part, as "seq: held of made".
-    private func halfApplied(_ hub: CampaignNode) throws -> [String] {
-        var made: [String: Int] = [:]
-        for line in pair.senderWrites { made[seqKey(line), default: 0] += 1 }
-        var held: [String: Int] = [:]
-        for line in try PreparedPair.writes(of: PreparedPair.practiceID, at: hub) {
-            held[seqKey(line), default: 0] += 1
-        }
-        return held.compactMap { key, n in n == made[key] ? nil : "\(key): \(n) of \(made[key] ?? 0)" }.sorted()
-    }
-
-    /// "node|incarnation|seq" of a write line: the change it belongs to.
-    private func seqKey(_ line: String) -> String { line.split(separator: "|").prefix(3).joined(separator: "|") }
-
     /// `spsync referral create` at the practice on a full disk, with or without its daemon running.
     private func writing(mount: String, logs: String, withDaemon: Bool) throws -> Outcome {
         var o = Outcome(name: "full while writing locally (" + (withDaemon ? "daemon running" : "no daemon") + ")")
@@ -148,8 +135,12 @@ struct DiskFullCampaign {
         let before = try referrals(practice)
         // Fill what is left of the disk.
         let filler = mount + "/filler"
-        try? shell("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=64k", "status=none"])
-        let create = ["referral", "create", "--to", PreparedPair.hubID, "--need", "loneliness", "--name", "Pat"]
+        // dd stops, and complains on stderr, when the disk is full: that is the point.
+        try? shell("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=64k", "status=none"], quiet: true)
+        let create = [
+            "referral", "create", "--to", PreparedPair.hubID, "--need", "loneliness", "--name", "Pat", "--consent",
+            "explicit",
+        ]
         let refused = try practice.run(create)
         let lines = refused.err.split(separator: "\n")
         o.notes.append("on the full disk: exit \(refused.status), stderr \(lines.count) line(s): \(refused.firstLine)")

@@ -89,6 +89,8 @@ struct KillCampaign {
         hub.stopDaemon(signal: SIGKILL)
         try store.close()
         var point = Point(index: k, appliedAtKill: try hub.fieldWrites() - pair.hubOwnWrites)
+        // Consistent at the kill: the hub holds exactly the batches its checkpoint names.
+        if let partial = try pair.unaccounted(at: hub) { point.failures.append("at the kill: \(partial)") }
         if !sync.wait(seconds: 120) { point.failures.append("the practice's sync hung after the kill") }
         // Restart and complete the sync.
         try hub.startDaemon()

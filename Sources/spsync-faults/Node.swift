@@ -186,11 +186,12 @@ func tail(_ path: String, lines: Int = 5) -> String {
 }
 
 /// Runs a shell-free command (cp, rm, mount) and throws when it fails.
-func shell(_ executable: String, _ args: [String]) throws {
+func shell(_ executable: String, _ args: [String], quiet: Bool = false) throws {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = args
     p.standardInput = FileHandle.nullDevice
+    if quiet { p.standardError = FileHandle.nullDevice }
     try p.run()
     p.waitUntilExit()
     guard p.terminationStatus == 0 else {

@@ -18,6 +18,9 @@ struct PreparedPair {
     /// The field writes of the practice's own making, one line each (origin, incarnation, seq,
     /// field, value): what the hub must hold, exactly once, after a completed sync.
     let senderWrites: Set<String>
+    /// The same lines in the practice's log order, with their local seq: what a hub that has
+    /// applied the practice's batches up to a checkpoint holds.
+    let senderLog: [(localSeq: Int, line: String)]
     /// Field writes the hub holds before any sync (its organisation record).
     let hubOwnWrites: Int
 
@@ -51,8 +54,17 @@ struct PreparedPair {
         }
         let practice = CampaignNode(id: practiceID, home: directory + "/practice", log: directory + "/practice.log")
         let hub = CampaignNode(id: hubID, home: directory + "/hub", log: directory + "/hub.log")
+        let log = try practice.query { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT f.local_seq AS seq, \(lineSQL) AS line
+                    FROM field_write f JOIN origin o ON o.id = f.origin WHERE o.node_id = ? ORDER BY f.local_seq
+                    """, arguments: [practiceID]
+            ).map { (localSeq: $0["seq"] as Int, line: $0["line"] as String) }
+        }
         return PreparedPair(
-            directory: directory, referrals: referrals, senderWrites: try writes(of: practiceID, at: practice),
+            directory: directory, referrals: referrals, senderWrites: Set(log.map(\.line)), senderLog: log,
             hubOwnWrites: try hub.fieldWrites())
     }
 
@@ -82,13 +94,32 @@ struct PreparedPair {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT o.node_id || '|' || hex(o.incarnation) || '|' || f.seq || '|' || f.field || '|'
-                        || coalesce(hex(f.value), '-') AS line
+                    SELECT \(lineSQL) AS line
                     FROM field_write f JOIN origin o ON o.id = f.origin WHERE o.node_id = ?
                     """, arguments: [origin])
             let lines = rows.map { $0["line"] as String }
             return (Set(lines), lines.count)
         }
+    }
+
+    /// One field write as a line: origin, incarnation, seq, field and value (hex).
+    private static let lineSQL =
+        "o.node_id || '|' || hex(o.incarnation) || '|' || f.seq || '|' || f.field || '|' || coalesce(hex(f.value), '-')"
+
+    /// What a hub holds of the practice's writes that its checkpoint does not account for: batches
+    /// apply atomically with the checkpoint (Protocol/SPEC.md 5), so the hub must hold exactly the
+    /// practice's log up to it — no more, no less. Nil when it does; else what differs.
+    func unaccounted(at hub: CampaignNode) throws -> String? {
+        let checkpoint = try hub.query { db in
+            try Int.fetchOne(
+                db, sql: "SELECT max(after_local_seq) FROM peer_checkpoint WHERE peer = ?",
+                arguments: [Self.practiceID])
+        }
+        let expected = Set(senderLog.prefix { $0.localSeq <= checkpoint ?? 0 }.map(\.line))
+        let held = try Self.writes(of: Self.practiceID, at: hub)
+        if held == expected { return nil }
+        return "checkpoint \(checkpoint ?? 0) accounts for \(expected.count) writes; held \(held.count), "
+            + "\(expected.subtracting(held).count) of them missing, \(held.subtracting(expected).count) beyond it"
     }
 
     static func writes(of origin: String, at node: CampaignNode) throws -> Set<String> {
