@@ -24,7 +24,7 @@ struct DiskFullCampaign {
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let mount = work + "/tmpfs"
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        print("disk-full campaign: the hub's home on a tmpfs at \(mount)")
+        say("disk-full campaign: the hub's home on a tmpfs at \(mount)")
         var outcomes: [Outcome] = []
         for fraction in [0.05, 0.3, 0.7] {
             outcomes.append(try receiving(mount: mount, logs: logs, fraction: fraction))
@@ -33,15 +33,15 @@ struct DiskFullCampaign {
             outcomes.append(try writing(mount: mount, logs: logs, withDaemon: withDaemon))
         }
         for o in outcomes {
-            print(
+            say(
                 String(
                     format: "  %@: lost %d, doubled %d, integrity %@, %.1f s, %@", o.name, o.lost, o.doubled,
                     o.integrity, o.seconds, o.failures.isEmpty ? "ok" : "FAILED: " + o.failures.joined(separator: "; "))
             )
-            for n in o.notes { print("      " + n) }
+            for n in o.notes { say("      " + n) }
         }
         let failed = outcomes.filter { !$0.failures.isEmpty }.count
-        print(
+        say(
             "disk-full campaign: \(outcomes.count) runs, \(failed) failures, lost \(outcomes.reduce(0) { $0 + $1.lost }), doubled \(outcomes.reduce(0) { $0 + $1.doubled }), integrity ok \(outcomes.filter { $0.integrity == "ok" }.count)/\(outcomes.count)"
         )
         return failed == 0

@@ -54,3 +54,8 @@ struct DiskFullCommand: ParsableCommand {
         guard try DiskFullCampaign(pair: options.prepare(), work: options.work).run() else { throw ExitCode.failure }
     }
 }
+
+/// Prints one line straight to stdout, unbuffered, so a campaign's progress shows in a log file as it runs.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

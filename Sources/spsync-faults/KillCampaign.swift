@@ -25,9 +25,9 @@ struct KillCampaign {
         let logs = work + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let total = pair.senderWrites.count
-        print("kill campaign: \(points) points of a sync of \(pair.referrals) referrals (\(total) field writes)")
+        say("kill campaign: \(points) points of a sync of \(pair.referrals) referrals (\(total) field writes)")
         let baseline = try self.baseline(logs: logs)
-        print(String(format: "  uninterrupted sync: %.1f s", baseline))
+        say(String(format: "  uninterrupted sync: %.1f s", baseline))
         var results: [Point] = []
         let start = ContinuousClock.now
         for k in 0..<points {
@@ -36,7 +36,7 @@ struct KillCampaign {
             let point = try killAt(k, threshold: threshold, logs: logs)
             results.append(point)
             let verdict = point.failures.isEmpty ? "ok" : "FAILED: " + point.failures.joined(separator: "; ")
-            print(
+            say(
                 String(
                     format: "  point %3d: killed at %6d of %d applied, lost %d, doubled %d, integrity %@, %.1f s, %@",
                     k + 1, point.appliedAtKill, total, point.lost, point.doubled, point.integrity, point.seconds,
@@ -47,7 +47,7 @@ struct KillCampaign {
         let lost = results.reduce(0) { $0 + $1.lost }, doubled = results.reduce(0) { $0 + $1.doubled }
         let integrityOK = results.filter { $0.integrity == "ok" }.count
         let killedMidway = results.filter { $0.appliedAtKill > 0 && $0.appliedAtKill < total }.count
-        print(
+        say(
             String(
                 format:
                     "kill campaign: %d runs (%d killed with part of the sync applied), %d failures, lost %d, doubled %d, integrity ok %d/%d, %.0f s (%.1f s a run)",

@@ -47,7 +47,7 @@ struct PreparedPair {
             ])
             try fill(practice.home, referrals: referrals)
             try emptyFile(directory + "/ready")
-            print(
+            say(
                 String(
                     format: "prepared %d referrals at the practice in %.1f s (%@)", referrals,
                     seconds(ContinuousClock.now - start), directory))
