@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "spsync", targets: ["spsync"]),
         .executable(name: "spsync-bench", targets: ["spsync-bench"]),
         .executable(name: "spsync-sim", targets: ["spsync-sim"]),
+        .executable(name: "spsync-faults", targets: ["spsync-faults"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.2"),
@@ -63,7 +64,10 @@ let package = Package(
         // Protocol benchmark (not a test): sessions in memory between two SQLite stores.
         .executableTarget(
             name: "spsync-protocol-bench",
-            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation", "SyncTransport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation", "SyncTransport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         // TLS 1.3 mutual authentication over SwiftNIO with the system OpenSSL: node identity and
@@ -108,6 +112,16 @@ let package = Package(
             name: "spsync-bench",
             dependencies: [
                 "SyncCore", "SyncStore", "SyncNode", "SyncTransport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        // The fault campaign (not a test, not in CI): real daemons killed mid-sync and run out of disk,
+        // driven through the `spsync` binary beside it (scripts/fault-campaign.sh, docs/reliability.md).
+        .executableTarget(
+            name: "spsync-faults",
+            dependencies: [
+                "SyncCore", "SyncStore", "SyncNode", "SyncTransport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
