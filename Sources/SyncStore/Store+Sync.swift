@@ -311,18 +311,28 @@ extension Store {
     }
 
     /// Referrals this node holds writes of received from `peer` and is neither the practice nor the PCN of.
+    /// Parked writes count: they are held, and join the state when their time comes, so a peer that
+    /// forgot sending them (restored since) must hear of them to narrow them (seed 899).
     public func recordsHeld(through peer: NodeID) throws -> [RecordID] {
         try pool.read { db in
-            let me = try Store.nodeState(db).node.rawValue
-            return try String.fetchAll(
-                db,
-                sql: """
-                    SELECT DISTINCT record.key FROM field_write JOIN record ON record.id = field_write.record
-                    WHERE field_write.received_from = ? AND record.kind = 'referral' AND record.practice <> ? AND record.pcn <> ?
-                    ORDER BY record.key
-                    """,
-                arguments: [peer.rawValue, me, me]
-            ).map { try RecordID($0) }
+            let me = try Store.nodeState(db).node
+            var held = Set(
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT DISTINCT record.key FROM field_write JOIN record ON record.id = field_write.record
+                        WHERE field_write.received_from = ? AND record.kind = 'referral' AND record.practice <> ? AND record.pcn <> ?
+                        """,
+                    arguments: [peer.rawValue, me.rawValue, me.rawValue]))
+            for key in try String.fetchAll(
+                db, sql: "SELECT DISTINCT record_key FROM parked WHERE received_from = ?", arguments: [peer.rawValue])
+            {
+                guard let record = try? RecordID(key), let (practice, pcn) = record.referralParties,
+                    practice != me, pcn != me
+                else { continue }
+                held.insert(key)
+            }
+            return try held.sorted().map { try RecordID($0) }
         }
     }
 

@@ -34,6 +34,15 @@ struct SimulationTests {
         #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
     }
 
+    // Seed 899: the hub's clock ran ahead, so a charity parked the hub's writes of a referral; the hub
+    // was restored from its first backup, and the charity's HOLDING listed only stored writes, so the
+    // parked ones joined its state once their time came, after the referral was re-addressed away.
+    @Test("regression: parked writes are listed in HOLDING", arguments: [899] as [UInt64])
+    func regressionParkedHolding(seed: UInt64) {
+        let report = Simulation.run(.init(seed: seed, steps: 120))
+        #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
+    }
+
     // Seeds 29 and 141: a practice restored from its first backup re-addressed a referral; its write
     // did not name the hub's write that the practice's old incarnation had replaced, so a charity
     // holding that write kept it live (decision 32; the scenario `restoredPracticeReaddresses`).

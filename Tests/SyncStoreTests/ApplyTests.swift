@@ -280,6 +280,28 @@ struct ApplyTests {
         #expect(try p.lastLocalSeq() == 2)
     }
 
+    // Seed 899: a charity held a referral's writes parked (the hub's clock ran ahead); the hub was
+    // restored, and the charity's HOLDING did not list them, so the restored hub never narrowed them
+    // and they joined the charity's state after the referral had been re-addressed away.
+    @Test("a referral whose writes from a peer are only parked is listed among the records held through that peer")
+    func parkedRecordsAreHoldings() throws {
+        let dir = TempDir()
+        let (_, h, c) = try network(dir)
+        let hour: UInt64 = 3_600_000
+        try h.write(Fixture.referral(2), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
+        try h.write(
+            Fixture.referral(1),
+            [(.routingService, Fixture.text(Fixture.service.rawValue)), (.routingUrgency, Fixture.text("soon"))],
+            wallMillis: Fixture.wall + hour)
+        let report = try c.pull(from: h, wall: Fixture.wall)
+        #expect(report.parked == 2 && report.applied == 1)
+        #expect(try c.referrals().map(\.id) == [Fixture.referral(2).rawValue])
+        #expect(try c.recordsHeld(through: Fixture.hub) == [Fixture.referral(1), Fixture.referral(2)])
+        #expect(try c.recordsHeld(through: Fixture.practice) == [])
+        // The hub is a party to both: it lists neither, parked or not.
+        #expect(try h.recordsHeld(through: Fixture.charity) == [])
+    }
+
     @Test(
         "a node whose clock (HLC) runs further ahead of the wall clock than the bound refuses local writes and says why"
     )
