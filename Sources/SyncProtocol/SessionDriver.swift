@@ -130,7 +130,7 @@ public final class SessionDriver {
                     return run(session.abort(.limitExceeded, refusal), nowMillis)
                 }
             } catch {
-                return run(session.abort(.internal, "this node's store failed: \(error)"), nowMillis)
+                return run(session.abort(.internal, Store.syncFailure(error)), nowMillis)
             }
         }
         return run(session.receive(message), nowMillis)
@@ -181,7 +181,7 @@ public final class SessionDriver {
             judgements += 1
             return []
         } catch {
-            return session.abort(.internal, "this node's store failed: \(error)")
+            return session.abort(.internal, Store.syncFailure(error))
         }
     }
 
@@ -195,7 +195,7 @@ public final class SessionDriver {
         } catch let error as SyncError where error.code == .rolledBack {
             return session.applyFailed(ProtocolError(.rolledBack, error.message))
         } catch {
-            return session.abort(.internal, "this node's store failed: \(error)")
+            return session.abort(.internal, Store.syncFailure(error))
         }
     }
 

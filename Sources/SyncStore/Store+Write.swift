@@ -348,7 +348,10 @@ extension Store {
                     certificates: certificates, afterEach: afterEach)
             }
             try db.cachedStatement(sql: "RELEASE spsync_batch").execute()
-        } catch is DatabaseError {
+        } catch let error as DatabaseError {
+            // A full disk or a failing volume is the store's, not a write's: the whole batch fails
+            // with it (SQLite may have rolled the transaction back already, savepoints and all).
+            try checkTransient(error)
             try db.cachedStatement(sql: "ROLLBACK TO spsync_batch").execute()
             try db.cachedStatement(sql: "RELEASE spsync_batch").execute()
             report = savedReport
@@ -447,9 +450,9 @@ extension Store {
             }
             try db.cachedStatement(sql: "RELEASE spsync_change").execute()
         } catch let error as DatabaseError {
+            try checkTransient(error)
             try db.cachedStatement(sql: "ROLLBACK TO spsync_change").execute()
             try db.cachedStatement(sql: "RELEASE spsync_change").execute()
-            try checkTransient(error)
             report = savedReport
             s.forgetRowsSinceSavepoint()
             for (write, body) in accepted {
@@ -458,9 +461,9 @@ extension Store {
                     try insertCounted(write, body, from: peer, db, &s, &report)
                     try db.cachedStatement(sql: "RELEASE spsync_write").execute()
                 } catch let error as DatabaseError {
+                    try checkTransient(error)
                     try db.cachedStatement(sql: "ROLLBACK TO spsync_write").execute()
                     try db.cachedStatement(sql: "RELEASE spsync_write").execute()
-                    try checkTransient(error)
                     try quarantine(write, body, change.record, error, from: peer, db, &s, &report)
                 }
             }
@@ -482,14 +485,14 @@ extension Store {
 
     /// Trouble that will pass (a full disk, I/O, a lock) aborts the whole batch: nothing is applied
     /// and the peer sends it again later.
+    /// Rethrows an error of the store rather than of one write (full disk, failing volume, busy,
+    /// out of memory) before any savepoint is touched: SQLite may have rolled the whole transaction
+    /// back. `Store.operatorError` and `Store.syncFailure` turn it into the operator's words.
     private static func checkTransient(_ error: DatabaseError) throws {
         switch error.resultCode {
         case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_NOMEM, .SQLITE_READONLY,
-            .SQLITE_CANTOPEN:
-            throw SyncError(
-                .io,
-                "the store could not take a write (\(error.resultCode)): free disk space or check the volume, then sync again; nothing was applied"
-            )
+            .SQLITE_CANTOPEN, .SQLITE_ABORT:
+            throw error
         default:
             return
         }
