@@ -157,7 +157,8 @@ let package = Package(
             swiftSettings: strict
         ),
         // SyncNode without daemons: node.toml and schedules (regression inputs of the fuzzers among them).
-        .testTarget(name: "SyncNodeTests", dependencies: ["SyncCore", "SyncNode"], swiftSettings: strict),
+        .testTarget(
+            name: "SyncNodeTests", dependencies: ["SyncCore", "SyncNode", "SyncProtocol"], swiftSettings: strict),
         .testTarget(
             name: "SyncSimulationTests", dependencies: ["SpsyncTestSupport", "SyncSimulation"], swiftSettings: strict),
         .testTarget(

@@ -26,21 +26,8 @@ public final class Daemon: Sendable {
     public init(runtime: NodeRuntime) throws {
         self.runtime = runtime
         let logger = runtime.logger
-        var initial: [PeerStatus] = []
         let saved = (try? PeerStatusFile.load(runtime.home)) ?? []  // a missing or unreadable file starts afresh
-        for peer in runtime.config.peers {
-            var status =
-                saved.first { $0.id == peer.id }
-                ?? PeerStatus(
-                    id: peer.id, role: peer.role, address: peer.address, schedule: peer.schedule ?? "manual",
-                    state: .idle)
-            status.address = peer.address
-            status.schedule = peer.schedule ?? "manual"
-            status.state =
-                peer.fingerprint.map(runtime.config.blocked.contains) == true
-                ? .blocked : (status.state == .connected ? .idle : status.state)
-            initial.append(status)
-        }
+        let initial = PeerStatus.rows(config: runtime.config, saved: saved, connected: [])
         let home = runtime.home
         self.book = PeerStatusBook(initial) { snapshot in
             do { try PeerStatusFile.save(snapshot, home) } catch {
@@ -160,14 +147,14 @@ public final class Daemon: Sendable {
         let peers = config.peers.filter { (peer == nil || $0.id == peer) && accepts($0.id) }
         var outcomes: [SessionOutcome] = []
         for p in peers {
-            outcomes.append(await syncOnce(p))
+            outcomes.append(await syncOnce(p, via: "sync --now"))
         }
         return outcomes
     }
 
     /// One one-shot sync with a peer, with status bookkeeping. While another session with the peer
     /// is open this waits for it (one session per peer); a live session in step carries the sync.
-    func syncOnce(_ peer: PeerConfig) async -> SessionOutcome {
+    func syncOnce(_ peer: PeerConfig, via: String) async -> SessionOutcome {
         if runtime.rotation != nil {
             // A rotation is announced at the start of a session: a live session that began before
             // it gives way to a new one.
@@ -192,7 +179,7 @@ public final class Daemon: Sendable {
         let outcome = await tracked(ticket) { stop in
             await PeerSync.dial(peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() }, stop: stop)
         }
-        await finish(peer.id, outcome)
+        await finish(peer.id, outcome, via: via)
         return outcome
     }
 
@@ -207,7 +194,7 @@ public final class Daemon: Sendable {
         }
     }
 
-    func finish(_ peer: String, _ outcome: SessionOutcome) async {
+    func finish(_ peer: String, _ outcome: SessionOutcome, via: String) async {
         if outcome.errorCode == ErrorCode.busy.description, outcome.error?.contains("sessionsMax") != true {
             // Another session with the peer carries the sync (one per peer): not a failure. A peer
             // at its `sessionsMax` is one, and is recorded as such.
@@ -216,7 +203,7 @@ public final class Daemon: Sendable {
             return
         }
         let seq = (try? runtime.store.lastLocalSeq()) ?? 0  // status only: an unreadable store shows 0
-        await book.finished(peer, outcome, at: WallClock.now(), localSeq: seq)
+        await book.finished(peer, outcome, at: WallClock.now(), via: via, localSeq: seq)
         runtime.logger.log(
             level: outcome.succeeded ? .info : .warning, outcome.succeeded ? "session done" : "session failed",
             metadata: [
@@ -234,6 +221,20 @@ public enum PeerStatusFile {
     public static func load(_ home: NodeHome) throws -> [PeerStatus] {
         let data = try Data(contentsOf: URL(fileURLWithPath: path(home)))
         return try JSONDecoder().decode([PeerStatus].self, from: data)
+    }
+
+    /// Records syncs run without the daemon (`spsync sync` from cron, say) where the daemon and
+    /// `spsync status` read them.
+    public static func record(
+        _ outcomes: [(outcome: SessionOutcome, startedAt: UInt64, endedAt: UInt64)], via: String, config: NodeConfig,
+        home: NodeHome, localSeq: UInt64
+    ) throws {
+        var rows = PeerStatus.rows(config: config, saved: (try? load(home)) ?? [], connected: [])
+        for (outcome, startedAt, endedAt) in outcomes {
+            guard let i = rows.firstIndex(where: { $0.id == outcome.peer }) else { continue }
+            rows[i].record(outcome, startedAt: startedAt, at: endedAt, via: via, localSeq: localSeq)
+        }
+        try save(rows, home)
     }
 
     static func save(_ peers: [PeerStatus], _ home: NodeHome) throws {
@@ -308,7 +309,7 @@ struct ListenerService: Service {
                             onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer), stop: stop)
                     }
                     runtime.afterSession(outcome)
-                    await daemon.finish(peer, outcome)
+                    await daemon.finish(peer, outcome, via: "inbound")
                 }
             }
         } catch is CancellationError {}
@@ -377,10 +378,10 @@ struct PeerLinkService: Service {
                             peer, runtime: runtime, mode: .live, localChanges: feed.subscribe(),
                             onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer.id), stop: stop)
                     }
-                    await daemon.finish(peer.id, outcome)
+                    await daemon.finish(peer.id, outcome, via: "live")
                     succeeded = outcome.succeeded
                 } else {
-                    succeeded = await daemon.syncOnce(peer).succeeded
+                    succeeded = await daemon.syncOnce(peer, via: "scheduled").succeeded
                 }
                 if Task.isCancelled { return }
                 let end = WallClock.now()

@@ -52,12 +52,23 @@ public enum PeerSync {
         return failed
     }
 
-    /// One-shot sync with each of `peers` in turn (releasing parked writes whose time has come first).
-    public static func once(_ peers: [PeerConfig], runtime: NodeRuntime) async -> [SessionOutcome] {
+    /// One-shot sync with each of `peers` in turn (releasing parked writes whose time has come
+    /// first), each recorded in the peers' status as `via`.
+    public static func once(_ peers: [PeerConfig], runtime: NodeRuntime, via: String = "spsync sync") async
+        -> [SessionOutcome]
+    {
         var outcomes: [SessionOutcome] = []
         releaseParked(runtime)
         for peer in peers {
+            let startedAt = WallClock.now()
             let outcome = await dial(peer, runtime: runtime, mode: .oneShot)
+            do {
+                try PeerStatusFile.record(
+                    [(outcome, startedAt, WallClock.now())], via: via, config: runtime.config, home: runtime.home,
+                    localSeq: (try? runtime.store.lastLocalSeq()) ?? 0)
+            } catch {
+                runtime.logger.warning("cannot save peer status", metadata: ["error": "\(error)"])
+            }
             runtime.logger.info(
                 outcome.succeeded ? "sync done" : "sync failed",
                 metadata: [

@@ -31,6 +31,12 @@ public struct SessionOutcome: Sendable {
     public var note: String?
     /// The peer's announcement as received, before it is checked.
     var announcedRotation: RotationAnnouncement?
+
+    public init(peer: String, succeeded: Bool, statistics: SessionDriver.Statistics = .init()) {
+        self.peer = peer
+        self.succeeded = succeeded
+        self.statistics = statistics
+    }
 }
 
 /// Why a session is being cut when it is not because the node stops: its closing `ERROR` says so.

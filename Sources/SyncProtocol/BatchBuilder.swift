@@ -253,10 +253,41 @@ public struct BatchBuilder {
     func shouldSend(_ row: StoredWrite, views: inout [RecordID: Audience.ReferralView]) throws -> Bool {
         let w = row.write
         if w.origin.node == peer { return w.origin.incarnation != peerIncarnation || w.seq > peerLastSeq }
-        guard needsLedger(w.record) else { return true }
+        return try Self.entitled(peer, row, store: store, views: &views)
+    }
+
+    /// Whether `peer` may be sent a write of another origin now (its audience, Protocol/SPEC.md 7.1).
+    static func entitled(
+        _ peer: NodeID, _ row: StoredWrite, store: Store, views: inout [RecordID: Audience.ReferralView]
+    ) throws -> Bool {
+        let w = row.write
+        guard let (practice, pcn) = w.record.referralParties, peer != practice, peer != pcn else { return true }
         if w.field.dataClass == .routing, !row.live { return false }
-        guard let view = try view(w.record, &views) else { return false }
+        if views[w.record] == nil { views[w.record] = try store.referralView(w.record) }
+        guard let view = views[w.record] else { return false }
         return Audience.mayRead(peer, w, view: view)
+    }
+
+    /// How many field writes of this node's log `peer` is entitled to now and has not acknowledged
+    /// (Protocol/SPEC.md 7.1; `spsync status`): the writes after the highest point of the log it
+    /// acknowledged, by `ACK` or `PULL`, other than its own and those it sent. 0 for a peer in
+    /// step. Counting stops at
+    /// `cap` (a status line, not an inventory).
+    public static func pending(store: Store, peer: NodeID, cap: Int = 1_000_000) throws -> Int {
+        var after = try store.acknowledgedUpTo(peer: peer)
+        var views: [RecordID: Audience.ReferralView] = [:]
+        var count = 0
+        while count < cap {
+            let rows = try store.changes(after: after, limit: 4096)
+            guard let last = rows.last else { break }
+            // Its own writes, and writes it sent this node, it holds already.
+            for row in rows where row.write.origin.node != peer && row.receivedFrom != peer.rawValue {
+                if try entitled(peer, row, store: store, views: &views) { count += 1 }
+            }
+            after = last.localSeq
+            if views.count > 65_536 { views.removeAll() }
+        }
+        return min(count, cap)
     }
 
     /// The referral classes the peer may see of a referral it is not a party to.

@@ -235,6 +235,19 @@ extension Store {
             arguments: args)
     }
 
+    /// The highest point of this incarnation's log `peer` has acknowledged (by `ACK` or by a
+    /// `PULL`'s `after`), over its incarnations; 0 when it never has.
+    public func acknowledgedUpTo(peer: NodeID) throws -> UInt64 {
+        try pool.read { db in
+            let own = try Store.nodeState(db).incarnation
+            let upTo =
+                try Int64.fetchOne(
+                    db, sql: "SELECT max(up_to) FROM peer_acked WHERE peer = ? AND own_incarnation = ?",
+                    arguments: [peer.rawValue, Data(own.bytes)]) ?? 0
+            return UInt64(max(0, upTo))
+        }
+    }
+
     /// Remembers how far the peer incarnation has acknowledged this incarnation's log (12.16).
     static func noteAcked(_ db: Database, peer: NodeID, incarnation: Incarnation, upTo: UInt64) throws {
         guard upTo > 0 else { return }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SyncCore
 import SyncNode
+import SyncProtocol
 import SyncStore
 import SyncTransport
 
@@ -58,90 +59,222 @@ struct StatusReport: Codable {
     /// Origin keys held and evidence of contradicting keys or changes.
     var signatures: SignatureSummary
     var peers: [PeerStatus]
+    /// What `status --check` would report, one problem each.
+    var problems: [HealthProblem]
+    /// When this report was made, ms since the Unix epoch (ages in the table are from it).
+    var at: UInt64
+}
+
+/// What `spsync status --check --json` prints.
+struct CheckReport: Codable {
+    /// The exit status: 0 all well, 1 a peer is failing or overdue, 2 the node itself is unhealthy.
+    var status: Int32
+    var problems: [HealthProblem]
 }
 
 /// `spsync status`: the node, its store and one row per peer — live from the daemon when it runs.
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Show the node, store counts and each peer's sync state.")
+        commandName: "status", abstract: "Show the node, store counts and each peer's sync state.",
+        discussion: """
+            --check prints one line per problem and exits 0 when every peer is in step within its schedule, \
+            1 when a peer is failing, overdue or missed its window, 2 when this node itself is unhealthy \
+            (local writes stopped, store rolled back or unreadable, daemon down with peers on a schedule): \
+            for cron and monitoring.
+            """)
 
     @OptionGroup var home: HomeOptions
+    @Flag(help: "Report problems only, one a line; exit 0 (none), 1 (a peer) or 2 (this node).") var check = false
+    @Option(help: "Show one peer in full, with its last syncs.") var peer: String?
     @OptionGroup var output: OutputOptions
 
     func run() throws {
+        if check { return try runCheck() }
         try runReporting {
-            let home = self.home.nodeHome
-            let config = try home.config()
-            let store = try home.store()
-            let state = try store.nodeState()
-            let identity: NodeIdentity
-            do { identity = try NodeIdentity.load(directory: home.path) } catch { throw SyncError(.io, "\(error)") }
-            let live = try ControlClient.send(ControlRequest(command: "status"), home: home, timeoutSeconds: 5)
-            let saved = live?.peers ?? ((try? PeerStatusFile.load(home)) ?? [])  // no file yet: no sync has run
-            let lastSeq = try store.lastLocalSeq()
-            let wall = WallClock.now()
-            let peers = config.peers.map { p -> PeerStatus in
-                var s =
-                    saved.first { $0.id == p.id }
-                    ?? PeerStatus(
-                        id: p.id, role: p.role, address: p.address, schedule: p.schedule ?? "manual", state: .idle)
-                if p.fingerprint.map(config.blocked.contains) == true { s.state = .blocked }
-                if live == nil, s.state == .connected { s.state = .idle }
-                s.pendingOut = lastSeq - min(lastSeq, s.localSeqAtLastSuccess ?? 0)
-                if s.nextSyncAt == nil, let schedule = try? Schedule(p.schedule ?? "manual") {
-                    s.nextSyncAt = schedule.nextRun(
-                        nowMillis: wall, lastSuccessMillis: s.lastSuccessAt, lastAttemptMillis: s.lastAttemptAt,
-                        calendar: .current)
+            let report = try makeReport()
+            if let id = peer {
+                guard let p = report.peers.first(where: { $0.id == id }) else {
+                    throw SyncError(.notFound, "\(id) is not a peer here (see `spsync peer list`)")
                 }
-                return s
+                return output.json ? try printJSON(p) : printPeer(p, at: report.at)
             }
-            let report = StatusReport(
-                node: .init(
-                    id: state.node.rawValue, role: state.node.role.rawValue, incarnation: state.incarnation.description,
-                    fingerprint: identity.fingerprint.description, rolledBack: state.rolledBackAt != nil),
-                daemon: .init(running: live != nil, pid: live?.pid, startedAt: live?.startedAt),
-                store: try store.counts(), signatures: try store.signatureSummary(), peers: peers)
             if output.json { return try printJSON(report) }
-            print("node     \(report.node.id) (\(report.node.role)), incarnation \(report.node.incarnation)")
-            print("key      \(report.node.fingerprint)")
-            print("daemon   " + (live == nil ? "not running" : "running, pid \(live?.pid ?? 0)"))
-            if report.node.rolledBack {
-                print(
-                    "WARNING  local writes stopped: this store is an older copy of itself, put back without `spsync restore`; "
-                        + "stop the daemon and run `spsync recover`"
-                )
-            }
-            let c = report.store
-            print(
-                "store    \(c.referrals) referrals, \(c.services) services, \(c.changes) field writes; \(c.conflicts) conflicts, \(c.parked) parked, \(c.quarantined) quarantined, \(c.refused) refused"
-            )
-            let keys = report.signatures.keys
-            let byAnchor = ["own", "direct", "pinned", "ca", "first_sight"].compactMap { anchor -> String? in
-                let n = keys.filter { $0.anchor == anchor }.count
-                return n == 0 ? nil : "\(n) \(anchor.replacingOccurrences(of: "_", with: " "))"
-            }
-            print(
-                "signing  \(keys.count) origin keys (\(byAnchor.joined(separator: ", "))); \(c.forged) writes refused "
-                    + "for their signature, \(c.keysRefused) keys refused, \(c.falseClaims) false rollback claims")
-            for e in report.signatures.evidence {
-                // Evidence names what peers sent: printed as one line whatever it holds.
-                print(
-                    EscapedText.printable(
-                        "EVIDENCE \(e.kind) \(e.node) seq \(e.seq), from \(e.receivedFrom ?? "?") at \(isoTime(e.at)): \(e.detail)"
-                    ))
-            }
-            print("")
-            if peers.isEmpty { return print("no peers") }
-            printTable(
-                ["peer", "state", "last success", "pending", "received", "next", "error"],
-                peers.map { p in
-                    [
-                        p.id, p.state.rawValue, p.lastSuccessAt.map(isoTime) ?? "never", "\(p.pendingOut ?? 0)",
-                        p.receivedLastSync.map { "\($0)" } ?? "-",
-                        p.nextSyncAt.map(isoTime) ?? (p.schedule == "manual" ? "manual" : "-"),
-                        p.lastErrorCode.map { EscapedText.printable("\($0): \(p.lastError ?? "")") } ?? "",
-                    ]
-                })
+            printReport(report)
         }
+    }
+
+    /// `--check`: problems only. A store that cannot be read is this node's problem (exit 2).
+    func runCheck() throws {
+        var problems: [HealthProblem]
+        do {
+            problems = try makeReport().problems
+        } catch let error as SyncError where error.code == .usage {
+            FileHandle.standardError.write(Data("spsync: \(error.message)\n".utf8))
+            throw ExitCode(64)
+        } catch {
+            let message = (error as? SyncError)?.message ?? "\(error)"
+            problems = [HealthProblem(level: .node, peer: nil, message: "this node: \(message)")]
+        }
+        let status = HealthProblem.exitStatus(problems)
+        if output.json {
+            try printJSON(CheckReport(status: status, problems: problems))
+        } else {
+            for p in problems { print(EscapedText.printable(p.message)) }
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    func makeReport() throws -> StatusReport {
+        let home = self.home.nodeHome
+        let config = try home.config()
+        let store = try home.store()
+        let state = try store.nodeState()
+        let identity: NodeIdentity
+        do { identity = try NodeIdentity.load(directory: home.path) } catch { throw SyncError(.io, "\(error)") }
+        let live = try ControlClient.send(ControlRequest(command: "status"), home: home, timeoutSeconds: 5)
+        let saved = live?.peers ?? ((try? PeerStatusFile.load(home)) ?? [])  // no file yet: no sync has run
+        let wall = WallClock.now()
+        var peers = PeerStatus.rows(config: config, saved: saved, connected: live == nil ? [] : nil)
+        for i in peers.indices {
+            peers[i].pendingOut = UInt64(try BatchBuilder.pending(store: store, peer: try NodeID(peers[i].id)))
+            if live == nil || peers[i].nextSyncAt == nil, let schedule = try? Schedule(peers[i].schedule) {
+                peers[i].nextSyncAt = schedule.nextRun(
+                    nowMillis: wall, lastSuccessMillis: peers[i].lastSuccessAt,
+                    lastAttemptMillis: peers[i].lastAttemptAt, calendar: .current)
+            }
+        }
+        var problems: [HealthProblem] = []
+        if state.rolledBackAt != nil {
+            problems.append(
+                HealthProblem(
+                    level: .node, peer: nil,
+                    message:
+                        "this node: local writes stopped: the store is an older copy of itself; stop the daemon and run `spsync recover`"
+                ))
+        }
+        let ahead = Int64(state.hlc.millis) - Int64(wall)
+        if ahead > Int64(Limits.standard.clockSkewMaxMillis) {
+            problems.append(
+                HealthProblem(
+                    level: .node, peer: nil,
+                    message:
+                        "this node: local writes refused: its clock (HLC) is \(ahead / 1000) s ahead of the system clock; check the system time (timedatectl) and NTP"
+                ))
+        }
+        let scheduled = config.peers.filter { ($0.schedule ?? "manual") != "manual" }.map(\.id)
+        if live == nil, !scheduled.isEmpty {
+            problems.append(
+                HealthProblem(
+                    level: .node, peer: nil,
+                    message:
+                        "this node: the daemon is not running, so scheduled syncs with \(scheduled.joined(separator: ", ")) do not happen: start it (`systemctl start spsync`, or `spsync daemon`)"
+                ))
+        }
+        for p in peers {
+            if let problem = PeerHealth.problem(p, now: wall, daemonRunning: live != nil) { problems.append(problem) }
+        }
+        return StatusReport(
+            node: .init(
+                id: state.node.rawValue, role: state.node.role.rawValue, incarnation: state.incarnation.description,
+                fingerprint: identity.fingerprint.description, rolledBack: state.rolledBackAt != nil),
+            daemon: .init(running: live != nil, pid: live?.pid, startedAt: live?.startedAt),
+            store: try store.counts(), signatures: try store.signatureSummary(), peers: peers, problems: problems,
+            at: wall)
+    }
+
+    func printReport(_ report: StatusReport) {
+        let now = report.at
+        print("node     \(report.node.id) (\(report.node.role)), incarnation \(report.node.incarnation)")
+        print("key      \(report.node.fingerprint)")
+        print(
+            "daemon   "
+                + (report.daemon.running
+                    ? "running, pid \(report.daemon.pid ?? 0)"
+                        + (report.daemon.startedAt.map { ", started \(Age.ago($0, now: now))" } ?? "")
+                    : "not running"))
+        if report.node.rolledBack {
+            print(
+                "WARNING  local writes stopped: this store is an older copy of itself, put back without `spsync restore`; "
+                    + "stop the daemon and run `spsync recover`"
+            )
+        }
+        let c = report.store
+        print(
+            "store    \(c.referrals) referrals, \(c.services) services, \(c.changes) field writes; \(c.conflicts) conflicts, \(c.parked) parked, \(c.quarantined) quarantined, \(c.refused) refused"
+                + (c.parked + c.quarantined > 0 ? " (see `spsync held`)" : ""))
+        let keys = report.signatures.keys
+        let byAnchor = ["own", "direct", "pinned", "ca", "first_sight"].compactMap { anchor -> String? in
+            let n = keys.filter { $0.anchor == anchor }.count
+            return n == 0 ? nil : "\(n) \(anchor.replacingOccurrences(of: "_", with: " "))"
+        }
+        print(
+            "signing  \(keys.count) origin keys (\(byAnchor.joined(separator: ", "))); \(c.forged) writes refused "
+                + "for their signature, \(c.keysRefused) keys refused, \(c.falseClaims) false rollback claims")
+        for e in report.signatures.evidence {
+            // Evidence names what peers sent: printed as one line whatever it holds.
+            print(
+                EscapedText.printable(
+                    "EVIDENCE \(e.kind) \(e.node) seq \(e.seq), from \(e.receivedFrom ?? "?") at \(isoTime(e.at)): \(e.detail)"
+                ))
+        }
+        print("")
+        if report.peers.isEmpty { return print("no peers") }
+        printTable(
+            ["peer", "state", "last success", "last attempt", "pending", "skew", "next sync", "last error"],
+            report.peers.map { p in
+                [
+                    p.id, p.state.rawValue, p.lastSuccessAt.map { Age.ago($0, now: now) } ?? "never",
+                    p.lastAttemptAt.map { Age.ago($0, now: now) } ?? "never", "\(p.pendingOut ?? 0)",
+                    p.clockSkewSeconds.map(Self.skew) ?? "-", Self.next(p, now: now),
+                    p.lastErrorAt.map { "\(p.lastErrorCode ?? "error"), \(Age.ago($0, now: now))" } ?? "-",
+                ]
+            })
+        for p in report.peers where p.lastErrorAt != nil {
+            print(EscapedText.printable("  \(p.id): \(p.lastErrorCode ?? "error"): \(p.lastError ?? "")"))
+        }
+        if !report.problems.isEmpty {
+            print("")
+            for problem in report.problems { print(EscapedText.printable("PROBLEM  \(problem.message)")) }
+        }
+    }
+
+    func printPeer(_ p: PeerStatus, at now: UInt64) {
+        func time(_ ms: UInt64?) -> String { ms.map { "\(isoTime($0)) (\(Age.ago($0, now: now)))" } ?? "never" }
+        print("peer          \(p.id)" + (p.role.map { " (\($0))" } ?? ""))
+        print("address       \(p.address)")
+        print("schedule      \(p.schedule); next sync \(Self.next(p, now: now))")
+        print("state         \(p.state.rawValue)")
+        print("last success  \(time(p.lastSuccessAt))")
+        print("last attempt  \(time(p.lastAttemptAt))")
+        print("pending       \(p.pendingOut ?? 0) field writes it may see and has not acknowledged")
+        print("clock skew    \(p.clockSkewSeconds.map(Self.skew) ?? "not known")")
+        print("protocol      \(p.protocolVersion.map { "v\($0)" } ?? "not known")")
+        if let at = p.lastErrorAt {
+            print(
+                EscapedText.printable(
+                    "last error    \(time(at)), \(p.failuresInARow) in a row: \(p.lastErrorCode ?? "error"): \(p.lastError ?? "")"
+                ))
+        } else {
+            print("last error    none since the last success")
+        }
+        let history = p.history ?? []
+        print("")
+        if history.isEmpty { return print("no syncs recorded yet") }
+        printTable(
+            ["ended", "via", "result", "received", "sent", "detail"],
+            history.map { h in
+                [
+                    Age.ago(h.endedAt, now: now), h.via, h.ok ? "ok" : "FAILED (\(h.errorCode ?? "error"))",
+                    "\(h.received)", "\(h.sent)", h.error ?? "",
+                ]
+            })
+    }
+
+    static func skew(_ seconds: Int64) -> String { seconds == 0 ? "0 s" : (seconds > 0 ? "+" : "") + "\(seconds) s" }
+
+    static func next(_ p: PeerStatus, now: UInt64) -> String {
+        if p.state == .blocked { return "blocked" }
+        if let at = p.nextSyncAt { return Age.until(at, now: now) }
+        return p.schedule == "live" ? (p.state == .connected ? "connected" : "redialling") : p.schedule
     }
 }
