@@ -32,16 +32,34 @@ public struct AuditEntry: Sendable, Equatable, Codable {
 }
 
 extension Store {
+    /// The actions the audit log records, for `spsync audit --action`.
+    public static let auditActions = [
+        "local_write", "refused", "parked", "quarantined", "redacted", "purged", "erase_deferred", "key_refused",
+        "false_claim", "new_incarnation", "restored", "rolled_back", "recovered", "carried",
+    ]
+
     /// The newest audit entries, newest last.
     public func audit(limit: Int = 100, action: String? = nil) throws -> [AuditEntry] {
+        try audit(since: nil, actions: action.map { [$0] }, limit: limit)
+    }
+
+    /// The newest `limit` audit entries at or after `since` (ms) of the given actions (all when nil),
+    /// newest last.
+    public func audit(since: UInt64?, actions: [String]?, limit: Int) throws -> [AuditEntry] {
         try pool.read { db in
+            let filter = actions.map { list in
+                "action IN (" + list.map { _ in "?" }.joined(separator: ", ") + ")"
+            }
+            var args: StatementArguments = [Int64(since ?? 0)]
+            if let actions { args += StatementArguments(actions) }
+            args += [limit]
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM (SELECT * FROM audit WHERE (?1 IS NULL OR action = ?1) ORDER BY id DESC LIMIT ?2)
-                    ORDER BY id
+                    SELECT * FROM (SELECT * FROM audit WHERE at >= ? \(filter.map { "AND " + $0 } ?? "")
+                    ORDER BY id DESC LIMIT ?) ORDER BY id
                     """,
-                arguments: [action, limit])
+                arguments: args)
             return rows.map { row in
                 AuditEntry(
                     id: row["id"], at: UInt64(row["at"] as Int64), action: row["action"], actor: row["actor"],
