@@ -22,6 +22,8 @@ public final class Daemon: Sendable {
     let current: NIOLockedValueBox<NodeConfig>
     /// Open sessions, so that a peer removed or blocked while the daemon runs is cut off at once.
     let sessions = SessionRegistry()
+    /// One dialling task per scheduled peer, restarted when `reload` changes its entry.
+    let links = PeerLinks()
 
     public init(runtime: NodeRuntime) throws {
         self.runtime = runtime
@@ -56,9 +58,19 @@ public final class Daemon: Sendable {
         let config = try runtime.home.config()
         let trust = try NodeRuntime.trust(config)
         runtime.trust.update { $0 = trust }
-        current.withLockedValue { $0 = config }
+        let before = current.withLockedValue { old in
+            defer { old = config }
+            return old
+        }
         await book.reconcile(with: config)
-        let cut = await sessions.cut { [self] peer in !accepts(peer) }
+        // A peer whose key or address changed (`spsync peer set`) starts again on the new entry.
+        let changed = Set(
+            config.peers.filter { peer in
+                guard let old = before.peers.first(where: { $0.id == peer.id }) else { return false }
+                return old.fingerprint != peer.fingerprint || old.address != peer.address
+            }.map(\.id))
+        let cut = await sessions.cut { [self] peer in !accepts(peer) || changed.contains(peer) }
+        await links.apply(config, daemon: self)
         runtime.logger.notice(
             "node.toml reloaded",
             metadata: ["peers": "\(config.peers.count)", "cut": "\(cut.joined(separator: ","))"])
@@ -99,14 +111,12 @@ public final class Daemon: Sendable {
     /// The listening socket is bound first: a daemon that cannot listen says so in one line and
     /// exits before it logs that it started.
     public func run() async throws {
-        var services: [any Service] = [ChangeWatcher(daemon: self), ControlSocketService(daemon: self)]
+        for peer in runtime.config.peers { _ = try Schedule(peer.schedule ?? "manual") }
+        var services: [any Service] = [
+            ChangeWatcher(daemon: self), ControlSocketService(daemon: self), PeerLinksService(daemon: self),
+        ]
         if let listen = runtime.config.node.listen {
             services.append(ListenerService(daemon: self, listener: try await bindListener(listen)))
-        }
-        for peer in runtime.config.peers {
-            let schedule = try Schedule(peer.schedule ?? "manual")
-            // Manual peers sync only when asked (`spsync sync --now`, through the control socket).
-            if schedule != .manual { services.append(PeerLinkService(daemon: self, peer: peer, schedule: schedule)) }
         }
         let group = ServiceGroup(
             configuration: .init(
@@ -317,17 +327,69 @@ struct ListenerService: Service {
     }
 }
 
+/// The daemon's dialling: one `PeerLink` task per peer with a schedule (manual peers sync only when
+/// asked). `apply` follows node.toml: a peer added gets a task, a removed one loses it, and one
+/// whose schedule, address or key changed (`spsync peer set`) is restarted on the new entry at
+/// once, its status history kept.
+public actor PeerLinks {
+    private var running: [String: (peer: PeerConfig, task: Task<Void, Never>)] = [:]
+    private var stopped = false
+
+    public init() {}
+
+    func apply(_ config: NodeConfig, daemon: Daemon) {
+        guard !stopped else { return }
+        var wanted: [String: (PeerConfig, Schedule)] = [:]
+        for peer in config.peers {
+            // Manual peers sync only when asked (`spsync sync --now`, through the control socket).
+            guard let schedule = try? Schedule(peer.schedule ?? "manual"), schedule != .manual else { continue }
+            wanted[peer.id] = (peer, schedule)
+        }
+        for (id, link) in running where wanted[id].map({ $0.0 != link.peer }) ?? true {
+            link.task.cancel()
+            running[id] = nil
+        }
+        for (id, (peer, schedule)) in wanted where running[id] == nil {
+            let link = PeerLink(daemon: daemon, peer: peer, schedule: schedule)
+            running[id] = (peer, Task { await link.run() })
+        }
+    }
+
+    /// Stops every link and waits for each to end (graceful shutdown).
+    func stopAll() async {
+        stopped = true
+        let tasks = running.values.map(\.task)
+        running.removeAll()
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+}
+
+/// Runs the daemon's `PeerLinks` until graceful shutdown.
+struct PeerLinksService: Service {
+    let daemon: Daemon
+
+    func run() async throws {
+        await daemon.links.apply(daemon.config, daemon: daemon)
+        try? await gracefulShutdown()
+        await daemon.links.stopAll()
+    }
+}
+
 /// Dials one peer on its schedule: keeps a live connection, syncs once a night inside the window,
-/// every so often, or only when asked; retries with exponential backoff and jitter.
-struct PeerLinkService: Service {
+/// every so often, or only when asked; retries with exponential backoff and jitter. A nightly
+/// retry that would fall after the window closes waits for the next window, and a window that
+/// closed with no success is logged once.
+struct PeerLink {
     let daemon: Daemon
     let peer: PeerConfig
     let schedule: Schedule
 
-    func run() async throws {
+    func run() async {
         let runtime = daemon.runtime
         let backoff = Backoff(capSeconds: schedule == .live ? 60 : 300)
-        await cancelWhenGracefulShutdown {
+        do {
+            var missedLogged: UInt64?
             var failures = 0
             // When to retry after a failure: fixed once per failure, so re-checking the plan after a
             // wake-up does not push the retry further out.
@@ -346,6 +408,26 @@ struct PeerLinkService: Service {
                     continue
                 }
                 let now = WallClock.now()
+                if let window = schedule.lastClosedWindow(before: now, calendar: .current),
+                    missedLogged != window.closed
+                {
+                    let status = await daemon.book.snapshot().first { $0.id == peer.id }
+                    let tried = status?.lastSuccessAt != nil || status?.lastAttemptAt != nil
+                    if tried, (status?.lastSuccessAt ?? 0) < window.opened {
+                        runtime.logger.warning(
+                            "missed the nightly window",
+                            metadata: [
+                                "peer": "\(peer.id)", "schedule": "\(schedule)",
+                                "lastSuccess": "\(status?.lastSuccessAt.map { "\($0)" } ?? "never")",
+                                "error": "\(status?.lastError ?? "")",
+                            ])
+                    }
+                    missedLogged = window.closed
+                }
+                if let r = retryAt, !schedule.windowOpen(nowMillis: r, calendar: .current) {
+                    // The retry would fall after the nightly window closed: wait for the next one.
+                    retryAt = nil
+                }
                 let at: UInt64
                 if let retryAt {
                     at = retryAt

@@ -78,6 +78,13 @@ public struct PinnedPeerTrust: TrustPolicy {
         if certificate.verifiedByCA, let nodeID = certificate.nodeID, caPeerIDs.contains(nodeID) {
             return .accept(peerID: nodeID)
         }
+        if let nodeID = certificate.nodeID, case let pins = pinned.filter({ $0.value == nodeID }).keys, !pins.isEmpty {
+            let pin = pins.map(\.description).sorted().joined(separator: " or ")
+            return .reject(
+                reason: "fingerprint \(fingerprint) offered by \(named) is not the one pinned for peer \(nodeID) "
+                    + "(\(pin)): if \(nodeID) made a new key, check the new fingerprint with its operator (their "
+                    + "`spsync id`), then `spsync peer set \(nodeID) --fingerprint \(fingerprint)`")
+        }
         if let nodeID = certificate.nodeID, caPeerIDs.contains(nodeID) {
             return .reject(
                 reason: "unknown fingerprint \(fingerprint) (\(named)): peer \(nodeID) is configured, but this "

@@ -7,8 +7,8 @@ import SyncTransport
 /// `spsync peer …`: the organisations this node syncs with, pinned by certificate fingerprint.
 struct PeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "peer", abstract: "Add, list, remove and block peers.",
-        subcommands: [PeerAdd.self, PeerList.self, PeerRemove.self, PeerBlock.self])
+        commandName: "peer", abstract: "Add, change, list, remove and block peers.",
+        subcommands: [PeerAdd.self, PeerSet.self, PeerList.self, PeerRemove.self, PeerBlock.self])
 }
 
 /// Parses a fingerprint given on the command line.
@@ -59,7 +59,10 @@ struct PeerAdd: ParsableCommand {
                 throw SyncError(.unauthorised, "\(fp) is blocked on this node; a blocked key is refused for good")
             }
             if config.peers.contains(where: { $0.id == peer.rawValue }) {
-                throw SyncError(.exists, "\(peer) is a peer already: `spsync peer remove \(peer)` first to change it")
+                throw SyncError(
+                    .exists,
+                    "\(peer) is a peer already: change its entry with `spsync peer set \(peer) --schedule … --address … --fingerprint …`"
+                )
             }
             if let fp, let other = config.peers.first(where: { $0.fingerprint == fp.description }) {
                 throw SyncError(.exists, "that fingerprint is already pinned to \(other.id): each node has its own key")
@@ -71,6 +74,76 @@ struct PeerAdd: ParsableCommand {
             try config.save(home.configPath)
             let trust = fp.map { "pinned to \($0)" } ?? "vouched for by the network CA in \(config.node.caFile ?? "")"
             print("added peer \(peer) at \(address), \(parsed), \(trust)")
+            print(reloadDaemon(home))
+        }
+    }
+}
+
+/// `spsync peer set`: changes a peer's schedule, address or pinned key in place, keeping its sync
+/// history; a running daemon applies it at once (a new schedule included).
+struct PeerSet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set",
+        abstract: "Change a peer's schedule, address or pinned fingerprint, keeping its history.",
+        discussion: "A running daemon applies the change at once; sessions on the old address or key are cut.")
+
+    @OptionGroup var home: HomeOptions
+    @Argument(help: "The peer's organisation code.") var id: String
+    @Option(help: "live, nightly HH:MM-HH:MM, every 15m, or manual.") var schedule: String?
+    @Option(help: "Where to dial it: HOST:PORT.") var address: String?
+    @Option(help: "Its new certificate fingerprint (sha256:…), as its `spsync id` prints it.") var fingerprint: String?
+
+    func validate() throws {
+        if schedule == nil, address == nil, fingerprint == nil {
+            throw ValidationError("give at least one of --schedule, --address, --fingerprint")
+        }
+    }
+
+    func run() throws {
+        try runReporting {
+            let home = self.home.nodeHome
+            var config = try home.checkedConfig()
+            guard let index = config.peers.firstIndex(where: { $0.id == id }) else {
+                throw SyncError(
+                    .notFound,
+                    "\(EscapedText.escape(id)) is not a peer here (see `spsync peer list`; add it with `spsync peer add`)"
+                )
+            }
+            var peer = config.peers[index]
+            var changes: [String] = []
+            if let schedule {
+                let parsed = try Schedule(schedule)
+                if parsed.description != (peer.schedule ?? "manual") {
+                    changes.append("schedule \(peer.schedule ?? "manual") → \(parsed)")
+                    peer.schedule = parsed.description
+                }
+            }
+            if let address {
+                try PeerAddress.validate(address, option: "--address")
+                if address != peer.address {
+                    changes.append("address \(peer.address) → \(address)")
+                    peer.address = address
+                }
+            }
+            if let fingerprint {
+                let fp = try spsync.fingerprint(fingerprint)
+                if config.blocked.contains(fp.description) {
+                    throw SyncError(.unauthorised, "\(fp) is blocked on this node; a blocked key is refused for good")
+                }
+                if let other = config.peers.first(where: { $0.id != peer.id && $0.fingerprint == fp.description }) {
+                    throw SyncError(
+                        .exists, "that fingerprint is already pinned to \(other.id): each node has its own key")
+                }
+                if fp.description != peer.fingerprint {
+                    changes.append("fingerprint \(peer.fingerprint ?? "(network CA)") → \(fp)")
+                    peer.fingerprint = fp.description
+                    if peer.nextFingerprint == fp.description { peer.nextFingerprint = nil }
+                }
+            }
+            guard !changes.isEmpty else { return print("\(peer.id) is unchanged") }
+            config.peers[index] = peer
+            try config.save(home.configPath)
+            print("changed \(peer.id): \(changes.joined(separator: "; ")); its sync history is kept")
             print(reloadDaemon(home))
         }
     }
