@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a clean Debian 12 machine with Swift lacks to build and test spsync:
-# the system OpenSSL 3 and SQLite headers, and pkg-config to find them.
+# the system OpenSSL 3 and SQLite headers, pkg-config to find them, and systemd-analyze (a test
+# verifies Nodes/spsync.service with it).
 set -euo pipefail
 need=()
-for pkg in libssl-dev libsqlite3-dev pkg-config openssl; do
+for pkg in libssl-dev libsqlite3-dev pkg-config openssl systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -118,6 +118,9 @@ public final class Daemon: Sendable {
         if let listen = runtime.config.node.listen {
             services.append(ListenerService(daemon: self, listener: try await bindListener(listen)))
         }
+        // Last: systemd hears READY=1 once the listener is bound and the other services started.
+        let notifier = SystemdNotifier()
+        if notifier.enabled { services.append(SystemdService(daemon: self, notifier: notifier)) }
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
@@ -253,6 +256,32 @@ public enum PeerStatusFile {
         let tmp = path(home) + ".tmp"
         try encoder.encode(peers).write(to: URL(fileURLWithPath: tmp))
         guard rename(tmp, path(home)) == 0 else { throw SyncError(.io, "cannot replace \(path(home))") }
+    }
+}
+
+/// Tells systemd (`Type=notify`) the daemon is ready, keeps its watchdog fed, and says when it is
+/// stopping. Runs only under systemd (`NOTIFY_SOCKET` set).
+struct SystemdService: Service {
+    let daemon: Daemon
+    let notifier: SystemdNotifier
+
+    func run() async throws {
+        // Give the other services (started at the same time) a moment to bind their sockets.
+        try? await Task.sleep(for: .milliseconds(100))
+        notifier.send(
+            "READY=1\nSTATUS=syncing as \(daemon.runtime.node), \(daemon.config.peers.count) peers\nMAINPID=\(getpid())"
+        )
+        await cancelWhenGracefulShutdown {
+            guard let interval = notifier.watchdogInterval else {
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                return
+            }
+            while !Task.isCancelled {
+                notifier.send("WATCHDOG=1")
+                try? await Task.sleep(for: interval)
+            }
+        }
+        notifier.send("STOPPING=1")
     }
 }
 

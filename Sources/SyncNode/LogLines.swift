@@ -19,7 +19,32 @@ public struct LogLines: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        FileHandle.standardError.write(Data((line(event.level, event.message, event.metadata) + "\n").utf8))
+        let prefix = LogLines.toJournal ? LogLines.priority(event.level) : ""
+        FileHandle.standardError.write(Data((prefix + line(event.level, event.message, event.metadata) + "\n").utf8))
+    }
+
+    /// Whether stderr is systemd's journal: `JOURNAL_STREAM` names its device and inode
+    /// (`systemd.exec(5)`). Then each line starts with its syslog priority, `<4>` for a warning, so
+    /// `journalctl -p warning` finds it.
+    static let toJournal: Bool = {
+        guard let stream = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] else { return false }
+        let parts = stream.split(separator: ":")
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
+        var st = stat()
+        guard fstat(2, &st) == 0 else { return false }
+        return UInt64(st.st_dev) == device && UInt64(st.st_ino) == inode
+    }()
+
+    /// The `sd-daemon(3)` prefix of a level.
+    static func priority(_ level: Logger.Level) -> String {
+        switch level {
+        case .trace, .debug: return "<7>"
+        case .info: return "<6>"
+        case .notice: return "<5>"
+        case .warning: return "<4>"
+        case .error: return "<3>"
+        case .critical: return "<2>"
+        }
     }
 
     /// The text of one log line, without its newline.
