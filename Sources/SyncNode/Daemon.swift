@@ -24,6 +24,7 @@ public final class Daemon: Sendable {
     let sessions = SessionRegistry()
     /// One dialling task per scheduled peer, restarted when `reload` changes its entry.
     let links = PeerLinks()
+    let listenerBound = NIOLockedValueBox(false)
 
     public init(runtime: NodeRuntime) throws {
         self.runtime = runtime
@@ -106,18 +107,26 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Runs until SIGTERM or SIGINT.
+    /// Whether the peers' listener is bound (`/readyz`); true from the start when none is configured.
+    public var listening: Bool { listenerBound.withLockedValue { $0 } || runtime.config.node.listen == nil }
+
+    /// How many sessions are open now.
+    public func openSessions() async -> Int { await sessions.count }
+
+    /// Runs until SIGTERM or SIGINT, with `extra` services (the HTTP endpoints) beside its own.
     ///
     /// The listening socket is bound first: a daemon that cannot listen says so in one line and
     /// exits before it logs that it started.
-    public func run() async throws {
+    public func run(extra: [any Service] = []) async throws {
         for peer in runtime.config.peers { _ = try Schedule(peer.schedule ?? "manual") }
         var services: [any Service] = [
             ChangeWatcher(daemon: self), ControlSocketService(daemon: self), PeerLinksService(daemon: self),
         ]
         if let listen = runtime.config.node.listen {
             services.append(ListenerService(daemon: self, listener: try await bindListener(listen)))
+            listenerBound.withLockedValue { $0 = true }
         }
+        services += extra
         // Last: systemd hears READY=1 once the listener is bound and the other services started.
         let notifier = SystemdNotifier()
         if notifier.enabled { services.append(SystemdService(daemon: self, notifier: notifier)) }
@@ -141,7 +150,8 @@ public final class Daemon: Sendable {
         let (host, port) = try NodeRuntime.hostPort(address)
         do {
             return try await TransportListener.bind(
-                host: host, port: port, configuration: runtime.transport, group: runtime.group, logger: runtime.logger)
+                host: host, port: port, configuration: runtime.transport, group: runtime.group, logger: runtime.logger,
+                onRefusal: { DaemonMetrics.refused($0.error.code.rawValue) })
         } catch let error as IOError {
             throw SyncError(
                 .io,
@@ -216,7 +226,10 @@ public final class Daemon: Sendable {
             return
         }
         let seq = (try? runtime.store.lastLocalSeq()) ?? 0  // status only: an unreadable store shows 0
-        await book.finished(peer, outcome, at: WallClock.now(), via: via, localSeq: seq)
+        let now = WallClock.now()
+        let began = await book.startedAt(peer)
+        await book.finished(peer, outcome, at: now, via: via, localSeq: seq)
+        DaemonMetrics.sessionFinished(peer: peer, outcome, millis: began.map { now > $0 ? now - $0 : 0 })
         runtime.logger.log(
             level: outcome.succeeded ? .info : .warning, outcome.succeeded ? "session done" : "session failed",
             metadata: [

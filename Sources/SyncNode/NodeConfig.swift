@@ -62,14 +62,24 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         }
     }
 
+    /// `[http]`: where the daemon serves /metrics, /healthz and /readyz (off unless set).
+    public struct HTTP: Codable, Sendable, Equatable {
+        /// A loopback `HOST:PORT`: the endpoints have no authentication.
+        public var listen: String?
+
+        public init(listen: String?) { self.listen = listen }
+    }
+
     public var node: Node
     public var peers: [PeerConfig]
     public var blocked: [String]
+    public var http: HTTP?
 
-    public init(node: Node, peers: [PeerConfig] = [], blocked: [String] = []) {
+    public init(node: Node, peers: [PeerConfig] = [], blocked: [String] = [], http: HTTP? = nil) {
         self.node = node
         self.peers = peers
         self.blocked = blocked
+        self.http = http
     }
 
     public init(from decoder: any Decoder) throws {
@@ -77,6 +87,28 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         node = try c.decode(Node.self, forKey: .node)
         peers = try c.decodeIfPresent([PeerConfig].self, forKey: .peers) ?? []
         blocked = try c.decodeIfPresent([String].self, forKey: .blocked) ?? []
+        http = try c.decodeIfPresent(HTTP.self, forKey: .http)
+    }
+
+    /// Refuses an `[http] listen` that is not `HOST:PORT` on a loopback address: metrics name the
+    /// peers and their state, and the endpoints have no authentication.
+    public static func validateHTTPListen(_ address: String, option: String) throws(SyncError) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+            (1...65_535).contains(port)
+        else {
+            throw SyncError(
+                .usage, "\(option) \(address): give HOST:PORT on a loopback address, such as 127.0.0.1:9464")
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let loopback =
+            host == "localhost" || host == "::1" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
+        guard loopback else {
+            throw SyncError(
+                .usage,
+                "\(option) \(address): the metrics and health endpoints have no authentication, so they listen on a "
+                    + "loopback address only (127.0.0.1, ::1); let a local Prometheus or a reverse proxy reach them")
+        }
     }
 
     public var nodeID: NodeID {
@@ -149,6 +181,13 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         out += node.tlsMin.map { "tls_min = \(q($0))\n" } ?? "# tls_min = \"1.3\"\n"
         out += "# Optional network CA (PEM): also accept certificates it signed for configured peer ids.\n"
         out += node.caFile.map { "ca_file = \(q($0))\n" } ?? "# ca_file = \"/etc/spsync/network-ca.pem\"\n"
+        out += "\n# Metrics (Prometheus, /metrics) and health (/healthz, /readyz) over HTTP, on a loopback\n"
+        out += "# address only; off unless set. `spsync init --http 127.0.0.1:9464` sets it.\n"
+        if let listen = http?.listen {
+            out += "[http]\nlisten = \(q(listen))\n"
+        } else {
+            out += "# [http]\n# listen = \"127.0.0.1:9464\"\n"
+        }
         for p in peers {
             out += "\n[[peers]]\nid = \(q(p.id))\naddress = \(q(p.address))\n"
             out +=

@@ -190,6 +190,9 @@ public actor PeerStatusBook {
         }
     }
 
+    /// When the session with `id` now open started, if one is.
+    public func startedAt(_ id: String) -> UInt64? { started[id] }
+
     public func finished(_ id: String, _ outcome: SessionOutcome, at now: UInt64, via: String, localSeq: UInt64) {
         let began = started.removeValue(forKey: id)
         update(id) { $0.record(outcome, startedAt: began, at: now, via: via, localSeq: localSeq) }

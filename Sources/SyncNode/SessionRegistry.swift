@@ -29,6 +29,9 @@ actor SessionRegistry {
     }
 
     private var open: [Int: Entry] = [:]
+
+    /// How many sessions are open now.
+    var count: Int { open.count }
     private var next = 0
 
     private func register(_ peer: String, _ direction: Direction, live: Bool) -> Ticket {

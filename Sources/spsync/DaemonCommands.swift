@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
 import SyncCore
+import SyncHTTP
 import SyncNode
 import SyncProtocol
 import SyncStore
@@ -30,7 +32,16 @@ struct DaemonCommand: AsyncParsableCommand {
                     .exists, "a daemon is already running for \(home.nodeHome.path) (pid \(response.pid ?? 0))")
             }
             let daemon = try Daemon(runtime: runtime)
-            try await daemon.run()
+            var extra: [any Service] = []
+            if let address = runtime.config.http?.listen {
+                // Metrics are counted only when something can read them.
+                let registry = HTTPEndpoints.bootstrapMetrics()
+                extra.append(
+                    try HTTPEndpoints.service(
+                        daemon: daemon, registry: registry, address: address,
+                        logger: LogLines.logger("spsync.http", level: level)))
+            }
+            try await daemon.run(extra: extra)
         } catch let error as SyncError {
             FileHandle.standardError.write(Data("spsync: \(error.message)\n".utf8))
             throw ExitCode(1)

@@ -16,6 +16,7 @@ struct Init: ParsableCommand {
     @Option(help: "practice, hub or vcse; must agree with the code's scheme.") var role: String?
     @Option(help: "The organisation's name.") var name: String
     @Option(help: "Listen for peers on HOST:PORT.") var listen: String?
+    @Option(help: "Serve metrics and health over HTTP on a loopback HOST:PORT (127.0.0.1:9464).") var http: String?
     @Option(help: "The PCN hub a practice belongs to (required for a practice).") var pcn: String?
     @OptionGroup var output: OutputOptions
 
@@ -40,6 +41,7 @@ struct Init: ParsableCommand {
                 if pcn != nil { throw SyncError(.usage, "a charity belongs to no PCN: leave out --pcn") }
             }
             if let listen { try PeerAddress.validate(listen, option: "--listen") }
+            if let http { try NodeConfig.validateHTTPListen(http, option: "--http") }
             guard !name.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw SyncError(.usage, "--name must not be empty")
             }
@@ -72,7 +74,8 @@ struct Init: ParsableCommand {
                 try store.write(.organisation(id), fields, wallMillis: wall, actor: "init")
                 let config = NodeConfig(
                     node: .init(
-                        id: id.rawValue, role: id.role.rawValue, name: name, pcn: pcnID?.rawValue, listen: listen))
+                        id: id.rawValue, role: id.role.rawValue, name: name, pcn: pcnID?.rawValue, listen: listen),
+                    http: http.map { NodeConfig.HTTP(listen: $0) })
                 try config.save(home.configPath)
                 let state = try store.nodeState()
                 if output.json {
