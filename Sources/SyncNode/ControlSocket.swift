@@ -28,7 +28,7 @@ public struct ControlResponse: Codable, Sendable {
         public var sent: Int
         public var parked: Int
         public var refused: Int
-        public var errorCode: String?
+        public var errorCode: PeerErrorCode?
         public var error: String?
     }
     public var ok: Bool

@@ -189,7 +189,7 @@ public final class Daemon: Sendable {
                 outcome.succeeded = true
                 outcome.note = "in step through the live session with \(peer.id) already open"
             } else {
-                outcome.errorCode = "busy"
+                outcome.errorCode = .busy
                 outcome.error =
                     "a session with \(peer.id) is already open and did not finish within 60 s; it carries the sync "
                     + "(one session per peer): see `spsync status`, or try again later"
@@ -218,7 +218,7 @@ public final class Daemon: Sendable {
     }
 
     func finish(_ peer: String, _ outcome: SessionOutcome, via: String) async {
-        if outcome.errorCode == ErrorCode.busy.description, outcome.error?.contains("sessionsMax") != true {
+        if outcome.errorCode == .busy, outcome.error?.contains("sessionsMax") != true {
             // Another session with the peer carries the sync (one per peer): not a failure. A peer
             // at its `sessionsMax` is one, and is recorded as such.
             runtime.logger.info(
@@ -235,7 +235,7 @@ public final class Daemon: Sendable {
             metadata: [
                 "peer": "\(peer)", "received": "\(outcome.statistics.applied)",
                 "sent": "\(outcome.statistics.writesOut)",
-                "code": "\(outcome.errorCode ?? "")", "error": "\(outcome.error ?? "")",
+                "code": "\(outcome.errorCode?.rawValue ?? "")", "error": "\(outcome.error ?? "")",
             ])
     }
 }

@@ -18,6 +18,11 @@ public enum DaemonMetrics {
             label: "spsync_peer_syncs_total", dimensions: byPeer + [("result", outcome.succeeded ? "ok" : "failed")]
         )
         .increment()
+        if !outcome.succeeded {
+            let code = outcome.errorCode ?? .unknown
+            Counter(label: "spsync_peer_sync_failures_total", dimensions: byPeer + [("code", code.rawValue)])
+                .increment()
+        }
         if let millis {
             Metrics.Timer(label: "spsync_peer_sync_duration_seconds", dimensions: byPeer)
                 .recordNanoseconds(Int64(millis) * 1_000_000)

@@ -46,7 +46,7 @@ public enum PeerHealth {
             let tries = p.failuresInARow > 1 ? " (\(p.failuresInARow) attempts in a row)" : ""
             return problem(
                 "\(p.id): last sync failed \(Age.ago(at, now: now))\(tries), \(success): "
-                    + "\(p.lastErrorCode ?? "error"): \(p.lastError ?? "")")
+                    + "\((p.lastErrorCode ?? .unknown).rawValue): \(p.lastError ?? "")")
         }
         guard daemonRunning else { return nil }  // the node's problem, reported once for all peers
         switch schedule {

@@ -29,7 +29,7 @@ public struct PeerStatus: Codable, Sendable, Equatable {
         /// Field writes applied from the peer and sent to it.
         public var received: Int
         public var sent: Int
-        public var errorCode: String?
+        public var errorCode: PeerErrorCode?
         public var error: String?
     }
 
@@ -46,7 +46,7 @@ public struct PeerStatus: Codable, Sendable, Equatable {
     public var lastAttemptAt: UInt64?
     /// The last failure since the last success: cleared by the next success (the history keeps it).
     public var lastError: String?
-    public var lastErrorCode: String?
+    public var lastErrorCode: PeerErrorCode?
     public var lastErrorAt: UInt64?
     public var failuresInARow: Int
     /// Field writes of this node's log the peer is entitled to and has not acknowledged (0 for a
@@ -117,7 +117,7 @@ public struct PeerStatus: Codable, Sendable, Equatable {
             failuresInARow += 1
             if state != .blocked { state = failuresInARow >= 3 ? .failing : .retrying }
             lastError = outcome.error ?? "the session ended without a reason"
-            lastErrorCode = outcome.errorCode ?? "error"
+            lastErrorCode = outcome.errorCode ?? .unknown
             lastErrorAt = now
         }
         receivedLastSync = outcome.statistics.applied

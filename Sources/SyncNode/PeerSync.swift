@@ -29,13 +29,13 @@ public enum PeerSync {
             runtime.afterSession(outcome)
             return outcome
         } catch let error as TransportError {
-            failed.errorCode = error.code.rawValue
+            failed.errorCode = PeerErrorCode(error.code)
             failed.error = error.message
         } catch let error as SyncError {
-            failed.errorCode = error.code.rawValue
+            failed.errorCode = PeerErrorCode(error.code)
             failed.error = error.message
         } catch let error as NIOConnectionError {
-            failed.errorCode = "unreachable"
+            failed.errorCode = .unreachable
             let reasons = error.connectionErrors.map { failure -> String in
                 if let io = failure.error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
                 return "\(failure.error)"
@@ -46,7 +46,7 @@ public enum PeerSync {
                 : reasons.joined(separator: ", ")
             failed.error = "cannot reach \(peer.address): \(why) (is the peer's daemon running and the address right?)"
         } catch {
-            failed.errorCode = "unreachable"
+            failed.errorCode = .unreachable
             failed.error = "cannot reach \(peer.address): \(error)"
         }
         return failed

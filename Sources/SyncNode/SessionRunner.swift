@@ -13,7 +13,7 @@ public struct SessionOutcome: Sendable {
     /// True when both sides caught up and said `BYE` (or a live session was stopped cleanly).
     public var succeeded: Bool
     /// A protocol or transport error code, when it failed.
-    public var errorCode: String?
+    public var errorCode: PeerErrorCode?
     public var error: String?
     public var statistics: SessionDriver.Statistics
     public var protocolVersion: UInt32?
@@ -79,7 +79,7 @@ public enum SessionRunner {
         let peer: NodeID
         do { peer = try NodeID(peerText) } catch {
             outcome.error = error.message
-            outcome.errorCode = "wrong_node"
+            outcome.errorCode = .wrongNode
             await connection.close()
             return outcome
         }
@@ -92,7 +92,7 @@ public enum SessionRunner {
             }
         } catch {
             outcome.error = "\(error)"
-            outcome.errorCode = (error as? TransportError)?.code.rawValue ?? "transport"
+            outcome.errorCode = (error as? TransportError).map { PeerErrorCode($0.code) } ?? .transport
         }
         outcome.presentedFingerprint = connection.peer.fingerprint
         if let announced = outcome.announcedRotation {
@@ -210,14 +210,14 @@ public enum SessionRunner {
                     outcome.succeeded = true
                 case .localError(let e)?:
                     outcome.succeeded = e.code == .shuttingDown
-                    outcome.errorCode = e.code.description
+                    outcome.errorCode = PeerErrorCode(e.code)
                     outcome.error = e.detail
                 case .peerError(let e)?:
-                    outcome.errorCode = e.code.description
+                    outcome.errorCode = PeerErrorCode(e.code)
                     // The peer's own words: shown as its claim, escaped.
                     outcome.error = "\(peer) said: " + EscapedText.quote(e.detail, charactersMax: 512)
                 case .transportClosed?, nil:
-                    outcome.errorCode = (transportError as? TransportError)?.code.rawValue ?? "closed"
+                    outcome.errorCode = (transportError as? TransportError).map { PeerErrorCode($0.code) } ?? .closed
                     outcome.error = transportError.map { "\($0)" } ?? "the connection closed before the sync finished"
                 }
                 return outcome

@@ -237,11 +237,11 @@ struct StatusCommand: ParsableCommand {
                     p.id, p.state.rawValue, p.lastSuccessAt.map { Age.ago($0, now: now) } ?? "never",
                     p.lastAttemptAt.map { Age.ago($0, now: now) } ?? "never", "\(p.pendingOut ?? 0)",
                     p.clockSkewSeconds.map(Self.skew) ?? "-", Self.next(p, now: now),
-                    p.lastErrorAt.map { "\(p.lastErrorCode ?? "error"), \(Age.ago($0, now: now))" } ?? "-",
+                    p.lastErrorAt.map { "\((p.lastErrorCode ?? .unknown).rawValue), \(Age.ago($0, now: now))" } ?? "-",
                 ]
             })
         for p in report.peers where p.lastErrorAt != nil {
-            print(EscapedText.printable("  \(p.id): \(p.lastErrorCode ?? "error"): \(p.lastError ?? "")"))
+            print(EscapedText.printable("  \(p.id): \((p.lastErrorCode ?? .unknown).rawValue): \(p.lastError ?? "")"))
         }
         if !report.problems.isEmpty {
             print("")
@@ -263,7 +263,7 @@ struct StatusCommand: ParsableCommand {
         if let at = p.lastErrorAt {
             print(
                 EscapedText.printable(
-                    "last error    \(time(at)), \(p.failuresInARow) in a row: \(p.lastErrorCode ?? "error"): \(p.lastError ?? "")"
+                    "last error    \(time(at)), \(p.failuresInARow) in a row: \((p.lastErrorCode ?? .unknown).rawValue): \(p.lastError ?? "")"
                 ))
         } else {
             print("last error    none since the last success")
@@ -275,7 +275,7 @@ struct StatusCommand: ParsableCommand {
             ["ended", "via", "result", "received", "sent", "detail"],
             history.map { h in
                 [
-                    Age.ago(h.endedAt, now: now), h.via, h.ok ? "ok" : "FAILED (\(h.errorCode ?? "error"))",
+                    Age.ago(h.endedAt, now: now), h.via, h.ok ? "ok" : "FAILED (\((h.errorCode ?? .unknown).rawValue))",
                     "\(h.received)", "\(h.sent)", h.error ?? "",
                 ]
             })

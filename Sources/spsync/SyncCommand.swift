@@ -66,7 +66,7 @@ struct SyncCommand: AsyncParsableCommand {
             Row(
                 peer: $0.peer, ok: $0.succeeded, received: $0.statistics.applied, sent: $0.statistics.writesOut,
                 parked: $0.statistics.parked, refused: $0.statistics.refused, bytesIn: $0.statistics.bytesIn,
-                bytesOut: $0.statistics.bytesOut, errorCode: $0.errorCode, error: $0.error)
+                bytesOut: $0.statistics.bytesOut, errorCode: $0.errorCode?.rawValue, error: $0.error)
         }
         try report(rows)
     }
@@ -100,7 +100,7 @@ struct SyncCommand: AsyncParsableCommand {
             results.map {
                 Row(
                     peer: $0.peer, ok: $0.ok, received: $0.received, sent: $0.sent, parked: $0.parked,
-                    refused: $0.refused, bytesIn: 0, bytesOut: 0, errorCode: $0.errorCode, error: $0.error)
+                    refused: $0.refused, bytesIn: 0, bytesOut: 0, errorCode: $0.errorCode?.rawValue, error: $0.error)
             })
     }
 

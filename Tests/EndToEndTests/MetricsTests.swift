@@ -54,7 +54,13 @@ struct MetricsTests {
         let deadline = Date().addingTimeInterval(30)
         repeat {
             m = samples(try await get(port, "/metrics").body)
-            if m["spsync_peer_connected\(charity)"] == 1 { break }
+            // Connected from the session's start; in step (a success) once it has caught up.
+            if m["spsync_peer_connected\(charity)"] == 1,
+                (m["spsync_peer_last_success_timestamp_seconds\(charity)"] ?? 0) > 0,
+                m["spsync_peer_pending_field_writes\(charity)"] == 0
+            {
+                break
+            }
             try await Task.sleep(for: .milliseconds(200))
         } while Date() < deadline
         #expect(m["spsync_peer_connected\(charity)"] == 1, "\(m)")

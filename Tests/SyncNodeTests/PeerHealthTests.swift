@@ -61,7 +61,7 @@ struct PeerHealthTests {
     func failing() {
         var p = peer("manual", success: now - 2 * hour, attempt: now - 60_000)
         p.lastErrorAt = now - 60_000
-        p.lastErrorCode = "unreachable"
+        p.lastErrorCode = .unreachable
         p.lastError = "cannot reach 127.0.0.1:1: connection refused"
         p.failuresInARow = 2
         #expect(
@@ -82,12 +82,12 @@ struct PeerHealthTests {
     func history() {
         var p = peer("manual", success: nil)
         var failed = SessionOutcome(peer: "U12345", succeeded: false)
-        failed.errorCode = "unreachable"
+        failed.errorCode = .unreachable
         failed.error = "cannot reach"
         for i in 0..<25 {
             p.record(failed, startedAt: now + UInt64(i), at: now + UInt64(i), via: "spsync sync", localSeq: 3)
         }
-        #expect(p.state == .failing && p.failuresInARow == 25 && p.lastErrorCode == "unreachable")
+        #expect(p.state == .failing && p.failuresInARow == 25 && p.lastErrorCode == .unreachable)
         p.record(
             SessionOutcome(peer: "U12345", succeeded: true), startedAt: now + 100,
             at: now + 200, via: "scheduled", localSeq: 4)
