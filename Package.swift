@@ -179,7 +179,11 @@ let package = Package(
         ),
         // SyncNode without daemons: node.toml and schedules (regression inputs of the fuzzers among them).
         .testTarget(
-            name: "SyncNodeTests", dependencies: ["SyncCore", "SyncNode", "SyncProtocol"], swiftSettings: strict),
+            name: "SyncNodeTests",
+            dependencies: [
+                "SyncCore", "SyncNode", "SyncProtocol", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "SyncSimulationTests", dependencies: ["SpsyncTestSupport", "SyncSimulation"], swiftSettings: strict),
         .testTarget(

@@ -200,10 +200,26 @@ public final class Daemon: Sendable {
         PeerSync.releaseParked(runtime)
         let feed = self.feed, runtime = self.runtime
         let outcome = await tracked(ticket) { stop in
-            await PeerSync.dial(peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() }, stop: stop)
+            await PeerSync.dial(
+                peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() }, stop: stop,
+                progress: Daemon.progressLog(peer.id, runtime.logger))
         }
         await finish(peer.id, outcome, via: via)
         return outcome
+    }
+
+    /// Logs a long session's progress every 10 s while field writes arrive.
+    static func progressLog(_ peer: String, _ logger: Logger) -> SyncProgress {
+        SyncProgress(peer: peer, every: .seconds(10)) { line in
+            logger.info(
+                "sync progress",
+                metadata: [
+                    "peer": "\(line.peer)", "received": "\(line.received)",
+                    "of": line.expected > 0 ? "\(line.expected)" : "unknown",
+                    "perSecond": "\(Int(line.perSecond.rounded()))",
+                    "secondsLeft": line.secondsLeft.map { "\(Int($0.rounded()))" } ?? "unknown",
+                ])
+        }
     }
 
     /// A callback for a live session with `peer` that has just caught up.
@@ -358,7 +374,8 @@ struct ListenerService: Service {
                             connection, store: runtime.store, mode: .live, localChanges: feed.subscribe(),
                             rotation: runtime.rotation, keyPolicy: runtime.keyPolicy, logger: runtime.logger,
                             clock: { WallClock.now() },
-                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer), stop: stop)
+                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer), stop: stop,
+                            progress: Daemon.progressLog(peer, runtime.logger))
                     }
                     runtime.afterSession(outcome)
                     await daemon.finish(peer, outcome, via: "inbound")
@@ -500,7 +517,8 @@ struct PeerLink {
                     let outcome = await daemon.tracked(ticket) { stop in
                         await PeerSync.dial(
                             peer, runtime: runtime, mode: .live, localChanges: feed.subscribe(),
-                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer.id), stop: stop)
+                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer.id), stop: stop,
+                            progress: Daemon.progressLog(peer.id, runtime.logger))
                     }
                     await daemon.finish(peer.id, outcome, via: "live")
                     succeeded = outcome.succeeded

@@ -13,7 +13,7 @@ public enum PeerSync {
     public static func dial(
         _ peer: PeerConfig, runtime: NodeRuntime, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
         onApplied: @escaping @Sendable () -> Void = {}, onCaughtUp: @escaping @Sendable () async -> Void = {},
-        stop: SessionStop = SessionStop()
+        stop: SessionStop = SessionStop(), progress: SyncProgress? = nil
     ) async -> SessionOutcome {
         var failed = SessionOutcome(peer: peer.id, succeeded: false, statistics: .init())
         do {
@@ -25,7 +25,7 @@ public enum PeerSync {
                 connection, store: runtime.store, mode: mode, localChanges: localChanges, rotation: runtime.rotation,
                 keyPolicy: runtime.keyPolicy,
                 logger: runtime.logger, clock: { WallClock.now() }, onApplied: onApplied, onCaughtUp: onCaughtUp,
-                stop: stop)
+                stop: stop, progress: progress)
             runtime.afterSession(outcome)
             return outcome
         } catch let error as TransportError {
@@ -54,14 +54,15 @@ public enum PeerSync {
 
     /// One-shot sync with each of `peers` in turn (releasing parked writes whose time has come
     /// first), each recorded in the peers' status as `via`.
-    public static func once(_ peers: [PeerConfig], runtime: NodeRuntime, via: String = "spsync sync") async
-        -> [SessionOutcome]
-    {
+    public static func once(
+        _ peers: [PeerConfig], runtime: NodeRuntime, via: String = "spsync sync",
+        progress: (String) -> SyncProgress? = { _ in nil }
+    ) async -> [SessionOutcome] {
         var outcomes: [SessionOutcome] = []
         releaseParked(runtime)
         for peer in peers {
             let startedAt = WallClock.now()
-            let outcome = await dial(peer, runtime: runtime, mode: .oneShot)
+            let outcome = await dial(peer, runtime: runtime, mode: .oneShot, progress: progress(peer.id))
             do {
                 try PeerStatusFile.record(
                     [(outcome, startedAt, WallClock.now())], via: via, config: runtime.config, home: runtime.home,

@@ -72,7 +72,8 @@ public enum SessionRunner {
         _ connection: TransportConnection, store: Store, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
         rotation: RotationAnnouncement? = nil, keyPolicy: any KeyAnchorPolicy = DeliveryAnchorPolicy(), logger: Logger,
         clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void = {},
-        onCaughtUp: @escaping @Sendable () async -> Void = {}, stop: SessionStop = SessionStop()
+        onCaughtUp: @escaping @Sendable () async -> Void = {}, stop: SessionStop = SessionStop(),
+        progress: SyncProgress? = nil
     ) async -> SessionOutcome {
         let peerText = connection.peer.peerID
         var outcome = SessionOutcome(peer: peerText, succeeded: false, statistics: .init())
@@ -88,7 +89,7 @@ public enum SessionRunner {
                 try await drive(
                     inbound: inbound, outbound: outbound, store: store, peer: peer, mode: mode,
                     localChanges: localChanges, rotation: rotation, keyPolicy: keyPolicy, logger: logger, clock: clock,
-                    onApplied: onApplied, onCaughtUp: onCaughtUp, stop: stop)
+                    onApplied: onApplied, onCaughtUp: onCaughtUp, stop: stop, progress: progress)
             }
         } catch {
             outcome.error = "\(error)"
@@ -128,7 +129,7 @@ public enum SessionRunner {
         peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?, rotation: RotationAnnouncement?,
         keyPolicy: any KeyAnchorPolicy, logger: Logger, clock: @escaping @Sendable () -> UInt64,
         onApplied: @escaping @Sendable () -> Void,
-        onCaughtUp: @escaping @Sendable () async -> Void, stop: SessionStop
+        onCaughtUp: @escaping @Sendable () async -> Void, stop: SessionStop, progress: SyncProgress?
     ) async throws -> SessionOutcome {
         let driver = try SessionDriver(store: store, peer: peer, mode: mode, rotation: rotation, keyPolicy: keyPolicy)
         let (events, sink) = AsyncStream<Event>.makeStream()
@@ -168,6 +169,7 @@ public enum SessionRunner {
                         let before = driver.statistics.applied
                         frames = driver.receive(frame, nowMillis: clock())
                         if driver.statistics.applied > before { onApplied() }
+                        progress?.update(driver.statistics)
                     case .tick: frames = driver.tick(nowMillis: clock())
                     case .localChanges: frames = driver.localChangesAvailable(nowMillis: clock())
                     case .shutdown:

@@ -255,7 +255,7 @@ extension Changes {
                     incarnation: try Wire.incarnation(k.incarnation, "key binding"),
                     fromSeq: k.fromSeq, certificate: [UInt8](k.certificate), signature: [UInt8](k.signature)))
         }
-        self.init(after: w.after, upTo: w.upTo, items: items, keys: keys)
+        self.init(after: w.after, upTo: w.upTo, items: items, keys: keys, expectedWrites: w.expectedWrites)
         guard changeCount <= limits.batchChangesMax else {
             throw ProtocolError(
                 .limitExceeded, "CHANGES carries \(changeCount) changes, more than \(limits.batchChangesMax)")
@@ -317,6 +317,7 @@ extension Changes {
             }
         }
         out.keys = keys.map(\.wire)
+        out.expectedWrites = expectedWrites
         return out
     }
 }

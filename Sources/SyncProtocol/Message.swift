@@ -169,12 +169,18 @@ public struct Changes: Sendable, Equatable {
     public var items: [BatchItem]
     /// Key bindings that verify the batch's changes, not sent before in the session.
     public var keys: [KeyBinding]
+    /// In the first batch answering a `PULL`: field writes the sender's log holds after its
+    /// `after`, an upper bound of what the pull brings (progress only); 0 otherwise.
+    public var expectedWrites: UInt64
 
-    public init(after: UInt64, upTo: UInt64, items: [BatchItem], keys: [KeyBinding] = []) {
+    public init(
+        after: UInt64, upTo: UInt64, items: [BatchItem], keys: [KeyBinding] = [], expectedWrites: UInt64 = 0
+    ) {
         self.after = after
         self.upTo = upTo
         self.items = items
         self.keys = keys
+        self.expectedWrites = expectedWrites
     }
 
     /// Every change the batch carries, directly or in `WIDEN`s, with where each sits.

@@ -45,6 +45,9 @@ public final class SessionDriver {
         public var batchesOut = 0
         /// Field writes received, applied, duplicate, parked, quarantined, refused.
         public var writesIn = 0
+        /// What the peer's first batch said its log holds after this node's checkpoint (an upper
+        /// bound of `writesIn` for the pull; 0 when not said): for progress only.
+        public var expectedWritesIn = 0
         public var applied = 0
         public var duplicates = 0
         public var parked = 0
@@ -241,6 +244,10 @@ public final class SessionDriver {
                 built?.changes = try builder.sealed(unsealed, keysSent: &keysSent)
             }
             carry = built?.carry ?? BatchBuilder.Carry()
+            if batchesBuilt == 0, built != nil {
+                // The first batch answering the PULL says how much the pull may bring (progress).
+                built?.changes.expectedWrites = UInt64(try store.changeCount(after: after))
+            }
             if let built {
                 batchesBuilt += 1
                 inFlight.append((upTo: built.changes.upTo, batch: batchesBuilt))
@@ -254,6 +261,7 @@ public final class SessionDriver {
                 peerLastSeq = max(peerLastSeq ?? 0, change.seq)
             }
             statistics.batchesIn += 1
+            if batch.expectedWrites > 0 { statistics.expectedWritesIn = Int(clamping: batch.expectedWrites) }
             for item in batch.storeItems {
                 switch item {
                 case .change(let c): if let record = try? RecordID(c.record) { received.insert(record) }

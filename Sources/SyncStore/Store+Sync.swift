@@ -235,6 +235,14 @@ extension Store {
             arguments: args)
     }
 
+    /// How many field writes the change log holds after local seq `after`.
+    public func changeCount(after: UInt64) throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM field_write WHERE local_seq > ?", arguments: [Int64(after)])
+                ?? 0
+        }
+    }
+
     /// The highest point of this incarnation's log `peer` has acknowledged (by `ACK` or by a
     /// `PULL`'s `after`), over its incarnations; 0 when it never has.
     public func acknowledgedUpTo(peer: NodeID) throws -> UInt64 {

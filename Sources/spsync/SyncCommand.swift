@@ -60,7 +60,15 @@ struct SyncCommand: AsyncParsableCommand {
             await runtime.shutdown()
             throw ExitCode(1)
         }
-        let outcomes = await PeerSync.once(peers, runtime: runtime)
+        // On a terminal, a progress line on stderr while writes arrive (rewritten in place).
+        let terminal = isatty(2) == 1 && !output.json
+        let outcomes = await PeerSync.once(peers, runtime: runtime) { peer in
+            guard terminal else { return nil }
+            return SyncProgress(peer: peer, every: .milliseconds(250)) { line in
+                FileHandle.standardError.write(Data(("\r" + line.text + "\u{1B}[K").utf8))
+            }
+        }
+        if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         await runtime.shutdown()
         let rows = outcomes.map {
             Row(

@@ -28,23 +28,7 @@ struct RecoveryTests {
         let net = try TestNetwork()
         defer { net.stopAll() }
         // A large first sync: 1,500 referrals of 4 field writes, written through the library.
-        do {
-            let store = try Store.open(
-                at: net.practice.home + "/store.sqlite", signer: NodeIdentity.load(directory: net.practice.home))
-            let practice = try NodeID("A81001"), pcn = try NodeID("U12345")
-            let wall = UInt64(Date().timeIntervalSince1970 * 1000)
-            for i in 0..<1500 {
-                let id = try RecordID.referral(
-                    practice: practice, pcn: pcn, uuid: UUIDv7(millis: wall, random: (UInt64(i), UInt64(i) &* 7919)))
-                try store.write(
-                    id,
-                    [
-                        (.routingNeeds, FieldValue.json(["loneliness"])), (.routingUrgency, FieldValue.text("routine")),
-                        (.contactGivenName, FieldValue.text("Person \(i)")),
-                        (.progressEvents, FieldValue.json(ProgressEvent(event: "referred"))),
-                    ], wallMillis: wall)
-            }
-        }
+        try net.practice.fillReferrals(1500)
         // The hub holds its own organisation record too.
         let hubOwn = try fieldWrites(net.hub)
         let total = try fieldWrites(net.practice) + hubOwn

@@ -88,6 +88,10 @@ message Changes {
   // Key bindings that verify the batch's changes and that the sender has not sent in this session,
   // each before any binding that follows it (same origin, higher from_seq).
   repeated KeyBinding keys = 5;
+  // In the first batch answering a PULL: how many field writes the sender's log holds after the
+  // PULL's `after`, an upper bound of what this pull will bring (writes the receiver may not see
+  // are counted, not sent). For progress only; 0 in later batches, and when not known.
+  uint64 expected_writes = 6;
 }
 
 // A node's statement that the key of `certificate` signs its changes of one incarnation from

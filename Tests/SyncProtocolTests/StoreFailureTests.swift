@@ -43,3 +43,26 @@ struct StoreFailureTests {
         #expect(try h.referrals().count == 200)
     }
 }
+
+@Suite("the total a pull announces")
+struct ExpectedWritesTests {
+    @Test("the first batch answering a PULL announces the sender's log after the checkpoint; the receiver keeps it")
+    func announced() throws {
+        let dir = TempDir(prefix: "spsync-proto-")
+        let p = try Store.signed(at: dir.file("p"), node: Fixture.practice)
+        let h = try Store.signed(at: dir.file("h"), node: Fixture.hub)
+        for i in 1...40 as ClosedRange<UInt64> {
+            try p.write(Fixture.referral(i), [(.routingUrgency, Fixture.text("soon"))], wallMillis: Fixture.wall)
+        }
+        let total = try p.changeCount(after: 0)
+        #expect(total >= 40)
+        let outcome = try MemorySync.sync(
+            h, p, nowMillis: Fixture.wall,
+            limits: {
+                var l = Limits.standard; l.batchChangesMax = 8; return l
+            }())
+        #expect(outcome.clean)
+        #expect(outcome.a.expectedWritesIn == total)
+        #expect(outcome.a.writesIn <= total && outcome.a.batchesIn > 1)
+    }
+}

@@ -55,6 +55,10 @@ struct VectorTests {
             ("holding", .holding([try! RecordID(referral)])),
             ("changes", .changes(Changes(after: 300, upTo: 310, items: [.change(change)], keys: [binding]))),
             (
+                "changes_expected_writes",
+                .changes(Changes(after: 0, upTo: 7, items: [.change(change)], keys: [binding], expectedWrites: 80_003))
+            ),
+            (
                 "changes_widen_narrow",
                 .changes(
                     Changes(
@@ -111,6 +115,7 @@ struct VectorTests {
             }
             return
                 "CHANGES after \(c.after) up_to \(c.upTo) items [\(items.joined(separator: "; "))] keys [\(c.keys.map(key).joined(separator: "; "))]"
+                + (c.expectedWrites == 0 ? "" : " expected_writes \(c.expectedWrites)")
         case .ack(let u): return "ACK up_to \(u)"
         case .caughtUp(let s): return "CAUGHT_UP seq \(s)"
         case .ping(let n): return "PING nonce \(n)"

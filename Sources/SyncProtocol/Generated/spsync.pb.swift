@@ -377,6 +377,11 @@ public nonisolated struct Spsync_V1_Changes: Sendable {
   /// each before any binding that follows it (same origin, higher from_seq).
   public var keys: [Spsync_V1_KeyBinding] = []
 
+  /// In the first batch answering a PULL: how many field writes the sender's log holds after the
+  /// PULL's `after`, an upper bound of what this pull will bring (writes the receiver may not see
+  /// are counted, not sent). For progress only; 0 in later batches, and when not known.
+  public var expectedWrites: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -896,7 +901,7 @@ nonisolated extension Spsync_V1_Holding: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Spsync_V1_Changes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Changes"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}after\0\u{3}up_to\0\u{1}origins\0\u{1}items\0\u{1}keys\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}after\0\u{3}up_to\0\u{1}origins\0\u{1}items\0\u{1}keys\0\u{3}expected_writes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -909,6 +914,7 @@ nonisolated extension Spsync_V1_Changes: SwiftProtobuf.Message, SwiftProtobuf._M
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.origins) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.items) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.keys) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.expectedWrites) }()
       default: break
       }
     }
@@ -930,6 +936,9 @@ nonisolated extension Spsync_V1_Changes: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.keys.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.keys, fieldNumber: 5)
     }
+    if self.expectedWrites != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expectedWrites, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -939,6 +948,7 @@ nonisolated extension Spsync_V1_Changes: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.origins != rhs.origins {return false}
     if lhs.items != rhs.items {return false}
     if lhs.keys != rhs.keys {return false}
+    if lhs.expectedWrites != rhs.expectedWrites {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
