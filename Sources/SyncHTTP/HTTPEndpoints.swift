@@ -34,6 +34,7 @@ public enum HTTPEndpoints {
     ) throws -> some Service {
         try NodeConfig.validateHTTPListen(address, option: "[http] listen")
         let (host, port) = try NodeRuntime.hostPort(address)
+        try Loopback.checkBindable(host: host, port: port, what: "metrics and health over HTTP ([http] listen)")
         let router = Router()
         router.get("healthz") { _, _ -> Response in
             text(.ok, "ok\n")

@@ -87,6 +87,52 @@ struct MetricsTests {
         #expect(scraped.body.contains("# TYPE spsync_peer_sync_duration_seconds histogram"), "\(scraped.body)")
     }
 
+    @Test("a daemon whose [http] port another process holds says so in one `spsync:` line and exits 1 before it starts")
+    func portTaken() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        // Another process's listener on the port.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        #expect(bound == 0 && named == 0 && listen(fd, 1) == 0)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let config = net.hub.home + "/node.toml"
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try (text + "\n[http]\nlisten = \"127.0.0.1:\(port)\"\n").write(
+            toFile: config, atomically: true, encoding: .utf8)
+
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: SpsyncBinary.path)
+        daemon.arguments = ["daemon", "--home", net.hub.home]
+        let stderr = Pipe()
+        daemon.standardError = stderr
+        daemon.standardOutput = FileHandle.nullDevice
+        try daemon.run()
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        try waitUntil("the daemon exits", seconds: 20) { !daemon.isRunning }
+        let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(daemon.terminationStatus == 1)
+        let lines = err.split(separator: "\n")
+        #expect(lines.count == 1, "\(err)")
+        #expect(
+            err.hasPrefix(
+                "spsync: cannot serve metrics and health over HTTP ([http] listen) on 127.0.0.1:\(port): address already in use"
+            ), "\(err)")
+        #expect(!err.contains("daemon started"))
+    }
+
     @Test("`spsync init --http` writes [http] to node.toml and refuses an address that is not loopback")
     func initHTTP() throws {
         let dir = NSTemporaryDirectory() + "spsync-http-" + UUID().uuidString
