@@ -38,8 +38,6 @@ public struct PeerErrorCode: RawRepresentable, Hashable, Sendable, Codable, Cust
     public static let transport = PeerErrorCode(rawValue: "transport")
     /// The connection closed before the sync finished, with no error from either side.
     public static let closed = PeerErrorCode(rawValue: "closed")
-    /// The node is stopping (not a failure of the peer).
-    public static let shuttingDown = PeerErrorCode(ErrorCode.shuttingDown)
     /// The session ended without saying why (kept for rows saved by older builds).
     public static let unknown = PeerErrorCode(rawValue: "error")
 }
