@@ -72,10 +72,8 @@ public struct BatchBuilder {
         var narrow: Narrow?
         var ledger: [LedgerEntry] = []
 
-        /// What the `WIDEN`'s writes cost in the frame: bodies plus per-write and per-change overhead
-        /// (a change repeats its record id, origin index, seq and clock).
-        var widenBytes: Int { Self.cost(widenRows[...]) }
-
+        /// What writes cost in the frame: bodies plus per-write and per-change overhead (a change
+        /// repeats its record id, origin index, seq and clock).
         static func cost(_ rows: ArraySlice<StoredWrite>) -> Int {
             let perChange = 64 + (rows.first?.write.record.rawValue.utf8.count ?? 0)
             return rows.reduce(0) { $0 + $1.body.count + 16 } + Set(rows.map(\.localSeq)).count * perChange
@@ -105,6 +103,9 @@ public struct BatchBuilder {
     /// Direct changes take at most half a frame, `WIDEN` contents the other half: a batch is cut
     /// before a record whose `WIDEN` would not fit, and resync records without room are carried.
     /// A single `WIDEN` larger than its half goes in parts (`cursor` continues one).
+    ///
+    /// A write held without its value (killed by a redaction) goes with the redactions that killed
+    /// it, in the same batch (`Explained`), so no receiver holds a stripped write it cannot explain.
     public func build(after: UInt64, resync: [RecordID], cursor: WidenCursor? = nil) throws -> Built? {
         let rows = try store.changes(after: after, limit: limits.batchChangesMax)
         if rows.isEmpty, resync.isEmpty { return nil }
@@ -119,28 +120,34 @@ public struct BatchBuilder {
         var ledger: [LedgerEntry] = []
         var widenBytes = 0
         var carry = Carry()
+        var explained = Explained()
         let resyncSet = Set(resync)
         var isEmpty: Bool { upTo == after && widens.isEmpty && narrows.isEmpty }
 
-        /// Takes a record's decisions into the batch if its `WIDEN` fits in what is left of its half.
-        func admit(_ decision: Decision) -> Bool {
-            let cost = decision.widenBytes
+        /// Takes a record's decisions into the batch if its `WIDEN`, with the redactions explaining
+        /// its stripped writes, fits in what is left of its half.
+        func admit(_ decision: Decision) throws -> Bool {
+            let rows = decision.widenRows.filter { !explained.sent.contains($0.write.id) }
+            let explaining = try explanations(for: rows, explained, &views)
+            let cost = Decision.cost(rows[...]) + Decision.cost(explaining[...])
             guard widenBytes + cost <= widenBytesMax else { return false }
             widenBytes += cost
             if !decision.widenClasses.isEmpty {
                 var changes: [IncomingChange] = []
-                for row in decision.widenRows { Self.append(row, to: &changes) }
+                for row in rows { Self.append(row, to: &changes) }
                 widens.append(
                     .widen(
                         Widen(record: decision.record, classes: Self.ordered(decision.widenClasses), changes: changes)))
+                explained.note(rows)
             }
+            widens += explained.take(explaining)
             if let narrow = decision.narrow { narrows.append(.narrow(narrow)) }
             ledger += decision.ledger
             return true
         }
 
-        /// A batch of nothing but the next part of `decision`'s `WIDEN`.
-        func part(_ decision: Decision, carrying resync: [RecordID]) -> Built {
+        /// A batch of nothing but the next part of `decision`'s `WIDEN` (and what explains it).
+        func part(_ decision: Decision, carrying resync: [RecordID]) throws -> Built {
             let rows = decision.widenPrefix(costingAtMost: widenBytesMax)
             var changes: [IncomingChange] = []
             for row in rows { Self.append(row, to: &changes) }
@@ -151,7 +158,10 @@ public struct BatchBuilder {
                 sentThrough: rows.last?.localSeq ?? after)
             let widen = BatchItem.widen(
                 Widen(record: decision.record, classes: Self.ordered(decision.widenClasses), changes: changes))
-            return Built(changes: Changes(after: after, upTo: after, items: [widen]), ledger: [], carry: carry)
+            explained.note(rows)
+            let explaining = explained.take(try explanations(for: rows, explained, &views))
+            return Built(
+                changes: Changes(after: after, upTo: after, items: [widen] + explaining), ledger: [], carry: carry)
         }
 
         for row in rows {
@@ -159,8 +169,8 @@ public struct BatchBuilder {
             let record = row.write.record
             if needsLedger(record), !seen.contains(record) {
                 let decision = try decide(record, resync: resyncSet.contains(record), after: after, cursor, &views)
-                if !admit(decision) {
-                    if isEmpty { return part(decision, carrying: resync) }
+                if try !admit(decision) {
+                    if isEmpty, items.isEmpty { return try part(decision, carrying: resync) }
                     carry.resync = resync
                     return Built(
                         changes: Changes(after: after, upTo: upTo, items: widens + items.map { .change($0) } + narrows),
@@ -168,17 +178,29 @@ public struct BatchBuilder {
                 }
                 seen.insert(record)
             }
+            // Filtered out, or carried already to explain a stripped write: the position still advances.
+            guard !explained.sent.contains(row.write.id), try shouldSend(row, views: &views) else {
+                upTo = row.localSeq
+                continue
+            }
+            let explaining = try explanations(for: [row], explained, &views)
+            if !explaining.isEmpty {
+                let cost = Decision.cost(explaining[...])
+                if widenBytes + cost > widenBytesMax, !(isEmpty && items.isEmpty) { break }
+                widenBytes += cost
+                widens += explained.take(explaining)
+            }
             upTo = row.localSeq
-            guard try shouldSend(row, views: &views) else { continue }
             bytes += row.body.count
             Self.append(row, to: &items)
+            explained.note([row])
         }
         let listed = resync.filter { !seen.contains($0) && needsLedger($0) }
         for (i, record) in listed.enumerated() {
             let decision = try decide(record, resync: true, after: after, cursor, &views)
-            if !admit(decision) {
+            if try !admit(decision) {
                 let rest = Array(listed[i...])
-                if isEmpty { return part(decision, carrying: rest) }
+                if isEmpty, items.isEmpty { return try part(decision, carrying: rest) }
                 carry.resync = rest
                 break
             }
@@ -186,6 +208,59 @@ public struct BatchBuilder {
         return Built(
             changes: Changes(after: after, upTo: upTo, items: widens + items.map { .change($0) } + narrows),
             ledger: ledger, carry: carry)
+    }
+
+    /// What one batch carries so far, for the rule that a stripped write travels with the
+    /// redactions that killed it: the writes in it, and the (record, class) pairs explained.
+    struct Explained {
+        var sent: Set<WriteID> = []
+        var classes: Set<String> = []
+
+        static func key(_ record: RecordID, _ dataClass: DataClass) -> String { "\(record)|\(dataClass.rawValue)" }
+
+        mutating func note(_ rows: some Sequence<StoredWrite>) {
+            for row in rows {
+                sent.insert(row.write.id)
+                if row.write.field.isRedaction { classes.insert(Self.key(row.write.record, row.write.field.dataClass)) }
+            }
+        }
+
+        /// Takes explaining redactions into the batch: one `WIDEN` item per record.
+        mutating func take(_ rows: [StoredWrite]) -> [BatchItem] {
+            var byRecord: [RecordID: [StoredWrite]] = [:]
+            var order: [RecordID] = []
+            for row in rows where sent.insert(row.write.id).inserted {
+                classes.insert(Self.key(row.write.record, row.write.field.dataClass))
+                if byRecord[row.write.record] == nil { order.append(row.write.record) }
+                byRecord[row.write.record, default: []].append(row)
+            }
+            return order.map { record in
+                let rows = byRecord[record] ?? []
+                var changes: [IncomingChange] = []
+                for row in rows { BatchBuilder.append(row, to: &changes) }
+                let classes = BatchBuilder.ordered(Set(rows.map(\.write.field.dataClass)))
+                return .widen(Widen(record: record, classes: classes, changes: changes))
+            }
+        }
+    }
+
+    /// The redactions the peer must be sent with `rows`: for each write held without its value,
+    /// every element of its class's redaction set on the record that the batch does not carry yet
+    /// and the peer may be sent (its own current incarnation's it holds already).
+    func explanations(
+        for rows: some Sequence<StoredWrite>, _ explained: Explained, _ views: inout [RecordID: Audience.ReferralView]
+    ) throws -> [StoredWrite] {
+        var out: [StoredWrite] = []
+        var done: Set<String> = explained.classes
+        for row in rows where row.write.value == nil && !row.write.field.isRedaction {
+            let key = Explained.key(row.write.record, row.write.field.dataClass)
+            guard done.insert(key).inserted else { continue }
+            for r in try store.redactionWrites(of: row.write.record, dataClass: row.write.field.dataClass)
+            where !explained.sent.contains(r.write.id) {
+                if try shouldSend(r, views: &views) { out.append(r) }
+            }
+        }
+        return out
     }
 
     /// What the peer should be told of a record now: the classes to widen (with the live writes of
@@ -197,16 +272,15 @@ public struct BatchBuilder {
         var decision = Decision(record: record)
         let continuing = cursor?.record == record ? cursor : nil
         guard let view = try view(record, &views) else {
-            // A listed record this node does not hold (it was restored from an older backup,
-            // say) cannot be vouched for: narrow it; it is widened again once it arrives here.
-            if resync {
-                decision.narrow = Narrow(record: record, classes: DataClass.referralClasses, cause: .resync)
-                decision.ledger = DataClass.referralClasses.map {
-                    LedgerEntry(record: record, dataClass: $0, sent: false)
-                }
-            }
+            // A listed record this node does not hold (it was restored from an older backup, say)
+            // cannot be decided yet. A `NARROW` now would have the lister purge what may be the
+            // last copies of this node's own lost writes before sending them back (seed 2781):
+            // the record is decided when its writes arrive, as a listed one.
+            if resync { try store.deferResync(peer: peer, incarnation: peerIncarnation, record: record) }
             return decision
         }
+        let resync =
+            try resync || store.resyncDeferred(peer: peer, incarnation: peerIncarnation, record: record)
         let visible = Self.visibleClasses(peer, view: view)
         let held: Set<DataClass> =
             resync ? [] : try store.ledgerClasses(peer: peer, incarnation: peerIncarnation, record: record)

@@ -210,7 +210,9 @@ extension Store {
         statement.bind(10, peer?.rawValue)
         statement.bind(11, Int64(s.wallMillis))
         try statement.execute(db)
-        guard db.changesCount > 0 else { return .duplicate }
+        guard db.changesCount > 0 else {
+            return try restoreValue(write, body: body, from: peer, recordRow: recordRow, originRow: originRow, db, &s)
+        }
         if s.lastTouched != write.record {
             s.touched.insert(write.record)
             s.lastTouched = write.record
@@ -225,6 +227,44 @@ extension Store {
         } else {
             try resolve(record: write.record, recordRow: recordRow, field: write.field, db, &s)
         }
+        return .inserted
+    }
+
+    /// A write held without its value takes the value from a copy that has it, unless a redaction
+    /// held here kills it (seed 8488). A stripped copy can arrive without the redaction that
+    /// stripped it — that redaction parked at the relay, or lost to a restore at its origin — and
+    /// would otherwise stay stripped here for good while other nodes show the value. The write is
+    /// logged again (a new local seq), so peers that took the stripped copy from here get the value.
+    static func restoreValue(
+        _ write: FieldWrite, body: [UInt8], from peer: NodeID?, recordRow: Int64, originRow: Int64, _ db: Database,
+        _ s: inout ApplySession
+    ) throws -> InsertOutcome {
+        guard write.value != nil, !write.field.isRedaction else { return .duplicate }
+        let key: StatementArguments = [originRow, Int64(write.seq), write.field.rawValue]
+        guard
+            try Int.fetchOne(
+                db,
+                sql: "SELECT count(*) FROM field_write WHERE origin = ? AND seq = ? AND field = ? AND value IS NULL",
+                arguments: key) == 1
+        else { return .duplicate }
+        let redactions = try writes(
+            record: write.record, recordRow: recordRow, fields: [FieldKey.redaction(write.field.dataClass).rawValue],
+            db, &s)
+        guard redactions.allSatisfy({ write.context.covers($0.origin, $0.seq) }) else { return .duplicate }
+        try db.execute(sql: "DELETE FROM field_write WHERE origin = ? AND seq = ? AND field = ?", arguments: key)
+        try db.execute(
+            sql: """
+                INSERT INTO field_write (origin, seq, hlc, record, field, kind, value, body, live, winner, received_from, arrived_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)
+                """,
+            arguments: [
+                originRow, Int64(write.seq), Int64(bitPattern: write.hlc.rawValue), recordRow, write.field.rawValue,
+                Int64(write.kind.rawValue), write.value.map { Data($0) }, Data(body), peer?.rawValue,
+                Int64(s.wallMillis),
+            ])
+        s.touched.insert(write.record)
+        s.lastTouched = write.record
+        try resolve(record: write.record, recordRow: recordRow, field: write.field, db, &s)
         return .inserted
     }
 

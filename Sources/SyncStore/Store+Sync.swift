@@ -113,6 +113,19 @@ extension Store {
         }
     }
 
+    /// Every element of a record's redaction set for `dataClass` (`<class>.~redact`), in log order:
+    /// what a write of the class held without its value was killed by.
+    public func redactionWrites(of record: RecordID, dataClass: DataClass) throws -> [StoredWrite] {
+        try pool.read { db in
+            var s = ApplySession(hlc: .zero, wallMillis: 0)
+            guard let row = try Store.recordID(record, create: false, db, &s) else { return [] }
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM field_write WHERE record = ? AND field = ? ORDER BY local_seq",
+                arguments: [row, FieldKey.redaction(dataClass).rawValue]
+            ).map { try Store.storedWrite($0, record: record, db, &s) }
+        }
+    }
+
     // MARK: The sent ledger
 
     /// The classes of a record the peer incarnation holds as far as this node's decisions go:
@@ -229,6 +242,13 @@ extension Store {
                     sql: "DELETE FROM sent_ledger WHERE peer = ? AND peer_incarnation = ? AND record = ? AND class = ?",
                     arguments: target)
             }
+            // A decision about a record whose resync was deferred is that resync (`deferResync`).
+            try db.execute(
+                sql: """
+                    DELETE FROM resync_deferred WHERE peer = ? AND peer_incarnation = ?
+                    AND record_key = (SELECT key FROM record WHERE id = ?)
+                    """,
+                arguments: [peer.rawValue, Data(incarnation.bytes), row["record"] as Int64])
         }
         try db.execute(
             sql: "DELETE FROM sent_ledger_pending WHERE peer = ? AND peer_incarnation = ? AND \(condition)",
@@ -328,6 +348,34 @@ extension Store {
                 sql:
                     "INSERT INTO holding_sent (peer, peer_incarnation, own_incarnation, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: [peer.rawValue, Data(peerIncarnation.bytes), Data(own.bytes), Int64(wallMillis)])
+        }
+    }
+
+    /// Notes that `peer` listed `record` in `HOLDING` while this node does not hold it: no decision
+    /// can be made about it yet, and a `NARROW` would have the lister purge what may be the last
+    /// copies of writes this node lost to a restore (seed 2781). The record is decided as a listed
+    /// one when its writes reach this node (`resyncDeferred`); the note goes when that decision is
+    /// confirmed.
+    public func deferResync(peer: NodeID, incarnation: Incarnation, record: RecordID) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO resync_deferred (peer, peer_incarnation, record_key) VALUES (?, ?, ?)
+                    ON CONFLICT DO NOTHING
+                    """,
+                arguments: [peer.rawValue, Data(incarnation.bytes), record.rawValue])
+        }
+    }
+
+    /// Whether `peer`'s incarnation listed `record` in `HOLDING` when this node did not hold it and
+    /// no decision about it has been confirmed since (`deferResync`).
+    public func resyncDeferred(peer: NodeID, incarnation: Incarnation, record: RecordID) throws -> Bool {
+        try pool.read { db in
+            let count = try Int.fetchOne(
+                db,
+                sql: "SELECT count(*) FROM resync_deferred WHERE peer = ? AND peer_incarnation = ? AND record_key = ?",
+                arguments: [peer.rawValue, Data(incarnation.bytes), record.rawValue])
+            return (count ?? 0) > 0
         }
     }
 

@@ -77,6 +77,47 @@ struct SessionTests {
         #expect(try c2.writes(of: r).isEmpty)
     }
 
+    // Seed 8488 (with `strippedCopyWithoutItsRedaction` in the store tests): a batch that ends
+    // between a stripped write and the redaction that stripped it left the receiver holding a write
+    // without its value and nothing to explain it.
+    @Test("a write held without its value goes in the same batch as the redaction that stripped it")
+    func strippedWriteTravelsWithItsRedaction() throws {
+        let dir = TempDir(prefix: "spsync-proto-")
+        let (p, h, c, _) = try stores(dir)
+        let r = Fixture.referral(3)
+        try p.write(
+            r,
+            [
+                (.routingService, Fixture.text(Fixture.service.rawValue)), (.consent, Fixture.consent(explicit: true)),
+                (.contactPhone, Fixture.text("07700900123")),
+            ], wallMillis: Fixture.wall)
+        #expect(try MemorySync.sync(p, h, nowMillis: Fixture.wall).clean)
+        let redaction = try h.write(
+            r, [(.redaction(.contact), Fixture.text("wrong person"))], wallMillis: Fixture.wall + 1)
+        // The hub's log: the practice's three writes (the phone now stripped), then the redaction.
+        var limits = Limits.standard
+        limits.batchChangesMax = 3
+        let builder = BatchBuilder(
+            store: h, peer: Fixture.charity, peerIncarnation: try c.nodeState().incarnation, limits: limits)
+        let built = try #require(try builder.build(after: 0, resync: []))
+        #expect(built.changes.upTo == 3)
+        var carried: [IncomingChange] = []
+        for item in built.changes.items {
+            switch item {
+            case .change(let change): carried.append(change)
+            case .widen(let widen): carried += widen.changes
+            case .narrow: break
+            }
+        }
+        #expect(carried.contains { $0.origin == redaction.origin && $0.seq == redaction.seq })
+        #expect(carried.filter { $0.origin == redaction.origin && $0.seq == redaction.seq }.count == 1)
+        // The whole session, in batches of three: the charity holds the phone stripped, and why.
+        #expect(try MemorySync.sync(c, h, nowMillis: Fixture.wall + 2, limits: limits).clean)
+        let held = try c.writes(of: r)
+        #expect(held.contains { $0.write.field == .contactPhone && $0.write.value == nil && !$0.live })
+        #expect(held.contains { $0.write.change == redaction })
+    }
+
     @Test("a rolled-back store is told so, stops local writes, and syncs again after restore")
     func rollback() throws {
         let dir = TempDir(prefix: "spsync-proto-")

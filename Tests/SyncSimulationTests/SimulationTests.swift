@@ -43,6 +43,18 @@ struct SimulationTests {
         #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
     }
 
+    // Seeds 2781, 3213 and 8488 (the second 10,000-seed run): a restored hub's NARROW of a record it
+    // did not hold purged its own last copies at a charity (`restoredHubGetsItsWritesBack`); a write
+    // relayed stripped without the redaction that stripped it stayed stripped where the redaction
+    // was lost (`strippedCopyWithoutItsRedaction`).
+    @Test(
+        "regression: a restored server's HOLDING answers and stripped writes",
+        arguments: [2781, 3213, 8488] as [UInt64])
+    func regressionRestoredHoldingAndStripped(seed: UInt64) {
+        let report = Simulation.run(.init(seed: seed, steps: 120))
+        #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
+    }
+
     // Seeds 29 and 141: a practice restored from its first backup re-addressed a referral; its write
     // did not name the hub's write that the practice's old incarnation had replaced, so a charity
     // holding that write kept it live (decision 32; the scenario `restoredPracticeReaddresses`).
@@ -294,6 +306,75 @@ struct ScenarioTests {
             #expect(try s.live(r, .routingService).map(\.write.change) == [readdress], "\(s.path)")
             #expect(try s.conflicts().allSatisfy { $0.record != r.rawValue }, "\(s.path)")
         }
+        #expect(try net.failures() == [])
+    }
+
+    // Seed 2781: the hub wrote a referral that only a charity received, then was restored from a
+    // backup older than it. The charity's HOLDING listed the referral; the restored hub, not holding
+    // it, narrowed it, and the charity purged the hub's writes — their last copies — before sending
+    // them back. The hub now defers such a record and decides it once its writes come back.
+    @Test(
+        "a hub restored from before a referral it wrote that only a charity received: the charity's HOLDING purges nothing, the writes come back, and the hub still narrows the charity later"
+    )
+    func restoredHubGetsItsWritesBack() throws {
+        let net = try Net()
+        try net.h.backup(to: net.dir + "/h.bak")
+        let r = try RecordID.referral(practice: NodeID("A81001"), pcn: NodeID("U12345"), uuid: net.uuid())
+        let consent = Consent(basis: "explicit", recordedBy: "U12345", at: net.now)
+        let made = try net.write(
+            net.h, r,
+            [
+                (.routingService, FieldValue.text(net.service.rawValue)), (.consent, FieldValue.json(consent)),
+                (.contactPhone, FieldValue.text("07700 900321")),
+                (.progressEvents, FieldValue.json(ProgressEvent(event: "referred"))),
+            ])
+        try net.sync(net.c, net.h)  // only the charity receives it
+        #expect(try net.c.writes(of: r).contains { $0.write.field == .contactPhone })
+        net.h = nil
+        try Store.restore(
+            from: net.dir + "/h.bak", to: net.dir + "/h", expecting: NodeID("U12345"), wallMillis: net.now)
+        net.h = try Store.openSigned(at: net.dir + "/h", node: NodeID("U12345"), wallMillis: net.now)
+        try net.sync(net.c, net.h)
+        #expect(try net.c.tombstones().isEmpty)
+        #expect(try net.c.writes(of: r).filter { $0.write.change == made }.count == 4)
+        try net.sync(net.c, net.h)
+        #expect(try net.h.writes(of: r).filter { $0.write.change == made }.count == 4)
+        try net.write(net.h, r, [(.routingService, FieldValue.text(net.service2.rawValue))])
+        try net.settle()
+        #expect(!(try net.c.writes(of: r).contains { $0.write.field == .contactPhone }))
+        #expect(try net.failures() == [])
+    }
+
+    // Seeds 755 and 925 with the rule of seed 2781: the restored hub defers the charity's HOLDING of a
+    // referral it lost; the practice re-addresses the referral away and the hub learns of it from the
+    // practice, not from the charity. Its first decision about the record for the charity must be
+    // the listed one, a NARROW of every class: its ledger (from the backup) says the charity holds
+    // nothing of it, so an ordinary decision would narrow nothing.
+    @Test(
+        "a record the restored hub deferred and then learns from the practice, re-addressed away, is narrowed at the charity that listed it"
+    )
+    func deferredRecordLearntFromThePractice() throws {
+        let net = try Net()
+        try net.h.backup(to: net.dir + "/h.bak")
+        let r = try net.referral()
+        try net.settle()
+        #expect(try net.c.writes(of: r).contains { $0.write.field == .contactPhone })
+        net.h = nil
+        try Store.restore(
+            from: net.dir + "/h.bak", to: net.dir + "/h", expecting: NodeID("U12345"), wallMillis: net.now)
+        net.h = try Store.openSigned(at: net.dir + "/h", node: NodeID("U12345"), wallMillis: net.now)
+        // The charity's writes of the record came from the hub and the practice; it lists the record.
+        #expect(try net.c.recordsHeld(through: NodeID("U12345")) == [r])
+        let readdress = try net.write(net.p, r, [(.routingService, FieldValue.text(net.service2.rawValue))])
+        // The charity meets the restored hub first, before the hub knows the record again: deferred.
+        try net.sync(net.c, net.h)
+        #expect(try net.c.writes(of: r).contains { $0.write.field == .contactPhone })
+        try net.sync(net.p, net.h)
+        #expect(try net.h.live(r, .routingService).map(\.write.change) == [readdress])
+        try net.sync(net.c, net.h)
+        #expect(!(try net.c.writes(of: r).contains { $0.write.field == .contactPhone }))
+        #expect(try net.c.tombstones().contains { $0.record == r && $0.dataClass == .contact })
+        try net.settle()
         #expect(try net.failures() == [])
     }
 

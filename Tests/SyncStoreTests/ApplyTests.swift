@@ -347,6 +347,54 @@ struct ApplyTests {
         #expect(try flags(c) == written)
     }
 
+    // Seed 8488: a charity held a hub's redaction parked (the hub's clock ran ahead) beside the
+    // write it stripped, and relayed the stripped write alone; the hub, restored from a backup, had
+    // lost the redaction, so two nodes kept the write without its value for good while the practice
+    // showed it. A stripped copy now takes the value from a copy that has it, unless a redaction
+    // held kills it.
+    @Test(
+        "a write received stripped without the redaction that stripped it takes its value from a full copy, and loses it again when the redaction arrives"
+    )
+    func strippedCopyWithoutItsRedaction() throws {
+        let dir = TempDir()
+        let (p, h, c) = try network(dir)
+        let r = Fixture.referral(1)
+        try p.write(r, [(.contactPhone, Fixture.text("07700900777"))], wallMillis: Fixture.wall)
+        try h.pull(from: p)
+        try h.write(r, [(.redaction(.contact), Fixture.text("wrong person"))], wallMillis: Fixture.wall + 1)
+        func phone(_ store: Store) throws -> StoredWrite? {
+            try store.writes(of: r).first { $0.write.field == .contactPhone }
+        }
+        #expect(try phone(h)?.write.value == nil)
+        // The charity gets the hub's stripped copy in one batch and not the redaction after it.
+        try c.pull(from: h, batch: 1, batches: 1)
+        let stripped = try #require(try phone(c))
+        #expect(stripped.write.value == nil)
+        // The practice's copy has the value and no redaction here kills it: the value comes back,
+        // logged again so that the charity's own peers are sent it.
+        let report = try c.pull(from: p)
+        #expect(report.applied == 1)
+        let restored = try #require(try phone(c))
+        #expect(restored.write.text == "07700900777")
+        #expect(restored.live && restored.winner)
+        #expect(restored.localSeq > stripped.localSeq)
+        #expect(try c.changes(after: stripped.localSeq, limit: 10).map(\.write.id) == [restored.write.id])
+        // The redaction arrives: stripped again, here and on disk.
+        try c.pull(from: h)
+        #expect(try phone(c)?.write.value == nil)
+        #expect(try phone(c)?.live == false)
+        // A node that holds the redaction keeps the write stripped, whatever copy comes.
+        let d = try Store.signed(at: dir.file("d.sqlite"), node: Fixture.charity2)
+        try d.pull(from: h)
+        #expect(try d.pull(from: p).applied == 0)
+        #expect(try phone(d)?.write.value == nil)
+        for (store, name) in [(c, "c.sqlite"), (d, "d.sqlite")] {
+            try store.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.file(name)))
+            #expect(bytes.range(of: Data("07700900777".utf8)) == nil, "\(name) still holds the redacted phone")
+        }
+    }
+
     @Test(
         "a redaction strips values from the state and the change log, on disk; a later write that knew of it keeps its value"
     )

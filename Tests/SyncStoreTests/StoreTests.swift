@@ -124,6 +124,7 @@ struct StoreTests {
                 try db.execute(sql: "DROP TABLE view_refresh")
                 try db.execute(sql: "ALTER TABLE node DROP COLUMN rollback_seq")  // migration 6
                 try db.execute(sql: "ALTER TABLE node DROP COLUMN rollback_hlc")
+                try db.execute(sql: "DROP TABLE resync_deferred")  // migration 7
                 try db.execute(sql: "PRAGMA user_version = 4")
             }
         }

@@ -19,10 +19,12 @@ extension Store {
     /// each change sealed with its origin's signature as `other` holds it, after the key bindings
     /// that verify the batch (accepted as `DeliveryAnchorPolicy` anchors them).
     @discardableResult
-    func pull(from other: Store, wall: UInt64 = Fixture.wall, batch: Int = 7) throws -> ApplyReport {
+    func pull(from other: Store, wall: UInt64 = Fixture.wall, batch: Int = 7, batches: Int = .max) throws
+        -> ApplyReport
+    {
         let peer = try other.nodeState()
         var total = ApplyReport()
-        while true {
+        for _ in 0..<batches {
             let after = try checkpoint(peer: peer.node, incarnation: peer.incarnation)
             let rows = try other.changes(after: after, limit: batch)
             guard let last = rows.last else { return total }
@@ -45,5 +47,6 @@ extension Store {
             total.refused += r.refused
             total.quarantined += r.quarantined
         }
+        return total
     }
 }
