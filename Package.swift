@@ -46,6 +46,9 @@ let package = Package(
             exclude: ["Migrations"],
             swiftSettings: strict
         ),
+        // The use cases of a node's people (referrals, services) with their authority rules: the one
+        // place field writes are built. The CLI, the demo, the simulator and the benchmarks call it.
+        .target(name: "SyncDomain", dependencies: ["SyncCore", "SyncStore"], swiftSettings: strict),
         // Wire framing (length, type byte, payload), messages and the session state machine. No sockets.
         .target(
             name: "SyncProtocol",
@@ -120,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "spsync",
             dependencies: [
-                "SyncCore", "SyncStore", "SyncTransport", "SyncNode", "SyncHTTP",
+                "SyncCore", "SyncStore", "SyncDomain", "SyncTransport", "SyncNode", "SyncHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -183,6 +186,10 @@ let package = Package(
             dependencies: [
                 "SyncCore", "SyncNode", "SyncProtocol", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "SyncDomainTests",
+            dependencies: ["SpsyncTestSupport", "SyncCore", "SyncStore", "SyncDomain", "SyncSimulation"],
             swiftSettings: strict),
         .testTarget(
             name: "SyncSimulationTests", dependencies: ["SpsyncTestSupport", "SyncSimulation"], swiftSettings: strict),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncDomain
 import SyncNode
 import SyncStore
 
@@ -43,26 +44,15 @@ struct Resolve: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let store = try home.nodeHome.store()
             let id = try recordID(record)
             let key: FieldKey
             do { key = try FieldKey(field) } catch let e as SyncError { throw SyncError(.usage, e.message) }
-            let live = try store.live(id, key)
-            guard live.count > 1 else {
+            let resolution: Domain.Resolution = keep.map { .keep($0) } ?? .value(FieldValue.text(value ?? ""))
+            do {
+                try domain(home.nodeHome).resolve(id, key, resolution, at: WallClock.now())
+            } catch let e as SyncError where e.code == .notFound {
                 throw SyncError(.notFound, "\(id) \(key) is not in conflict here (see `spsync conflicts`)")
             }
-            let chosen: [UInt8]
-            if let keep {
-                guard let w = live.first(where: { $0.write.change.description == keep }), let v = w.write.value else {
-                    throw SyncError(
-                        .usage, "--keep \(keep) is not one of the live values of \(key): see `spsync conflicts`")
-                }
-                chosen = v
-            } else {
-                chosen = FieldValue.text(value ?? "")
-            }
-            // The new write's causal context covers every live value, so it replaces them all.
-            try store.write(id, [(key, chosen)], wallMillis: WallClock.now())
             notifyDaemon(home.nodeHome)
             print("\(id) \(key): resolved")
         }
@@ -86,18 +76,11 @@ struct Settle: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let store = try home.nodeHome.store()
-            _ = try referringNode(store)
+            let domain = try domain(home.nodeHome)
             let id = try recordID(referral)
-            guard
-                let conflict = try store.conflicts().first(where: { $0.record == id.rawValue && $0.field == "status" })
-            else {
-                throw SyncError(.notFound, "\(id) has no contradictory decisions to settle here")
-            }
-            let event = ProgressEvent(event: "settled", settles: conflict.candidates.map(\.write), keep: keep)
-            try store.write(id, [(.progressEvents, FieldValue.json(event))], wallMillis: WallClock.now())
+            try domain.settle(id, keep: ProgressEvent.Kind(rawValue: keep) ?? .accepted, at: WallClock.now())
             notifyDaemon(home.nodeHome)
-            print("\(id): settled as \(keep) (\(try store.referral(id).status))")
+            print("\(id): settled as \(keep) (\(try domain.store.referral(id).status))")
         }
     }
 }

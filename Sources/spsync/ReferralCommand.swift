@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncDomain
 import SyncNode
 import SyncStore
 
@@ -58,24 +59,19 @@ struct PersonOptions: ParsableArguments {
         }
     }
 
-    var contactFields: [(FieldKey, [UInt8])] {
-        [
-            (FieldKey.contactGivenName, name), (.contactPhone, phone), (.contactEmail, email),
-            (.contactPreferred, preferredContact), (.contactAccessNeeds, accessNeeds),
-            (.contactInterpreter, interpreter),
-        ].compactMap { k, v in v.map { (k, FieldValue.text($0)) } }
+    /// The details as the domain takes them (values already checked by `checkValues`).
+    func person() throws -> Domain.Person {
+        var nhs: NHSNumber?
+        if let nhsNumber {
+            do { nhs = try NHSNumber(nhsNumber) } catch { throw SyncError(.usage, "--nhs-number: \(error.message)") }
+        }
+        return Domain.Person(
+            givenName: name, phone: phone, email: email, preferredContact: preferredContact.flatMap(ContactMethod.init),
+            accessNeeds: accessNeeds, interpreter: interpreter, nhsNumber: nhs, dateOfBirth: dob, address: address)
     }
 
-    func clinicalFields() throws -> [(FieldKey, [UInt8])] {
-        var out: [(FieldKey, [UInt8])] = []
-        if let nhsNumber {
-            let n: NHSNumber
-            do { n = try NHSNumber(nhsNumber) } catch { throw SyncError(.usage, "--nhs-number: \(error.message)") }
-            out.append((.clinicalNHSNumber, FieldValue.text(n.digits)))
-        }
-        if let dob { out.append((.clinicalDateOfBirth, FieldValue.text(dob))) }
-        if let address { out.append((.clinicalAddress, FieldValue.text(address))) }
-        return out
+    var hasContact: Bool {
+        [name, phone, email, preferredContact, accessNeeds, interpreter].contains { $0 != nil }
     }
 }
 
@@ -89,30 +85,21 @@ extension CalendarDate {
     }
 }
 
-/// Refuses to address a referral to a service this node does not hold — a mistyped id, or one not
-/// synced here yet — unless `force`: the charity may have published it and not yet reached this node.
-func checkKnownService(_ store: Store, _ service: RecordID, force: Bool) throws {
-    guard !force else { return }
-    do {
-        _ = try store.service(service, wallMillis: WallClock.now())
-    } catch let error as SyncError where error.code == .notFound {
-        throw SyncError(
-            .usage,
-            "--service \(service) is not a service this node knows: check the id with `spsync service list`, or "
-                + "sync first; add --force to address it to a service not yet synced here")
-    }
+/// The use cases of this node, with the PCN its node.toml names (for a practice).
+func domain(_ home: NodeHome) throws -> Domain {
+    let store = try home.store()
+    let pcn = try home.config().node.pcn.map { try nodeID($0, option: "node.toml pcn") }
+    return try Domain(store: store, pcn: pcn)
 }
 
-/// The node must be a practice or a hub to make or address referrals.
-func referringNode(_ store: Store) throws -> NodeID {
-    let node = try store.nodeState().node
-    guard node.role != .vcse else {
-        throw SyncError(
-            .unauthorised,
-            "\(node) is a charity: referrals are made by practices and PCN hubs; a charity records progress with `spsync referral update ID --status …`"
-        )
+/// Runs a use case that may name a service this node does not hold, adding the option that
+/// addresses it anyway to the domain's words.
+func addressingUnknown<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as SyncError where error.code == .notFound && error.message.hasPrefix("no service") {
+        throw SyncError(.usage, error.message + " (add --force)")
     }
-    return node
 }
 
 struct ReferralCreate: ParsableCommand {
@@ -153,67 +140,26 @@ struct ReferralCreate: ParsableCommand {
     func run() throws {
         try runReporting {
             let home = self.home.nodeHome
-            let store = try home.store()
-            let node = try referringNode(store)
-            let config = try home.config()
-            let (practiceID, pcnID): (NodeID, NodeID)
-            if node.role == .practice {
-                guard let pcn = config.node.pcn else {
-                    throw SyncError(.usage, "node.toml names no pcn for this practice")
-                }
-                (practiceID, pcnID) = (node, try nodeID(pcn, option: "node.toml pcn"))
-                if practice != nil {
-                    throw SyncError(.usage, "--practice is for hubs; a practice refers its own patients")
-                }
-            } else {
-                guard let practice else {
-                    throw SyncError(.usage, "a hub names the person's practice: add --practice A81001")
-                }
-                (practiceID, pcnID) = (try nodeID(practice, option: "--practice"), node)
-                guard practiceID.role == .practice else {
-                    throw SyncError(.usage, "--practice \(practice) is not a practice ODS code")
-                }
+            let domain = try domain(home)
+            if domain.node.role == .practice, practice != nil {
+                throw SyncError(.usage, "--practice is for hubs; a practice refers its own patients")
             }
-            let toID = try nodeID(to, option: "--to")
-            var serviceID: RecordID?
-            if let service {
-                serviceID = try recordID(service)
-                guard let owner = serviceID?.serviceOwner else {
-                    throw SyncError(.usage, "--service \(service) is not a service id (S.…)")
-                }
-                guard owner == toID else {
-                    throw SyncError(
-                        .usage,
-                        "--service \(service) is run by \(owner): a referral to a service is addressed to its owner, so use --to \(owner)"
-                    )
-                }
-                if let serviceID { try checkKnownService(store, serviceID, force: force) }
-            } else if toID != pcnID {
-                throw SyncError(
-                    .usage, "--to \(toID): a referral goes to the PCN hub \(pcnID), or to a charity with --service S.…")
+            if domain.node.role == .hub, practice == nil {
+                throw SyncError(.usage, "a hub names the person's practice: add --practice A81001")
             }
-            let contact = person.contactFields
-            if !contact.isEmpty, consent == nil {
+            if person.hasContact, consent == nil {
                 throw SyncError(
                     .usage,
                     "contact details need a basis for sharing them: add --consent explicit (or implied), or leave the contact details out"
                 )
             }
-            let wall = WallClock.now()
-            let id = try RecordID.referral(practice: practiceID, pcn: pcnID, uuid: Store.newUUID(wallMillis: wall))
-            var fields: [(FieldKey, [UInt8])] = [
-                (.routingNeeds, FieldValue.json(need.sorted())),
-                (.progressEvents, FieldValue.json(ProgressEvent(event: "referred"))),
-            ]
-            if let serviceID { fields.append((.routingService, FieldValue.text(serviceID.rawValue))) }
-            if let urgency { fields.append((.routingUrgency, FieldValue.text(urgency))) }
-            if let note { fields.append((.routingNote, FieldValue.text(note))) }
-            if let consent {
-                fields.append((.consent, FieldValue.json(Consent(basis: consent, recordedBy: node.rawValue, at: wall))))
-            }
-            fields += contact
-            fields += try person.clinicalFields()
-            try store.write(id, fields, wallMillis: wall)
+            let new = Domain.NewReferral(
+                needs: need.compactMap(NeedCategory.init),
+                practice: try practice.map { try nodeID($0, option: "--practice") },
+                to: try nodeID(to, option: "--to"), service: try service.map(recordID), serviceNotYetSynced: force,
+                urgency: urgency.flatMap(Urgency.init), note: note, consent: consent.flatMap(ConsentBasis.init),
+                person: try person.person())
+            let id = try addressingUnknown { try domain.createReferral(new, at: WallClock.now()) }
             notifyDaemon(home)
             if output.json { try printJSON(["id": id.rawValue]) } else { print(id) }
         }
@@ -259,98 +205,29 @@ struct ReferralUpdate: ParsableCommand {
         try person.checkValues()
     }
 
-    static func scores(_ text: String?, _ option: String) throws -> [Int]? {
+    static func scores(_ text: String?, _ option: String) throws -> ONS4? {
         guard let text else { return nil }
-        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 4, parts.allSatisfy({ $0 != nil && (0...10).contains($0!) }) else {
+        do { return try ONS4(parsing: text) } catch {
             throw SyncError(.usage, "\(option) \(text): give four scores 0-10, comma-separated, e.g. 6,7,5,4")
         }
-        return parts.compactMap { $0 }
     }
 
     func run() throws {
         try runReporting {
-            let store = try home.nodeHome.store()
-            let node = try store.nodeState().node
+            let home = self.home.nodeHome
+            let domain = try domain(home)
             let record = try recordID(id)
-            guard let (practice, pcn) = record.referralParties else {
-                throw SyncError(.usage, "\(id) is not a referral id (R.…)")
-            }
-            let current = try store.referral(record)
-            let isParty = node == practice || node == pcn
-            // A charity's events and notes name its service: the referral's current target, which it must own.
-            func ownService() throws -> String {
-                guard let s = current.service, (try? RecordID(s))?.serviceOwner == node else {
-                    throw SyncError(
-                        .unauthorised,
-                        "\(record) is not addressed to a service of \(node): only the current service's owner records its progress"
-                    )
-                }
-                return s
-            }
-            let wall = WallClock.now()
-            var fields: [(FieldKey, [UInt8])] = []
-            if let service {
-                let s = try recordID(service)
-                guard s.serviceOwner != nil else {
-                    throw SyncError(.usage, "--service \(service) is not a service id (S.…)")
-                }
-                try checkKnownService(store, s, force: force)
-                fields.append((.routingService, FieldValue.text(s.rawValue)))
-            }
-            if let status, let kind = ProgressEvent.Kind(rawValue: status) {
-                if kind.byPracticeOrHub {
-                    guard isParty else {
-                        throw SyncError(
-                            .unauthorised,
-                            "'\(status)' is the practice's or PCN's to record; a service records received, contacted, accepted, declined, unable_to_contact, attending, did_not_attend, completed"
-                        )
-                    }
-                    fields.append((.progressEvents, FieldValue.json(ProgressEvent(event: status, reason: reason))))
-                } else {
-                    guard !isParty || node.role == .vcse else {
-                        throw SyncError(.unauthorised, "'\(status)' is for the service's owner to record, not \(node)")
-                    }
-                    fields.append(
-                        (
-                            .progressEvents,
-                            FieldValue.json(ProgressEvent(event: status, service: try ownService(), reason: reason))
-                        ))
-                }
-            }
-            if let note {
-                let n = isParty ? ReferralNote(text: note) : ReferralNote(text: note, service: try ownService())
-                fields.append((.progressNotes, FieldValue.json(n)))
-            }
-            if let consent {
-                let held = try store.live(record, .consent).first?.write.value.flatMap {
-                    try? FieldValue.decode(Consent.self, $0, field: .consent)
-                }
-                let c =
-                    consent == "withdrawn"
-                    ? Consent(
-                        basis: held?.basis ?? "explicit", recordedBy: node.rawValue, at: held?.at ?? wall,
-                        withdrawnAt: wall)
-                    : Consent(basis: consent, recordedBy: node.rawValue, at: wall)
-                fields.append((.consent, FieldValue.json(c)))
-            }
-            let before = try Self.scores(ons4Before, "--ons4-before"),
-                after = try Self.scores(ons4After, "--ons4-after")
-            if before != nil || after != nil || outcome != nil {
-                let entry = OutcomeEntry(
-                    service: node == pcn ? current.service : try ownService(), ons4Before: before, ons4After: after,
-                    message: outcome)
-                fields.append((.outcomeEntries, FieldValue.json(entry)))
-            }
-            fields += person.contactFields
-            fields += try person.clinicalFields()
-            guard !fields.isEmpty else {
-                throw SyncError(
-                    .usage, "nothing to update: give --service, --status, --note, --consent, an outcome or details")
-            }
-            let ref = try store.write(record, fields, wallMillis: wall)
-            notifyDaemon(home.nodeHome)
-            let now = try store.referral(record)
+            let change = Domain.ReferralChange(
+                service: try service.map(recordID), serviceNotYetSynced: force,
+                progress: status.flatMap(ProgressEvent.Kind.init), reason: reason, note: note,
+                consent: consent.map {
+                    $0 == "withdrawn" ? .withdrawn : .given(ConsentBasis(rawValue: $0) ?? .implied)
+                },
+                ons4Before: try Self.scores(ons4Before, "--ons4-before"),
+                ons4After: try Self.scores(ons4After, "--ons4-after"), outcome: outcome, person: try person.person())
+            let ref = try addressingUnknown { try domain.update(record, change, at: WallClock.now()) }
+            notifyDaemon(home)
+            let now = try domain.store.referral(record)
             print("\(record): \(now.status), to \(now.to) (change \(ref.seq))")
         }
     }
@@ -459,11 +336,8 @@ struct ReferralRedact: ParsableCommand {
                 throw SyncError(
                     .usage, "--class \(dataClass): use routing, consent, contact, clinical, progress or outcome")
             }
-            let store = try home.nodeHome.store()
-            _ = try referringNode(store)
             let record = try recordID(id)
-            _ = try store.referral(record)
-            try store.write(record, [(.redaction(cls), FieldValue.text(reason))], wallMillis: WallClock.now())
+            try domain(home.nodeHome).redact(record, cls, reason: reason, at: WallClock.now())
             notifyDaemon(home.nodeHome)
             print("\(record): \(cls.rawValue) redacted here; peers strip it when they receive the redaction")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncDomain
 import SyncNode
 import SyncStore
 
@@ -9,19 +10,6 @@ struct ServiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "service", abstract: "Publish and list services and their capacity.",
         subcommands: [ServiceAdd.self, ServiceSetCapacity.self, ServiceList.self])
-}
-
-/// Opens the home, checks this node is a charity, and returns (node, store).
-func charityNode(_ home: NodeHome, action: String) throws -> (NodeID, Store) {
-    let store = try home.store()
-    let node = try store.nodeState().node
-    guard node.role == .vcse else {
-        throw SyncError(
-            .unauthorised,
-            "\(node) is a \(node.role.rawValue): only a charity (vcse) node can \(action); services belong to the charity that runs them"
-        )
-    }
-    return (node, store)
 }
 
 struct ServiceAdd: ParsableCommand {
@@ -75,32 +63,20 @@ struct ServiceAdd: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let (node, store) = try charityNode(home.nodeHome, action: "add a service")
-            let wall = WallClock.now()
-            let id = try RecordID.service(owner: node, uuid: Store.newUUID(wallMillis: wall))
-            var fields: [(FieldKey, [UInt8])] = [
-                (.serviceName, FieldValue.text(name)), (.serviceCategory, FieldValue.text(category)),
-                (.serviceRoute, FieldValue.text(route)), (.serviceAccepting, FieldValue.text(accepting)),
-            ]
-            if let available, let maximum {
-                fields.append(
-                    (
-                        .serviceCapacity,
-                        FieldValue.json(
-                            ServiceCapacity(unit: unit, available: available, maximum: maximum, updated: wall))
-                    ))
-            }
-            if let description { fields.append((.serviceDescription, FieldValue.text(description))) }
-            if let eligibility { fields.append((.serviceEligibility, FieldValue.text(eligibility))) }
-            if let ageMin { fields.append((.serviceAgeMin, FieldValue.integer(ageMin))) }
-            if let ageMax { fields.append((.serviceAgeMax, FieldValue.integer(ageMax))) }
-            if let area { fields.append((.serviceArea, FieldValue.text(area))) }
-            if let schedule { fields.append((.serviceSchedule, FieldValue.text(schedule))) }
-            if let waitDays { fields.append((.serviceWaitDays, FieldValue.integer(waitDays))) }
-            if let validDays {
-                fields.append((.serviceCapacityValidUntil, FieldValue.integer(Int(wall) + validDays * 86_400_000)))
-            }
-            try store.write(id, fields, wallMillis: wall)
+            var new = Domain.NewService(name: name, category: ServiceCategory(rawValue: category) ?? .other)
+            new.unit = unit
+            if let available, let maximum { new.capacity = (available, maximum) }
+            new.description = description
+            new.eligibility = eligibility
+            new.ageMin = ageMin
+            new.ageMax = ageMax
+            new.area = area
+            new.schedule = schedule
+            new.route = ReferralRoute(rawValue: route) ?? .direct
+            new.accepting = Accepting(rawValue: accepting) ?? .open
+            new.waitDays = waitDays
+            new.validDays = validDays
+            let id = try domain(home.nodeHome).addService(new, at: WallClock.now())
             notifyDaemon(home.nodeHome)
             if output.json { try printJSON(["id": id.rawValue]) } else { print(id) }
         }
@@ -132,29 +108,12 @@ struct ServiceSetCapacity: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let (node, store) = try charityNode(home.nodeHome, action: "set capacity")
             let id = try recordID(service)
-            guard id.serviceOwner == node else {
-                throw SyncError(
-                    .unauthorised,
-                    "\(id) belongs to \(id.serviceOwner?.rawValue ?? "nobody"), not to \(node): only its owner sets its capacity"
-                )
-            }
-            let wall = WallClock.now()
-            let current = try store.service(id, wallMillis: wall).capacity
-            guard let max = maximum ?? current?.maximum else {
-                throw SyncError(.usage, "\(id) has no maximum yet: give --maximum as well")
-            }
-            let capacity = ServiceCapacity(
-                unit: unit ?? current?.unit ?? "places", available: available, maximum: max, updated: wall)
-            var fields: [(FieldKey, [UInt8])] = [(.serviceCapacity, FieldValue.json(capacity))]
-            if let accepting { fields.append((.serviceAccepting, FieldValue.text(accepting))) }
-            if let validDays {
-                fields.append((.serviceCapacityValidUntil, FieldValue.integer(Int(wall) + validDays * 86_400_000)))
-            }
-            try store.write(id, fields, wallMillis: wall)
+            let capacity = try domain(home.nodeHome).setCapacity(
+                id, available: available, maximum: maximum, unit: unit, accepting: accepting.flatMap(Accepting.init),
+                validDays: validDays, at: WallClock.now())
             notifyDaemon(home.nodeHome)
-            print("\(id): \(available) of \(max) \(capacity.unit) available")
+            print("\(id): \(capacity.available) of \(capacity.maximum) \(capacity.unit) available")
         }
     }
 }

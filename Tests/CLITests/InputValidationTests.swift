@@ -76,8 +76,8 @@ struct InputValidationTests {
             try expectRefusedUnchanged(p, create + extra, hint)
         }
         let unknown = ["referral", "create", "--to", "GB-CHC-1234567", "--service", service, "--need", "debt"]
-        try expectRefusedUnchanged(p, unknown, "is not a service this node knows")
-        try expectRefusedUnchanged(p, ["referral", "update", id, "--service", service], "spsync service list")
+        try expectRefusedUnchanged(p, unknown, "is known here: sync first, or check the id")
+        try expectRefusedUnchanged(p, ["referral", "update", id, "--service", service], "(add --force)")
         try expectRefusedUnchanged(p, ["referral", "update", id, "--phone", "0770"], "not a UK phone number")
         // --force addresses a service not yet synced here.
         _ = try p.ok(["referral", "update", id, "--service", service, "--force"])
