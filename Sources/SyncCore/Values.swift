@@ -251,3 +251,29 @@ public enum FieldValue {
         return i
     }
 }
+
+extension NeedCategory {
+    /// The service categories that answer this need, best first: what a link worker is shown for a
+    /// person with it (`spsync service list --need`). Social prescribing's usual pairings; a
+    /// category may answer several needs.
+    public var suitableCategories: [ServiceCategory] {
+        switch self {
+        case .loneliness:
+            return [
+                .befriending, .communityGroup, .peerSupport, .artsAndCreativity, .volunteering, .gardening,
+                .digitalInclusion,
+            ]
+        case .longTermCondition: return [.physicalActivity, .healthyEating, .peerSupport, .mindfulness]
+        case .mentalWellbeing:
+            return [.counselling, .mindfulness, .peerSupport, .artsAndCreativity, .gardening, .befriending]
+        case .physicalActivity: return [.physicalActivity, .gardening, .healthyEating]
+        case .housing: return [.housingSupport]
+        case .debt: return [.debtAdvice]
+        case .employment: return [.employmentSupport, .volunteering, .digitalInclusion]
+        case .carer: return [.carersSupport, .peerSupport]
+        case .bereavement: return [.bereavement, .counselling, .befriending]
+        case .mobility: return [.physicalActivity, .communityGroup, .befriending, .digitalInclusion]
+        case .other: return [.other]
+        }
+    }
+}

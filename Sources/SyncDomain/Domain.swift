@@ -187,6 +187,9 @@ public struct Domain: Sendable {
         public var outcome: String?
         /// Practice and hub.
         public var person = Person()
+        /// With `progress` `accepted` at a charity: take one of the service's free places in the same
+        /// step (refused, with nothing written, when it has none).
+        public var takePlace = false
 
         public init(
             service: RecordID? = nil, serviceNotYetSynced: Bool = false, urgency: Urgency? = nil,
@@ -306,7 +309,23 @@ public struct Domain: Sendable {
             throw SyncError(
                 .usage, "nothing to change: give a service, urgency, status, note, consent, an outcome or details")
         }
-        return try store.write(referral, fields, wallMillis: wallMillis)
+        var place: (service: RecordID, left: Int)?
+        if change.takePlace {
+            guard change.progress == .accepted, let s = try? RecordID(try ownService()) else {
+                throw SyncError(.usage, "a place is taken when the service accepts the referral")
+            }
+            let summary = try store.service(s, wallMillis: wallMillis)
+            guard let capacity = summary.capacity, capacity.available > 0 else {
+                throw SyncError(
+                    .usage,
+                    "\(summary.name ?? s.rawValue) has no free \(summary.capacity?.unit ?? "places") to take: set its capacity first, or accept without taking one"
+                )
+            }
+            place = (s, capacity.available - 1)
+        }
+        let ref = try store.write(referral, fields, wallMillis: wallMillis)
+        if let place { try setCapacity(place.service, available: place.left, at: wallMillis) }
+        return ref
     }
 
     /// Strips a class of a referral's data everywhere it reaches (practice and hub).

@@ -44,12 +44,13 @@ struct Resolve: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let id = try recordID(record)
+            let domain = try domain(home.nodeHome)
+            let id = try domain.record(named: record)
             let key: FieldKey
             do { key = try FieldKey(field) } catch let e as SyncError { throw SyncError(.usage, e.message) }
             let resolution: Domain.Resolution = keep.map { .keep($0) } ?? .value(FieldValue.text(value ?? ""))
             do {
-                try domain(home.nodeHome).resolve(id, key, resolution, at: WallClock.now())
+                try domain.resolve(id, key, resolution, at: WallClock.now())
             } catch let e as SyncError where e.code == .notFound {
                 throw SyncError(.notFound, "\(id) \(key) is not in conflict here (see `spsync conflicts`)")
             }
@@ -77,7 +78,7 @@ struct Settle: ParsableCommand {
     func run() throws {
         try runReporting {
             let domain = try domain(home.nodeHome)
-            let id = try recordID(referral)
+            let id = try domain.referral(named: referral)
             try domain.settle(id, keep: ProgressEvent.Kind(rawValue: keep) ?? .accepted, at: WallClock.now())
             notifyDaemon(home.nodeHome)
             print("\(id): settled as \(keep) (\(try domain.store.referral(id).status))")

@@ -107,8 +107,14 @@ struct ReferralCreate: ParsableCommand {
         commandName: "create", abstract: "Refer a person (practices and hubs). Prints the referral id.")
 
     @OptionGroup var home: HomeOptions
-    @Option(help: "Who it is addressed to: the PCN hub, or a charity together with --service.") var to: String
-    @Option(help: "The service to refer to (S.…), one this node knows (see `spsync service list`).")
+    @Option(
+        help:
+            "Who it is addressed to: the PCN hub (the default without --service), or the charity running --service.")
+    var to: String?
+    @Option(
+        help:
+            "The service to refer to: its name, its id, or 6+ characters of its id, as `spsync service list --need …` shows."
+    )
     var service: String?
     @Flag(help: "Address the referral to --service even though this node has not received it yet (not yet synced).")
     var force = false
@@ -156,12 +162,15 @@ struct ReferralCreate: ParsableCommand {
             let new = Domain.NewReferral(
                 needs: need.compactMap(NeedCategory.init),
                 practice: try practice.map { try nodeID($0, option: "--practice") },
-                to: try nodeID(to, option: "--to"), service: try service.map(recordID), serviceNotYetSynced: force,
+                to: try to.map { try nodeID($0, option: "--to") },
+                service: try service.map { try domain.service(named: $0) },
+                serviceNotYetSynced: force,
                 urgency: urgency.flatMap(Urgency.init), note: note, consent: consent.flatMap(ConsentBasis.init),
                 person: try person.person())
             let id = try addressingUnknown { try domain.createReferral(new, at: WallClock.now()) }
             notifyDaemon(home)
             if output.json { try printJSON(["id": id.rawValue]) } else { print(id) }
+            if let service = new.service { warnIfNoRoom(domain, service) }
         }
     }
 }
@@ -171,9 +180,12 @@ struct ReferralUpdate: ParsableCommand {
         commandName: "update", abstract: "Address, progress, annotate or record the outcome of a referral.")
 
     @OptionGroup var home: HomeOptions
-    @Argument(help: "The referral id (R.…).") var id: String
-    @Option(help: "Address it to this service (practices and hubs), one this node knows (see `spsync service list`).")
+    @Argument(help: "The referral: its id, or 6+ characters of it as `spsync referral list` shows.") var id: String
+    @Option(help: "Address it to this service (practices and hubs): its name, its id, or 6+ characters of its id.")
     var service: String?
+    @Option(help: "routine, soon or urgent (practices and hubs).") var urgency: String?
+    @Flag(help: "With --status accepted: take one of the service's free places in the same step.")
+    var takePlace = false
     @Flag(help: "Address it to --service even though this node has not received that service yet (not yet synced).")
     var force = false
     @Option(
@@ -199,6 +211,10 @@ struct ReferralUpdate: ParsableCommand {
         if let consent, !["withdrawn", "explicit", "implied"].contains(consent) {
             throw ValidationError("--consent must be withdrawn, explicit or implied")
         }
+        if let urgency, Urgency(rawValue: urgency) == nil {
+            throw ValidationError("--urgency must be routine, soon or urgent")
+        }
+        if takePlace, status != "accepted" { throw ValidationError("--take-place goes with --status accepted") }
         try checkText(reason, "--reason", .freeText)
         try checkText(note, "--note", .freeText)
         try checkText(outcome, "--outcome", .freeText)
@@ -216,42 +232,127 @@ struct ReferralUpdate: ParsableCommand {
         try runReporting {
             let home = self.home.nodeHome
             let domain = try domain(home)
-            let record = try recordID(id)
-            let change = Domain.ReferralChange(
-                service: try service.map(recordID), serviceNotYetSynced: force,
+            let record = try domain.referral(named: id)
+            var change = Domain.ReferralChange(
+                service: try service.map { try domain.service(named: $0) }, serviceNotYetSynced: force,
+                urgency: urgency.flatMap(Urgency.init),
                 progress: status.flatMap(ProgressEvent.Kind.init), reason: reason, note: note,
                 consent: consent.map {
                     $0 == "withdrawn" ? .withdrawn : .given(ConsentBasis(rawValue: $0) ?? .implied)
                 },
                 ons4Before: try Self.scores(ons4Before, "--ons4-before"),
                 ons4After: try Self.scores(ons4After, "--ons4-after"), outcome: outcome, person: try person.person())
+            change.takePlace = takePlace
             let ref = try addressingUnknown { try domain.update(record, change, at: WallClock.now()) }
             notifyDaemon(home)
             let now = try domain.store.referral(record)
             print("\(record): \(now.status), to \(now.to) (change \(ref.seq))")
+            if let service = change.service { warnIfNoRoom(domain, service) }
+            if takePlace, let s = now.service.flatMap({ try? RecordID($0) }),
+                let c = try? domain.store.service(s, wallMillis: WallClock.now()).capacity
+            {
+                print("took a place: \(c.available) of \(c.maximum) \(c.unit) free now")
+            }
         }
     }
 }
 
 struct ReferralList: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "List the referrals this node holds.")
+        commandName: "list", abstract: "List the referrals this node holds, newest first.")
 
     @OptionGroup var home: HomeOptions
-    @Option(help: "Only referrals with this status.") var status: String?
+    @Option(
+        help:
+            "Only referrals with this status (\(ProgressEvent.Kind.allCases.map(\.rawValue).joined(separator: ", ")), or conflict)."
+    )
+    var status: String?
+    @Option(help: "Only referrals addressed to this service: its name, id, or 6+ characters of its id.")
+    var service: String?
+    @Option(help: "Only referrals with this need: \(NeedCategory.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var need: String?
+    @Option(help: "Only referrals of this practice (ODS code).") var practice: String?
+    @Option(help: "Only referrals of this urgency: routine, soon or urgent.") var urgency: String?
+    @Option(help: "Only referrals made since: a date (2026-12-01), a UTC time, or an age (90m, 24h, 7d).")
+    var since: String?
     @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let status, status != "conflict", ProgressEvent.Kind(rawValue: status) == nil {
+            throw ValidationError(
+                "--status \(status) is not a status: use \(ProgressEvent.Kind.allCases.map(\.rawValue).joined(separator: ", ")) or conflict"
+            )
+        }
+        if let need, NeedCategory(rawValue: need) == nil {
+            throw ValidationError(
+                "--need \(need) is not a need: use \(NeedCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let urgency, Urgency(rawValue: urgency) == nil {
+            throw ValidationError("--urgency must be routine, soon or urgent")
+        }
+        if let since { _ = try AuditCommand.time(since, now: WallClock.now()) }
+    }
 
     func run() throws {
         try runReporting {
-            let referrals = try home.nodeHome.store().referrals(status: status)
-            if output.json { return try printJSON(referrals) }
+            let domain = try domain(home.nodeHome)
+            let filter = Domain.ReferralFilter(
+                service: try service.map { try domain.service(named: $0) }, need: need.flatMap(NeedCategory.init),
+                practice: try practice.map { try nodeID($0, option: "--practice") },
+                urgency: urgency.flatMap(Urgency.init),
+                since: try since.map { try AuditCommand.time($0, now: WallClock.now()) })
+            var lines = try domain.referrals(filter)
+            if let status { lines = lines.filter { $0.status == status } }
+            if output.json { return try printJSON(lines) }
+            if lines.isEmpty {
+                return print("no referrals" + (filter.isEmpty && status == nil ? " here yet" : " match"))
+            }
+            let now = WallClock.now()
             printTable(
-                ["id", "status", "to", "service", "needs", "updated"],
-                referrals.map {
-                    [$0.id, $0.status, $0.to, $0.service ?? "-", $0.needs.joined(separator: ","), isoTime($0.updated)]
+                ["ref", "made", "status", "urgency", "person", "to", "needs"],
+                lines.map {
+                    [
+                        $0.reference, Age.ago($0.created, now: now), $0.status, $0.urgency ?? "-",
+                        clip($0.person ?? "-", 14), clip($0.serviceName ?? $0.to, 24),
+                        clip($0.needs.joined(separator: ","), 22),
+                    ]
                 })
         }
     }
+}
+
+extension Domain.ReferralFilter {
+    var isEmpty: Bool { service == nil && need == nil && practice == nil && urgency == nil && since == nil }
+}
+
+/// At most `width` characters, ending in "…" when cut.
+func clip(_ text: String, _ width: Int) -> String {
+    text.count <= width ? text : String(text.prefix(width - 1)) + "…"
+}
+
+/// Says so, on standard error, when a referral was just addressed to a service with no free places,
+/// figures gone stale, or not taking referrals: it is allowed (a waiting list), but rarely meant.
+func warnIfNoRoom(_ domain: Domain, _ service: RecordID) {
+    guard let s = try? domain.store.service(service, wallMillis: WallClock.now()) else {
+        FileHandle.standardError.write(
+            Data(
+                "spsync: note: \(service) is not known here yet, so its free places cannot be shown; sync to see them\n"
+                    .utf8))
+        return
+    }
+    let name = s.name ?? service.rawValue
+    var problems: [String] = []
+    if let c = s.capacity, c.available == 0 { problems.append("has no free \(c.unit) (0 of \(c.maximum))") }
+    if s.capacity == nil { problems.append("has published no capacity") }
+    if s.stale { problems.append("has capacity figures past their valid date") }
+    if let a = s.accepting, a == Accepting.paused.rawValue || a == Accepting.closed.rawValue {
+        problems.append("is \(a) to referrals")
+    }
+    guard !problems.isEmpty else { return }
+    FileHandle.standardError.write(
+        Data(
+            "spsync: note: \(EscapedText.printable(name)) \(problems.joined(separator: " and ")); the referral was addressed to it all the same\n"
+                .utf8))
 }
 
 /// One line of a referral's timeline.
@@ -283,8 +384,9 @@ struct ReferralShow: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let store = try home.nodeHome.store()
-            let record = try recordID(id)
+            let domain = try domain(home.nodeHome)
+            let store = domain.store
+            let record = try domain.referral(named: id)
             let summary = try store.referral(record)
             let writes = try store.writes(of: record).sorted { FieldWrite.precedes($0.write, $1.write) }
             // The same fold as the status the listing shows, for the events it does not count.
@@ -336,8 +438,9 @@ struct ReferralRedact: ParsableCommand {
                 throw SyncError(
                     .usage, "--class \(dataClass): use routing, consent, contact, clinical, progress or outcome")
             }
-            let record = try recordID(id)
-            try domain(home.nodeHome).redact(record, cls, reason: reason, at: WallClock.now())
+            let domain = try domain(home.nodeHome)
+            let record = try domain.referral(named: id)
+            try domain.redact(record, cls, reason: reason, at: WallClock.now())
             notifyDaemon(home.nodeHome)
             print("\(record): \(cls.rawValue) redacted here; peers strip it when they receive the redaction")
         }

@@ -9,7 +9,7 @@ import SyncStore
 struct ServiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "service", abstract: "Publish and list services and their capacity.",
-        subcommands: [ServiceAdd.self, ServiceSetCapacity.self, ServiceList.self])
+        subcommands: [ServiceAdd.self, ServiceSetCapacity.self, ServiceList.self, ServiceShow.self])
 }
 
 struct ServiceAdd: ParsableCommand {
@@ -88,7 +88,8 @@ struct ServiceSetCapacity: ParsableCommand {
         commandName: "set-capacity", abstract: "Set how many places a service has free now.")
 
     @OptionGroup var home: HomeOptions
-    @Argument(help: "The service id (S.…).") var service: String
+    @Argument(help: "One of this charity's services: its name, its id, or 6+ characters of its id.")
+    var service: String
     @Option var available: Int
     @Option var maximum: Int?
     @Option(help: "open, waitlist, paused or closed.") var accepting: String?
@@ -108,8 +109,9 @@ struct ServiceSetCapacity: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let id = try recordID(service)
-            let capacity = try domain(home.nodeHome).setCapacity(
+            let domain = try domain(home.nodeHome)
+            let id = try domain.service(named: service, ownedBy: domain.node)
+            let capacity = try domain.setCapacity(
                 id, available: available, maximum: maximum, unit: unit, accepting: accepting.flatMap(Accepting.init),
                 validDays: validDays, at: WallClock.now())
             notifyDaemon(home.nodeHome)
@@ -124,25 +126,101 @@ struct ServiceList: ParsableCommand {
 
     @OptionGroup var home: HomeOptions
     @Flag(help: "Only this node's own services.") var mine = false
+    @Option(help: "Only this category: \(ServiceCategory.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var category: String?
+    @Option(
+        help:
+            "Only services for this need, best suited first: \(NeedCategory.allCases.map(\.rawValue).joined(separator: ", "))."
+    )
+    var need: String?
+    @Option(help: "Only services covering this postcode district (LS1).") var area: String?
+    @Flag(help: "Only services with a free place, taking referrals, with figures not stale.") var available = false
+    @Flag(help: "Only services whose capacity figures are past their valid date.") var stale = false
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let category, ServiceCategory(rawValue: category) == nil {
+            throw ValidationError(
+                "--category \(category) is not a category: use one of \(ServiceCategory.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        if let need, NeedCategory(rawValue: need) == nil {
+            throw ValidationError(
+                "--need \(need) is not a need: use \(NeedCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let area { try checkText(area, "--area", .line) }
+        if available, stale { throw ValidationError("--available and --stale exclude each other") }
+    }
+
+    func run() throws {
+        try runReporting {
+            let domain = try domain(home.nodeHome)
+            let now = WallClock.now()
+            let filter = Domain.ServiceFilter(
+                owner: mine ? domain.node : nil, category: category.flatMap(ServiceCategory.init),
+                need: need.flatMap(NeedCategory.init), area: area, available: available, stale: stale)
+            let services = try domain.services(filter, wallMillis: now)
+            if output.json { return try printJSON(services) }
+            if let need = filter.need {
+                print(
+                    "for \(need.rawValue): \(need.suitableCategories.map(\.rawValue).joined(separator: ", "))")
+            }
+            if services.isEmpty { return print("no services" + (filter.isEmpty ? " known here yet" : " match")) }
+            printTable(
+                ["ref", "name", "category", "free", "accepting", "updated", "owner"],
+                services.map { s in
+                    let free =
+                        s.capacity.map { "\($0.available)/\($0.maximum)" + (s.stale ? " stale" : "") } ?? "-"
+                    return [
+                        s.reference, clip(s.name ?? "-", 24), clip(s.category ?? "-", 18), free, s.accepting ?? "-",
+                        s.capacity.map { Age.ago($0.updated, now: now) } ?? "-", s.owner,
+                    ]
+                })
+        }
+    }
+}
+
+extension Domain.ServiceFilter {
+    var isEmpty: Bool { owner == nil && category == nil && need == nil && area == nil && !available && !stale }
+}
+
+struct ServiceShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Show everything a service's owner published about it.")
+
+    @OptionGroup var home: HomeOptions
+    @Argument(help: "The service: its name, its id, or 6+ characters of its id.") var service: String
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         try runReporting {
-            let store = try home.nodeHome.store()
-            let node = try store.nodeState().node
-            let services = try store.services(owner: mine ? node : nil, wallMillis: WallClock.now())
-            if output.json { return try printJSON(services) }
-            printTable(
-                ["id", "name", "category", "owner", "accepting", "capacity", "updated"],
-                services.map { s in
-                    let cap =
-                        s.capacity.map { "\($0.available)/\($0.maximum) \($0.unit)" + (s.stale ? " (stale)" : "") }
-                        ?? "-"
-                    return [
-                        s.id, s.name ?? "-", s.category ?? "-", s.owner, s.accepting ?? "-", cap,
-                        s.capacity.map { isoTime($0.updated) } ?? "-",
-                    ]
-                })
+            let domain = try domain(home.nodeHome)
+            let now = WallClock.now()
+            let s = try domain.serviceDetail(try domain.service(named: service), wallMillis: now)
+            if output.json { return try printJSON(s) }
+            let capacity =
+                s.capacity.map {
+                    "\($0.available) of \($0.maximum) \($0.unit) free, set \(Age.ago($0.updated, now: now))"
+                        + (s.stale ? " (stale: past its valid date)" : "")
+                } ?? "not published"
+            let ages: String? =
+                switch (s.ageMin, s.ageMax) {
+                case (nil, nil): nil
+                case (let a?, nil): "\(a) and over"
+                case (nil, let b?): "up to \(b)"
+                case (let a?, let b?): "\(a) to \(b)"
+                }
+            let rows: [(String, String?)] = [
+                ("id", s.id), ("run by", s.owner), ("category", s.category), ("capacity", capacity),
+                ("accepting", s.accepting), ("valid until", s.capacityValidUntil.map(isoTime)),
+                ("wait", s.waitDays.map { "\($0) days" }), ("route", s.route),
+                ("area", s.area.isEmpty ? nil : s.area.joined(separator: ", ")), ("ages", ages),
+                ("schedule", s.schedule), ("eligibility", s.eligibility), ("description", s.description),
+            ]
+            print(EscapedText.printable(s.name ?? s.id))
+            for case (let label, let value?) in rows {
+                print(EscapedText.printable("  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + value))
+            }
         }
     }
 }
