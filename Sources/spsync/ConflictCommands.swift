@@ -15,14 +15,29 @@ struct Conflicts: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let conflicts = try home.nodeHome.store().conflicts()
+            let domain = try domain(home.nodeHome)
+            let conflicts = try domain.store.conflicts()
             if output.json { return try printJSON(conflicts) }
             if conflicts.isEmpty { return print("no conflicts") }
-            printTable(
-                ["record", "field", "write", "by", "value"],
-                conflicts.flatMap { c in
-                    c.candidates.map { [c.record, c.field, $0.write, $0.origin, $0.value ?? "(redacted)"] }
-                })
+            // Who wrote each candidate, when, and what; `--keep` takes the choice's reference.
+            for c in conflicts {
+                let record = (try? RecordID(c.record))
+                let name =
+                    record.flatMap { r in r.serviceOwner != nil ? domain.serviceName(c.record) : nil }
+                    ?? record.map { "referral " + Domain.shortReference($0) } ?? c.record
+                print(EscapedText.printable("\(name): \(c.field) has \(c.candidates.count) values (\(c.record))"))
+                for candidate in c.candidates {
+                    let millis = candidate.hlc.split(separator: ".").first.flatMap { UInt64($0) }
+                    let when = millis.map(ReferralShow.when) ?? candidate.hlc
+                    let by = domain.organisationName(candidate.origin) ?? candidate.origin
+                    print(
+                        EscapedText.printable(
+                            "  \(when)  \(by) wrote \(candidate.value ?? "(redacted)")    choice: \(candidate.write)"))
+                }
+            }
+            print(
+                "Keep one: spsync resolve RECORD FIELD --keep CHOICE (or spsync settle REFERRAL --keep STATUS for a status)"
+            )
         }
     }
 }

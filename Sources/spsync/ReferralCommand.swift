@@ -355,11 +355,15 @@ func warnIfNoRoom(_ domain: Domain, _ service: RecordID) {
                 .utf8))
 }
 
-/// One line of a referral's timeline.
+/// One line of a referral's timeline (`referral show --json`).
 struct TimelineEntry: Codable {
     var at: String
     var hlc: String
     var origin: String
+    /// The organisation's name where this node holds it.
+    var by: String
+    /// What it did, in words ("addressed it to Walk and Talk").
+    var text: String
     var change: String
     var field: String
     var value: String?
@@ -372,6 +376,7 @@ struct TimelineEntry: Codable {
 
 struct ReferralDetail: Codable {
     var referral: ReferralSummary
+    var serviceName: String?
     var timeline: [TimelineEntry]
 }
 
@@ -379,42 +384,49 @@ struct ReferralShow: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a referral and its timeline.")
 
     @OptionGroup var home: HomeOptions
-    @Argument var id: String
+    @Argument(help: "The referral: its id, or 6+ characters of it as `spsync referral list` shows.") var id: String
     @OptionGroup var output: OutputOptions
+
+    /// "2 Dec 14:05", in this machine's time zone.
+    static func when(_ millis: UInt64) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_GB")
+        f.dateFormat = "d MMM HH:mm"
+        return f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
 
     func run() throws {
         try runReporting {
             let domain = try domain(home.nodeHome)
-            let store = domain.store
             let record = try domain.referral(named: id)
-            let summary = try store.referral(record)
-            let writes = try store.writes(of: record).sorted { FieldWrite.precedes($0.write, $1.write) }
-            // The same fold as the status the listing shows, for the events it does not count.
-            let fold = StatusFold.fold(
-                events: writes.filter { $0.live && $0.write.field == .progressEvents }.map(\.write),
-                currentService: summary.service.flatMap { try? RecordID($0) })
-            let outOfOrder = Set(fold.outOfOrder)
-            let timeline = writes.map { w in
+            let summary = try domain.store.referral(record)
+            let entries = try domain.timeline(record)
+            let serviceName = summary.service.flatMap(domain.serviceName)
+            let timeline = entries.map {
                 TimelineEntry(
-                    at: isoTime(w.write.hlc.millis), hlc: w.write.hlc.description, origin: w.write.origin.node.rawValue,
-                    change: w.write.change.description, field: w.write.field.rawValue,
-                    value: w.write.value == nil ? "(redacted)" : w.write.text, live: w.live,
-                    outOfOrder: w.live && w.write.field == .progressEvents && outOfOrder.contains(w.write.change),
-                    receivedFrom: w.receivedFrom)
+                    at: isoTime($0.at), hlc: $0.hlc, origin: $0.node, by: $0.by, text: $0.text, change: $0.change,
+                    field: $0.field, value: $0.value, live: $0.live, outOfOrder: $0.outOfOrder,
+                    receivedFrom: $0.receivedFrom)
             }
-            if output.json { return try printJSON(ReferralDetail(referral: summary, timeline: timeline)) }
-            for line in [
-                summary.id, "  status   \(summary.status)", "  to       \(summary.to)",
-                "  service  \(summary.service ?? "-")", "  needs    \(summary.needs.joined(separator: ", "))", "",
-            ] {
-                print(EscapedText.printable(line))
+            if output.json {
+                return try printJSON(ReferralDetail(referral: summary, serviceName: serviceName, timeline: timeline))
             }
-            printTable(
-                ["when", "by", "field", "value"],
-                timeline.map {
-                    let note = !$0.live ? " (replaced)" : $0.outOfOrder ? " (out of order: does not count)" : ""
-                    return [$0.at, $0.origin, $0.field + note, $0.value ?? ""]
-                })
+            let person = try domain.store.live(record, .contactGivenName).first?.write.text
+            let to = summary.service.map { serviceName ?? $0 } ?? (domain.organisationName(summary.to) ?? summary.to)
+            var header = [
+                "\(summary.id)  (\(Domain.shortReference(record)))", "  status   \(summary.status)",
+                "  to       \(to)",
+            ]
+            if let s = summary.service, serviceName != nil { header.append("  service  \(s)") }
+            header += [
+                "  needs    \(summary.needs.joined(separator: ", "))", "  urgency  \(summary.urgency ?? "-")",
+            ]
+            if let person { header.append("  person   \(person)") }
+            for line in header + [""] { print(EscapedText.printable(line)) }
+            for e in entries {
+                let note = !e.live ? " (replaced)" : e.outOfOrder ? " (out of order: does not count)" : ""
+                print(EscapedText.printable("\(Self.when(e.at))  \(e.by) \(e.text)\(note)"))
+            }
         }
     }
 }
