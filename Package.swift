@@ -110,7 +110,7 @@ let package = Package(
         .target(
             name: "SyncHTTP",
             dependencies: [
-                "SyncCore", "SyncStore", "SyncProtocol", "SyncNode",
+                "SyncCore", "SyncCrypto", "SyncStore", "SyncDomain", "SyncProtocol", "SyncNode",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -11,8 +11,8 @@ import SyncProtocol
 import SyncStore
 
 /// The daemon's HTTP side on a loopback address (`[http] listen` in node.toml): Prometheus text at
-/// `/metrics`, liveness at `/healthz`, readiness at `/readyz`. Served by Hummingbird 2 on the
-/// daemon's own event loops.
+/// `/metrics`, liveness at `/healthz`, readiness at `/readyz`, and the web console (`Console`) at
+/// every other path. Served by Hummingbird 2 on the daemon's own event loops.
 public enum HTTPEndpoints {
     /// Makes the metrics backend (a Prometheus registry behind swift-metrics) for this process.
     /// Call once, before the daemon counts anything.
@@ -51,6 +51,7 @@ public enum HTTPEndpoints {
             return Response(
                 status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
+        Console(daemon: daemon).add(to: router)
         return Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: nil),
             eventLoopGroupProvider: .shared(daemon.runtime.group), logger: logger)

@@ -309,12 +309,12 @@ struct ReferralList: ParsableCommand {
             }
             let now = WallClock.now()
             printTable(
-                ["ref", "made", "status", "urgency", "person", "to", "needs"],
+                ["ref", "age", "status", "urgency", "person", "to", "needs"],
                 lines.map {
                     [
-                        $0.reference, Age.ago($0.created, now: now), $0.status, $0.urgency ?? "-",
-                        clip($0.person ?? "-", 14), clip($0.serviceName ?? $0.to, 24),
-                        clip($0.needs.joined(separator: ","), 22),
+                        $0.reference, $0.created > now ? "0 s" : Age.span(now - $0.created), $0.status,
+                        $0.urgency ?? "-", clip($0.person ?? "-", 12), clip($0.serviceName ?? $0.to, 20),
+                        clip($0.needs.joined(separator: ","), 16),
                     ]
                 })
         }

@@ -172,7 +172,7 @@ struct ServiceList: ParsableCommand {
                     let free =
                         s.capacity.map { "\($0.available)/\($0.maximum)" + (s.stale ? " stale" : "") } ?? "-"
                     return [
-                        s.reference, clip(s.name ?? "-", 24), clip(s.category ?? "-", 18), free, s.accepting ?? "-",
+                        s.reference, clip(s.name ?? "-", 20), clip(s.category ?? "-", 16), free, s.accepting ?? "-",
                         s.capacity.map { Age.ago($0.updated, now: now) } ?? "-", s.owner,
                     ]
                 })

@@ -1,0 +1,157 @@
+import Foundation
+import SpsyncTestSupport
+import SyncNode
+import Testing
+
+/// The web console over real HTTP (curl, a real client that shows the raw exchange) against real
+/// daemons: sign-in by a one-time link, the session cookie's attributes, CSRF, and writes that sync.
+@Suite("web console over HTTP", .serialized)
+struct ConsoleTests {
+    /// One HTTP exchange: status, headers (lower-cased names) and body.
+    struct Exchange {
+        var status: Int
+        var headers: [(String, String)]
+        var body: String
+
+        func header(_ name: String) -> [String] { headers.filter { $0.0 == name }.map(\.1) }
+    }
+
+    /// Runs curl once (no redirects followed), with the session cookie and a form body when given.
+    func http(_ url: String, cookie: String? = nil, form: [String: String]? = nil) throws -> Exchange {
+        var args = ["-s", "-i", "--max-time", "10"]
+        if let cookie { args += ["-b", "spsync_console=\(cookie)"] }
+        for (k, v) in (form ?? [:]).sorted(by: { $0.key < $1.key }) { args += ["--data-urlencode", "\(k)=\(v)"] }
+        let r = try runCommand(executable: "/usr/bin/curl", arguments: args + [url])
+        #expect(r.status == 0, "curl \(url): \(r.err)")
+        let text = r.out.replacingOccurrences(of: "\r\n", with: "\n")
+        let split = text.range(of: "\n\n")
+        let head = split.map { String(text[..<$0.lowerBound]) } ?? text
+        let lines = head.split(separator: "\n")
+        let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (
+                line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            )
+        }
+        return Exchange(status: status, headers: headers, body: split.map { String(text[$0.upperBound...]) } ?? "")
+    }
+
+    /// The value of the first `name="…" value="…"` hidden input or attribute in a page.
+    func attribute(_ page: String, after marker: String) -> String? {
+        guard let r = page.range(of: marker) else { return nil }
+        let rest = page[r.upperBound...]
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        return String(rest[..<end])
+    }
+
+    func withHTTP(_ node: TestNode) throws -> Int {
+        let port = try Loopback.freePort()
+        let config = node.home + "/node.toml"
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try (text + "\n[http]\nlisten = \"127.0.0.1:\(port)\"\n").write(
+            toFile: config, atomically: true, encoding: .utf8)
+        return port
+    }
+
+    /// Signs in through a fresh one-time link and returns the session cookie.
+    func signIn(_ node: TestNode, port: Int) throws -> String {
+        let link = try node.ok(["web", "login"])
+        #expect(link.hasPrefix("http://127.0.0.1:\(port)/login?token="))
+        let login = try http(link)
+        #expect(login.status == 303 && login.header("location") == ["/"])
+        let cookie = try #require(login.header("set-cookie").first)
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            #expect(cookie.contains(attribute), "the session cookie lacks \(attribute): \(cookie)")
+        }
+        // The link works once.
+        #expect(try http(link).status == 401)
+        return String(cookie.split(separator: ";")[0].split(separator: "=", maxSplits: 1)[1])
+    }
+
+    @Test(
+        "a coordinator signs in with a one-time link and sets free places; without the cookie or with another CSRF token nothing changes; the change reaches the hub"
+    )
+    func charitySetsCapacity() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        let port = try withHTTP(net.charity)
+        let service = try net.charity.ok([
+            "service", "add", "--name", "Walk and Talk", "--category", "physical_activity", "--maximum", "10",
+            "--available", "4",
+        ])
+        try net.hub.start()
+        try net.charity.start()
+        let base = "http://127.0.0.1:\(port)"
+        #expect(try http(base + "/services").status == 401, "a page without a session")
+        #expect(try http(base + "/login?token=made-up").status == 401)
+        let cookie = try signIn(net.charity, port: port)
+        let page = try http(base + "/services", cookie: cookie)
+        #expect(page.status == 200 && page.body.contains("Walk and Talk") && page.body.contains("4 of 10 places free"))
+        #expect(page.header("content-security-policy").first?.contains("default-src 'none'") == true)
+        let csrf = try #require(attribute(page.body, after: "name=\"csrf\" value=\""))
+        let action = try #require(attribute(page.body, after: "action=\"/services/"))
+        let post = base + "/services/" + action
+        let form = ["available": "7", "maximum": "10", "accepting": "open", "validDays": "7", "step": "set"]
+        func available() throws -> Int? {
+            let shown = try net.charity.json(["service", "show", service]) as? [String: Any]
+            return (shown?["capacity"] as? [String: Any])?["available"] as? Int
+        }
+        var forged = form
+        forged["csrf"] = "not-the-token"
+        #expect(try http(post, cookie: cookie, form: forged).status == 403)
+        var signed = form
+        signed["csrf"] = csrf
+        #expect(try http(post, form: signed).status == 401, "a POST without the session cookie")
+        #expect(try available() == 4, "a refused POST changed the capacity")
+        let done = try http(post, cookie: cookie, form: signed)
+        #expect(done.status == 303, "\(done.body)")
+        #expect(try available() == 7)
+        // A step down from the page, as the −1 button sends it.
+        signed["step"] = "down"
+        #expect(try http(post, cookie: cookie, form: signed).status == 303)
+        #expect(try available() == 6)
+        try waitUntil("the hub sees the new capacity", seconds: 30) {
+            let services = try net.hub.json(["service", "list"]) as? [[String: Any]]
+            return (services?.first?["capacity"] as? [String: Any])?["available"] as? Int == 6
+        }
+        // Signing out ends the session.
+        #expect(try http(base + "/logout", cookie: cookie, form: ["csrf": csrf]).status == 303)
+        #expect(try http(base + "/services", cookie: cookie).status == 401)
+    }
+
+    @Test("a link worker addresses a referral from the console to a service listed for its need, with its free places")
+    func linkWorkerAddresses() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        let port = try withHTTP(net.hub)
+        _ = try net.charity.ok([
+            "service", "add", "--name", "Tea and Chat", "--category", "befriending", "--maximum", "5", "--available",
+            "2",
+        ])
+        let referral = try net.practice.ok([
+            "referral", "create", "--need", "loneliness", "--name", "Pat", "--consent", "explicit",
+        ])
+        try net.hub.start()
+        try net.charity.start()
+        _ = try net.practice.ok(["sync"])
+        try waitUntil("the hub sees the service", seconds: 30) { try net.hub.storeCount("services") == 1 }
+        let base = "http://127.0.0.1:\(port)"
+        let cookie = try signIn(net.hub, port: port)
+        let inbox = try http(base + "/referrals?need=loneliness", cookie: cookie)
+        #expect(inbox.status == 200 && inbox.body.contains("Pat"))
+        let reference = String(referral.suffix(8))
+        let page = try http(base + "/referrals/\(reference)", cookie: cookie)
+        #expect(page.body.contains("Tea and Chat — 2 of 5 free"), "\(page.body)")
+        let csrf = try #require(attribute(page.body, after: "name=\"csrf\" value=\""))
+        let serviceID = try #require(attribute(page.body, after: "<option value=\"S."))
+        let addressed = try http(
+            base + "/referrals/\(reference)/address", cookie: cookie,
+            form: ["csrf": csrf, "service": "S." + serviceID, "urgency": "soon"])
+        #expect(addressed.status == 303, "\(addressed.body)")
+        try waitUntil("the charity receives the referral", seconds: 30) { try net.charity.storeCount("referrals") == 1 }
+        let atCharity = try net.charity.json(["referral", "list"]) as? [[String: Any]]
+        #expect(atCharity?.first?["serviceName"] as? String == "Tea and Chat")
+        #expect(atCharity?.first?["urgency"] as? String == "soon")
+    }
+}
