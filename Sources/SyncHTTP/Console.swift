@@ -125,6 +125,39 @@ struct Console: Sendable {
                 return Self.back("/referrals/\(Domain.shortReference(referral))", notice: "Note added")
             }
         }
+        router.post("referrals/:ref/outcome") { request, context -> Response in
+            try await post(request) { fields, _, domain in
+                let referral = try domain.referral(named: context.parameters.get("ref") ?? "")
+                func scores(_ prefix: String) throws -> ONS4? {
+                    let given = (1...4).map { fields["\(prefix)\($0)"] ?? "" }
+                    if given.allSatisfy(\.isEmpty) { return nil }
+                    return try ONS4(parsing: given.joined(separator: ","))
+                }
+                let message = fields["message"].flatMap { $0.isEmpty ? nil : $0 }
+                let change = Domain.ReferralChange(
+                    ons4Before: try scores("before"), ons4After: try scores("after"), outcome: message)
+                try domain.update(referral, change, at: Self.now)
+                return Self.back("/referrals/\(Domain.shortReference(referral))", notice: "Outcome recorded")
+            }
+        }
+        router.post("conflicts/resolve") { request, _ -> Response in
+            try await post(request) { fields, _, domain in
+                let record = try domain.record(named: fields["record"] ?? "")
+                let field = fields["field"] ?? ""
+                let keep = fields["keep"] ?? ""
+                if field == "status" {
+                    guard let kind = ProgressEvent.Kind(rawValue: keep) else {
+                        throw SyncError(.usage, "choose the decision to keep")
+                    }
+                    try domain.settle(record, keep: kind, at: Self.now)
+                } else {
+                    let key: FieldKey
+                    do { key = try FieldKey(field) } catch { throw SyncError(.usage, "\(field) is not a field") }
+                    try domain.resolve(record, key, .keep(keep), at: Self.now)
+                }
+                return Self.back("/conflicts", notice: "Decided")
+            }
+        }
         router.post("referrals/:ref/address") { request, context -> Response in
             try await post(request) { fields, _, domain in
                 let referral = try domain.referral(named: context.parameters.get("ref") ?? "")
@@ -381,6 +414,25 @@ struct Console: Sendable {
                         + "<p><label><input type=\"checkbox\" name=\"takePlace\"> Take one of the service's free places (when accepting)</label></p>"
                         + "<p><button type=\"submit\">Record</button></p>") + "</section>"
         }
+        let mayRecordOutcome =
+            referral.referralParties?.pcn == domain.node
+            || summary.service.flatMap({ try? RecordID($0) })?.serviceOwner == domain.node
+        if mayRecordOutcome {
+            func scoreInputs(_ prefix: String, _ legend: String) -> String {
+                let items = ["Life satisfaction", "Worthwhile", "Happiness", "Anxiety (lower is better)"]
+                let inputs = items.enumerated().map { i, label in
+                    "<label for=\"\(prefix)\(i + 1)\">\(label)</label><input id=\"\(prefix)\(i + 1)\" name=\"\(prefix)\(i + 1)\" type=\"number\" min=\"0\" max=\"10\" inputmode=\"numeric\">"
+                }.joined()
+                return "<fieldset><legend>\(legend) (0–10)</legend>\(inputs)</fieldset>"
+            }
+            body +=
+                "<section class=\"card\"><h2>Outcome</h2>"
+                + HTML.form(
+                    "/referrals/\(ref)/outcome", csrf: session.csrf,
+                    scoreInputs("before", "ONS4 wellbeing before") + scoreInputs("after", "ONS4 wellbeing after")
+                        + "<label for=\"message\">Message to the GP</label><textarea id=\"message\" name=\"message\" rows=\"2\" cols=\"40\"></textarea>"
+                        + "<p><button type=\"submit\" class=\"secondary\">Record outcome</button></p>") + "</section>"
+        }
         body +=
             "<section class=\"card\"><h2>Add a note</h2>"
             + HTML.form(
@@ -406,16 +458,38 @@ struct Console: Sendable {
         let conflicts = try domain.store.conflicts()
         var body = conflicts.isEmpty ? "<p>No conflicts: nothing waits for a decision.</p>" : ""
         for c in conflicts {
-            body += "<section class=\"card\"><h2>\(HTML.escape(c.field)) of \(HTML.escape(c.record))</h2><ul>"
+            let record = try? RecordID(c.record)
+            let what =
+                record.flatMap { $0.serviceOwner != nil ? domain.serviceName(c.record) : nil }
+                ?? record.map { "referral " + Domain.shortReference($0) } ?? c.record
+            let isStatus = c.field == "status"
+            body +=
+                "<section class=\"card\"><h2>\(HTML.escape(isStatus ? "Contradictory decisions" : c.field)) on \(HTML.escape(what))</h2><p>Keep one:</p>"
             for candidate in c.candidates {
                 let by = domain.organisationName(candidate.origin) ?? candidate.origin
-                body +=
-                    "<li>\(HTML.escape(by)) wrote <strong>\(HTML.escape(candidate.value ?? "(redacted)"))</strong></li>"
+                let millis = candidate.hlc.split(separator: ".").first.flatMap { UInt64($0) }
+                let when = millis.map { Age.ago($0, now: Self.now) } ?? ""
+                let value = candidate.value ?? "(redacted)"
+                let keep = isStatus ? Self.decision(candidate.value) ?? value : candidate.write
+                let fields =
+                    "<input type=\"hidden\" name=\"record\" value=\"\(HTML.escape(c.record))\">"
+                    + "<input type=\"hidden\" name=\"field\" value=\"\(HTML.escape(c.field))\">"
+                    + "<input type=\"hidden\" name=\"keep\" value=\"\(HTML.escape(keep))\">"
+                    + "<p>\(HTML.escape(by)), \(HTML.escape(when)): <strong>\(HTML.escape(isStatus ? keep : value))</strong> "
+                    + "<button type=\"submit\" class=\"secondary\">Keep this</button></p>"
+                body += HTML.form("/conflicts/resolve", csrf: session.csrf, fields)
             }
-            body +=
-                "</ul><p class=\"muted\">Decide with <code>spsync resolve</code> or <code>spsync settle</code> at the node.</p></section>"
+            body += "</section>"
         }
         return Self.html(.ok, HTML.page(title: "Conflicts", node: node, csrf: session.csrf, body))
+    }
+
+    /// The decision a status conflict's candidate recorded (its event's kind).
+    static func decision(_ value: String?) -> String? {
+        guard let value, let data = value.data(using: .utf8),
+            let event = try? JSONDecoder().decode(ProgressEvent.self, from: data)
+        else { return nil }
+        return event.event
     }
 
     func statusPage(_ session: ConsoleSessions.Session) async -> Response {

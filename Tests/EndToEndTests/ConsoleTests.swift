@@ -154,4 +154,46 @@ struct ConsoleTests {
         #expect(atCharity?.first?["serviceName"] as? String == "Tea and Chat")
         #expect(atCharity?.first?["urgency"] as? String == "soon")
     }
+
+    @Test(
+        "a link worker records ONS4 scores and an outcome, and settles a field two people changed at once, from the console"
+    )
+    func outcomesAndConflicts() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        let port = try withHTTP(net.hub)
+        let referral = try net.practice.ok(["referral", "create", "--need", "debt", "--urgency", "routine"])
+        try net.hub.start()
+        _ = try net.practice.ok(["sync"])
+        // The practice and the hub change the urgency at once: a conflict at both.
+        _ = try net.practice.ok(["referral", "update", referral, "--urgency", "soon"])
+        _ = try net.hub.ok(["referral", "update", referral, "--urgency", "urgent"])
+        _ = try net.practice.ok(["sync"])
+        #expect((try net.hub.json(["conflicts"]) as? [Any])?.count == 1)
+        let base = "http://127.0.0.1:\(port)"
+        let cookie = try signIn(net.hub, port: port)
+        let page = try http(base + "/conflicts", cookie: cookie)
+        #expect(page.body.contains("routing.urgency") && page.body.contains("Keep this"), "\(page.body)")
+        #expect(page.body.contains("Riverside Surgery") || page.body.contains("A81001"))
+        let csrf = try #require(attribute(page.body, after: "name=\"csrf\" value=\""))
+        let keep = try #require(attribute(page.body, after: "name=\"keep\" value=\""))
+        let resolved = try http(
+            base + "/conflicts/resolve", cookie: cookie,
+            form: ["csrf": csrf, "record": referral, "field": "routing.urgency", "keep": keep])
+        #expect(resolved.status == 303, "\(resolved.body)")
+        #expect((try net.hub.json(["conflicts"]) as? [Any])?.isEmpty == true)
+        // Scores out of range change nothing; good ones are recorded with the message.
+        let reference = String(referral.suffix(8))
+        var form = ["csrf": csrf, "message": "Joined the group"]
+        for (i, v) in ["4", "5", "4", "7"].enumerated() { form["before\(i + 1)"] = v }
+        for (i, v) in ["7", "7", "6", "11"].enumerated() { form["after\(i + 1)"] = v }
+        let bad = try http(base + "/referrals/\(reference)/outcome", cookie: cookie, form: form)
+        #expect(bad.status == 400 && bad.body.contains("Nothing was changed"), "\(bad.status) \(bad.body)")
+        form["after4"] = "3"
+        #expect(try http(base + "/referrals/\(reference)/outcome", cookie: cookie, form: form).status == 303)
+        let shown = try net.hub.ok(["referral", "show", reference])
+        #expect(
+            shown.contains("recorded an outcome: ONS4 before 4,5,4,7; ONS4 after 7,7,6,3; message: Joined the group"),
+            "\(shown)")
+    }
 }
