@@ -113,7 +113,7 @@ struct Console: Sendable {
                 try domain.update(referral, change, at: Self.now)
                 return Self.back(
                     "/referrals/\(Domain.shortReference(referral))",
-                    notice: "Recorded: \(kind.rawValue.replacingOccurrences(of: "_", with: " "))")
+                    notice: "Recorded: \(kind.rawValue.spaced)")
             }
         }
         router.post("referrals/:ref/note") { request, context -> Response in
@@ -272,7 +272,7 @@ struct Console: Sendable {
         var body = ""
         if !mine {
             body += """
-                <form method="get" action="/services">\(HTML.select("need", label: "Services for a need", options: [("", "any need")] + NeedCategory.allCases.map { ($0.rawValue, $0.rawValue.replacingOccurrences(of: "_", with: " ")) }, selected: need?.rawValue))<button type="submit" class="secondary">Show</button></form>
+                <form method="get" action="/services">\(HTML.select("need", label: "Services for a need", options: [("", "any need")] + NeedCategory.allCases.map { ($0.rawValue, $0.rawValue.spaced) }, selected: need?.rawValue))<button type="submit" class="secondary">Show</button></form>
                 """
         }
         if services.isEmpty {
@@ -326,8 +326,8 @@ struct Console: Sendable {
         let now = Self.now
         var body = """
             <form method="get" action="/referrals">\
-            \(HTML.select("status", label: "Status", options: [("", "any")] + ProgressEvent.Kind.allCases.map { ($0.rawValue, $0.rawValue.replacingOccurrences(of: "_", with: " ")) }, selected: status?.rawValue))\
-            \(HTML.select("need", label: "Need", options: [("", "any")] + NeedCategory.allCases.map { ($0.rawValue, $0.rawValue.replacingOccurrences(of: "_", with: " ")) }, selected: need?.rawValue))\
+            \(HTML.select("status", label: "Status", options: [("", "any")] + ProgressEvent.Kind.allCases.map { ($0.rawValue, $0.rawValue.spaced) }, selected: status?.rawValue))\
+            \(HTML.select("need", label: "Need", options: [("", "any")] + NeedCategory.allCases.map { ($0.rawValue, $0.rawValue.spaced) }, selected: need?.rawValue))\
             \(HTML.select("urgency", label: "Urgency", options: [("", "any")] + Urgency.allCases.map { ($0.rawValue, $0.rawValue) }, selected: urgency?.rawValue))\
             <p><button type="submit" class="secondary">Filter</button></p></form>
             """
@@ -339,7 +339,7 @@ struct Console: Sendable {
             for l in lines {
                 body += """
                     <tr><td><a href="/referrals/\(l.reference)">\(HTML.escape(l.person ?? l.reference))</a> <span class="muted">\(HTML.escape(Age.ago(l.created, now: now)))</span></td>\
-                    <td>\(HTML.escape(l.status.replacingOccurrences(of: "_", with: " ")))</td><td>\(HTML.escape(l.urgency ?? "-"))</td>\
+                    <td>\(HTML.escape(l.status.spaced))</td><td>\(HTML.escape(l.urgency ?? "-"))</td>\
                     <td class="optional">\(HTML.escape(l.serviceName ?? l.to))</td><td class="optional">\(HTML.escape(l.needs.joined(separator: ", ")))</td></tr>
                     """
             }
@@ -357,7 +357,7 @@ struct Console: Sendable {
         let serviceName = summary.service.flatMap(domain.serviceName)
         let person = try domain.store.live(referral, .contactGivenName).first?.write.text
         var body = """
-            <dl><dt>Status</dt><dd>\(HTML.escape(summary.status.replacingOccurrences(of: "_", with: " ")))</dd>\
+            <dl><dt>Status</dt><dd>\(HTML.escape(summary.status.spaced))</dd>\
             <dt>With</dt><dd>\(HTML.escape(serviceName ?? domain.organisationName(summary.to) ?? summary.to))</dd>\
             <dt>Needs</dt><dd>\(HTML.escape(summary.needs.joined(separator: ", ")))</dd>\
             <dt>Urgency</dt><dd>\(HTML.escape(summary.urgency ?? "not set"))</dd>\
@@ -379,7 +379,7 @@ struct Console: Sendable {
                         "/referrals/\(ref)/address", csrf: session.csrf,
                         HTML.select(
                             "service",
-                            label: need.map { "Services for \($0.rawValue.replacingOccurrences(of: "_", with: " "))" }
+                            label: need.map { "Services for \($0.rawValue.spaced)" }
                                 ?? "Service",
                             options: options, selected: summary.service)
                             + HTML.select(
@@ -388,31 +388,18 @@ struct Console: Sendable {
                                 selected: summary.urgency ?? Urgency.routine.rawValue)
                             + "<p><button type=\"submit\">Address</button></p>") + "</section>"
             }
-            body +=
-                "<section class=\"card\"><h2>Close or withdraw</h2>"
-                + HTML.form(
-                    "/referrals/\(ref)/progress", csrf: session.csrf,
-                    HTML.select(
-                        "status", label: "Record",
-                        options: [("withdrawn", "withdrawn"), ("closed", "closed"), ("reopened", "reopened")],
-                        selected: nil)
-                        + "<label for=\"reason\">Reason</label><input id=\"reason\" name=\"reason\">"
-                        + "<p><button type=\"submit\" class=\"secondary\">Record</button></p>") + "</section>"
+            body += progressForm(
+                ref, session, title: "Close or withdraw", label: "Record", [.withdrawn, .closed, .reopened],
+                extra: "", reasonLabel: "Reason")
         } else if domain.node.role == .vcse {
             let steps: [ProgressEvent.Kind] = [
                 .received, .contacted, .accepted, .declined, .unableToContact, .attending, .didNotAttend, .completed,
             ]
-            body +=
-                "<section class=\"card\"><h2>Record progress</h2>"
-                + HTML.form(
-                    "/referrals/\(ref)/progress", csrf: session.csrf,
-                    HTML.select(
-                        "status", label: "Status",
-                        options: steps.map { ($0.rawValue, $0.rawValue.replacingOccurrences(of: "_", with: " ")) },
-                        selected: nil)
-                        + "<label for=\"reason\">Reason or detail (optional)</label><input id=\"reason\" name=\"reason\">"
-                        + "<p><label><input type=\"checkbox\" name=\"takePlace\"> Take one of the service's free places (when accepting)</label></p>"
-                        + "<p><button type=\"submit\">Record</button></p>") + "</section>"
+            body += progressForm(
+                ref, session, title: "Record progress", label: "Status", steps,
+                extra:
+                    "<p><label><input type=\"checkbox\" name=\"takePlace\"> Take one of the service's free places (when accepting)</label></p>",
+                reasonLabel: "Reason or detail (optional)")
         }
         let mayRecordOutcome =
             referral.referralParties?.pcn == domain.node
@@ -484,6 +471,19 @@ struct Console: Sendable {
         return Self.html(.ok, HTML.page(title: "Conflicts", node: node, csrf: session.csrf, body))
     }
 
+    /// A card with a form that records one of `kinds` on a referral, with a reason.
+    func progressForm(
+        _ ref: String, _ session: ConsoleSessions.Session, title: String, label: String, _ kinds: [ProgressEvent.Kind],
+        extra: String, reasonLabel: String
+    ) -> String {
+        let fields =
+            HTML.select("status", label: label, options: kinds.map { ($0.rawValue, $0.rawValue.spaced) }, selected: nil)
+            + "<label for=\"reason\">\(reasonLabel)</label><input id=\"reason\" name=\"reason\">" + extra
+            + "<p><button type=\"submit\">Record</button></p>"
+        return "<section class=\"card\"><h2>\(title)</h2>"
+            + HTML.form("/referrals/\(ref)/progress", csrf: session.csrf, fields) + "</section>"
+    }
+
     /// The decision a status conflict's candidate recorded (its event's kind).
     static func decision(_ value: String?) -> String? {
         guard let value, let data = value.data(using: .utf8),
@@ -506,4 +506,9 @@ struct Console: Sendable {
         body += "</tbody></table>"
         return Self.html(.ok, HTML.page(title: "Sync status", node: node, csrf: session.csrf, body))
     }
+}
+
+extension String {
+    /// "unable_to_contact" → "unable to contact": a value as people read it.
+    var spaced: String { replacingOccurrences(of: "_", with: " ") }
 }
