@@ -1,3 +1,4 @@
+import Foundation
 import SyncCore
 import SyncStore
 
@@ -45,7 +46,9 @@ extension Domain {
 
     /// "LS1, ls2" → ["LS1", "LS2"].
     static func districts(_ text: String?) -> [String] {
-        (text ?? "").split(separator: ",").map { $0.trimmed.uppercased() }.filter { !$0.isEmpty }
+        (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }.filter {
+            !$0.isEmpty
+        }
     }
 
     /// Which services a listing shows.
@@ -93,7 +96,9 @@ extension Domain {
             }
             if filter.stale, !summary.stale { continue }
             let detail = try serviceDetail(try RecordID(summary.id), wallMillis: wallMillis)
-            if let area = filter.area, !detail.area.contains(area.trimmed.uppercased()) { continue }
+            if let area = filter.area, !detail.area.contains(area.trimmingCharacters(in: .whitespaces).uppercased()) {
+                continue
+            }
             out.append(detail)
         }
         if let need = filter.need {
@@ -168,18 +173,5 @@ extension Domain {
                     person: (given.first { $0.winner } ?? given.first)?.write.text, needs: r.needs))
         }
         return out.sorted { ($0.created, $0.id) > ($1.created, $1.id) }
-    }
-}
-
-extension Substring {
-    var trimmed: String { String(self).trimmed }
-}
-
-extension String {
-    var trimmed: String {
-        var s = Substring(self)
-        while s.first?.isWhitespace == true { s = s.dropFirst() }
-        while s.last?.isWhitespace == true { s = s.dropLast() }
-        return String(s)
     }
 }

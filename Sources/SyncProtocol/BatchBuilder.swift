@@ -279,11 +279,15 @@ public struct BatchBuilder {
             if resync { try store.deferResync(peer: peer, incarnation: peerIncarnation, record: record) }
             return decision
         }
-        let resync =
-            try resync || store.resyncDeferred(peer: peer, incarnation: peerIncarnation, record: record)
-        let visible = Self.visibleClasses(peer, view: view)
-        let held: Set<DataClass> =
+        let ledger: Set<DataClass> =
             resync ? [] : try store.ledgerClasses(peer: peer, incarnation: peerIncarnation, record: record)
+        // A deferred `HOLDING` record has no ledger entry for the lister (it was unknown here when
+        // listed), so the note is looked up only for records without one, not for every record.
+        let resync =
+            try resync
+            || (ledger.isEmpty && store.resyncDeferred(peer: peer, incarnation: peerIncarnation, record: record))
+        let visible = Self.visibleClasses(peer, view: view)
+        let held: Set<DataClass> = resync ? [] : ledger
         let widen = visible.subtracting(held)
         // Classes of a `WIDEN` cut in parts that are no longer visible: their parts must be taken back.
         let abandoned = (continuing?.classes ?? []).subtracting(visible)
