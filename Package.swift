@@ -59,7 +59,7 @@ let package = Package(
         // in-memory keys (SyncTransport's `NodeIdentity`).
         .target(
             name: "SyncSimulation",
-            dependencies: ["SyncCore", "SyncStore", "SyncProtocol", "SyncTransport"],
+            dependencies: ["SyncCore", "SyncStore", "SyncDomain", "SyncProtocol", "SyncTransport"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "spsync-protocol-bench",
             dependencies: [
-                "SyncCore", "SyncStore", "SyncProtocol", "SyncSimulation", "SyncTransport",
+                "SyncCore", "SyncStore", "SyncDomain", "SyncProtocol", "SyncSimulation", "SyncTransport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
@@ -135,7 +135,8 @@ let package = Package(
         .executableTarget(
             name: "spsync-bench",
             dependencies: [
-                "SyncCore", "SyncStore", "SyncNode", "SyncTransport", .product(name: "GRDB", package: "GRDB.swift"),
+                "SyncCore", "SyncStore", "SyncDomain", "SyncNode", "SyncTransport",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
         ),
@@ -144,7 +145,8 @@ let package = Package(
         .executableTarget(
             name: "spsync-faults",
             dependencies: [
-                "SyncCore", "SyncStore", "SyncNode", "SyncTransport", .product(name: "GRDB", package: "GRDB.swift"),
+                "SyncCore", "SyncStore", "SyncDomain", "SyncNode", "SyncTransport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -214,7 +216,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "spsync", "SpsyncTestSupport", "SyncCore", "SyncCrypto", "SyncStore", "SyncNode", "SyncTransport",
+                "spsync", "SpsyncTestSupport", "SyncCore", "SyncCrypto", "SyncStore", "SyncDomain", "SyncNode",
+                "SyncTransport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict

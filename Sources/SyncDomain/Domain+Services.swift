@@ -23,10 +23,13 @@ extension Domain {
         public var waitDays: Int?
         /// Days the capacity figures stay valid; after that readers show them as stale.
         public var validDays: Int?
+        /// The UUID of the service's id; nil makes a new one (simulations give theirs).
+        public var uuid: UUIDv7?
 
-        public init(name: String, category: ServiceCategory) {
+        public init(name: String, category: ServiceCategory, uuid: UUIDv7? = nil) {
             self.name = name
             self.category = category
+            self.uuid = uuid
         }
     }
 
@@ -34,7 +37,7 @@ extension Domain {
     @discardableResult
     public func addService(_ new: NewService, at wallMillis: UInt64) throws -> RecordID {
         try requireCharity("publish a service")
-        let id = try RecordID.service(owner: node, uuid: Store.newUUID(wallMillis: wallMillis))
+        let id = try RecordID.service(owner: node, uuid: new.uuid ?? Store.newUUID(wallMillis: wallMillis))
         var fields: [(FieldKey, [UInt8])] = [
             (.serviceName, FieldValue.text(new.name)), (.serviceCategory, FieldValue.text(new.category.rawValue)),
             (.serviceRoute, FieldValue.text(new.route.rawValue)),

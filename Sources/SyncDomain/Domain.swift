@@ -86,12 +86,16 @@ public struct Domain: Sendable {
         public var note: String?
         public var consent: ConsentBasis?
         public var person = Person()
+        /// The UUID of the referral's id; nil makes a new one. Simulations and benchmarks give
+        /// theirs, so that a run can be repeated.
+        public var uuid: UUIDv7?
 
         public init(
             needs: [NeedCategory], practice: NodeID? = nil, to: NodeID? = nil, service: RecordID? = nil,
             serviceNotYetSynced: Bool = false, urgency: Urgency? = nil, note: String? = nil,
-            consent: ConsentBasis? = nil, person: Person = Person()
+            consent: ConsentBasis? = nil, person: Person = Person(), uuid: UUIDv7? = nil
         ) {
+            self.uuid = uuid
             self.needs = needs
             self.practice = practice
             self.to = to
@@ -146,7 +150,18 @@ public struct Domain: Sendable {
                 "contact details need a basis for sharing them: give consent (explicit or implied), or leave the contact details out"
             )
         }
-        let id = try RecordID.referral(practice: practice, pcn: pcn, uuid: Store.newUUID(wallMillis: wallMillis))
+        let id = try RecordID.referral(
+            practice: practice, pcn: pcn, uuid: new.uuid ?? Store.newUUID(wallMillis: wallMillis))
+        let fields = Self.referralFields(new, by: node, at: wallMillis)
+        try store.write(id, fields, wallMillis: wallMillis)
+        return id
+    }
+
+    /// The field writes of a new referral as `createReferral` makes them, without its checks: for
+    /// benchmarks and tests that build the changes a peer receives. `node` records the consent.
+    public static func referralFields(_ new: NewReferral, by node: NodeID, at wallMillis: UInt64)
+        -> [(FieldKey, [UInt8])]
+    {
         var fields: [(FieldKey, [UInt8])] = [
             (.routingNeeds, FieldValue.json(Set(new.needs.map(\.rawValue)).sorted())),
             (.progressEvents, FieldValue.json(ProgressEvent(event: ProgressEvent.Kind.referred.rawValue))),
@@ -155,14 +170,25 @@ public struct Domain: Sendable {
         if let urgency = new.urgency { fields.append((.routingUrgency, FieldValue.text(urgency.rawValue))) }
         if let note = new.note { fields.append((.routingNote, FieldValue.text(note))) }
         if let consent = new.consent {
-            fields.append(
-                (.consent, FieldValue.json(Consent(basis: consent.rawValue, recordedBy: node.rawValue, at: wallMillis)))
-            )
+            fields.append((.consent, consentValue(.given(consent), held: nil, by: node, at: wallMillis)))
         }
-        fields += contact
-        fields += new.person.clinicalFields
-        try store.write(id, fields, wallMillis: wallMillis)
-        return id
+        return fields + new.person.contactFields + new.person.clinicalFields
+    }
+
+    /// The value of a consent write: given on a basis, or withdrawn (keeping the basis and time of
+    /// the consent `held`, when there is one).
+    public static func consentValue(_ change: ConsentChange, held: Consent?, by node: NodeID, at wallMillis: UInt64)
+        -> [UInt8]
+    {
+        switch change {
+        case .withdrawn:
+            return FieldValue.json(
+                Consent(
+                    basis: held?.basis ?? ConsentBasis.explicit.rawValue, recordedBy: node.rawValue,
+                    at: held?.at ?? wallMillis, withdrawnAt: wallMillis))
+        case .given(let basis):
+            return FieldValue.json(Consent(basis: basis.rawValue, recordedBy: node.rawValue, at: wallMillis))
+        }
     }
 
     /// Changes to an existing referral, made as one change. Each part has its own rule of who may
@@ -282,16 +308,7 @@ public struct Domain: Sendable {
             let held = try store.live(referral, .consent).first?.write.value.flatMap {
                 try? FieldValue.decode(Consent.self, $0, field: .consent)
             }
-            let c: Consent
-            switch consent {
-            case .withdrawn:
-                c = Consent(
-                    basis: held?.basis ?? ConsentBasis.explicit.rawValue, recordedBy: node.rawValue,
-                    at: held?.at ?? wallMillis, withdrawnAt: wallMillis)
-            case .given(let basis):
-                c = Consent(basis: basis.rawValue, recordedBy: node.rawValue, at: wallMillis)
-            }
-            fields.append((.consent, FieldValue.json(c)))
+            fields.append((.consent, Self.consentValue(consent, held: held, by: node, at: wallMillis)))
         }
         if change.ons4Before != nil || change.ons4After != nil || change.outcome != nil {
             let service = node == pcn ? current.service : try ownService()

@@ -1,5 +1,6 @@
 import Foundation
 import SyncCore
+import SyncDomain
 import SyncProtocol
 @_spi(Tampering) import SyncStore
 import SyncTransport
@@ -253,15 +254,17 @@ public final class Simulation {
         for i in nodes.indices where i != hub { links.append((i, hub)) }
         links.append((0, hub + 1))  // a direct practice–charity link
         for i in nodes.indices where nodes[i].id.role == .vcse {
-            let service = try RecordID.service(owner: nodes[i].id, uuid: uuid())
-            nodes[i].services = [service]
-            _ = try write(
-                i, service,
-                [
-                    (.serviceName, FieldValue.text("Service of \(nodes[i].id)")),
-                    (.serviceCategory, FieldValue.text("befriending")),
-                    (.serviceCapacity, capacity(3)),
-                ])
+            var new = Domain.NewService(name: "Service of \(nodes[i].id)", category: .befriending, uuid: uuid())
+            new.capacity = (available: 3, maximum: 5)
+            var service: RecordID?
+            try perform(
+                i,
+                creating: { domain in
+                    let id = try domain.addService(new, at: self.wall(i))
+                    service = id
+                    return id
+                })
+            nodes[i].services = service.map { [$0] } ?? []
         }
         if options.faults, rng.chance(50) {
             let fast = rng.chance(50) ? hub : rng.below(nodes.count)
@@ -519,17 +522,6 @@ public final class Simulation {
         FieldValue.json(ServiceCapacity(unit: "places", available: available, maximum: 5, updated: now))
     }
 
-    func consent(_ i: Int, explicit: Bool, withdrawn: Bool) -> [UInt8] {
-        FieldValue.json(
-            Consent(
-                basis: explicit ? "explicit" : "implied", recordedBy: nodes[i].id.rawValue, at: now,
-                withdrawnAt: withdrawn ? now : nil))
-    }
-
-    func event(_ kind: String, service: RecordID? = nil) -> [UInt8] {
-        FieldValue.json(ProgressEvent(event: kind, service: service?.rawValue))
-    }
-
     /// Node `i` is tampered with: it is chosen to tamper (its `HELLO`s may lie from now on) and
     /// attacks once, drawing the attack from the forgeries' stream and trying the next kind when it
     /// holds nothing to attack with. Each attack adds rows to its own store, to be sent with its
@@ -661,17 +653,37 @@ public final class Simulation {
         return values.first { $0 != w.value } ?? values[0]
     }
 
-    func write(_ i: Int, _ record: RecordID, _ values: [(FieldKey, [UInt8])]) throws -> Bool {
+    /// Node `i` does what its people do, through the domain API as the CLI and the console do;
+    /// `action` returns the record it wrote when the caller does not know it (a new referral).
+    /// The writes it made are the ones that must not be lost.
+    @discardableResult
+    func perform(_ i: Int, on record: RecordID, _ action: (Domain) throws -> Void) throws -> Bool {
+        try perform(i, record) { domain in
+            try action(domain)
+            return nil
+        }
+    }
+
+    /// Node `i` makes a record; `action` returns it.
+    @discardableResult
+    func perform(_ i: Int, creating action: (Domain) throws -> RecordID) throws -> Bool {
+        try perform(i, nil, action)
+    }
+
+    func perform(_ i: Int, _ record: RecordID?, _ action: (Domain) throws -> RecordID?) throws -> Bool {
         guard let store = nodes[i].store else { return false }
         do {
-            let ref = try store.write(record, values, wallMillis: wall(i), actor: "sim")
-            for (field, value) in values {
-                let id = WriteID(origin: ref.origin, seq: ref.seq, field: field)
-                accepted.append((i, id))
-                made[id] = value
+            let domain = try Domain(store: store, pcn: nodes[i].id.role == .practice ? try NodeID(Simulation.hub) : nil)
+            let before = try store.lastLocalSeq()
+            let written = try action(domain) ?? record
+            let writes = try store.changes(after: before, limit: Int.max).map(\.write)
+            for w in writes {
+                accepted.append((i, w.id))
+                made[w.id] = w.value
             }
+            let seqs = Set(writes.map(\.seq)).sorted().map(String.init).joined(separator: ",")
             log(
-                "\(nodes[i].id) writes \(ref.seq) \(record.rawValue.prefix(24))… \(values.map(\.0.rawValue).joined(separator: ","))"
+                "\(nodes[i].id) writes \(seqs) \(written.map { "\($0.rawValue.prefix(24))…" } ?? "?") \(writes.map(\.field.rawValue).joined(separator: ","))"
             )
             pushLive(i)
             return true
@@ -711,58 +723,58 @@ public final class Simulation {
         if me.role == .vcse {
             let own = nodes[i].services
             if rng.chance(30) || referrals.isEmpty {
-                _ = try write(i, rng.pick(own), [(.serviceCapacity, capacity(rng.below(6)))])
+                let service = rng.pick(own), available = rng.below(6)
+                try perform(i, on: service) { try $0.setCapacity(service, available: available, at: self.wall(i)) }
                 return
             }
             let r = rng.pick(referrals)
-            let service = rng.pick(own)
+            // The service it is addressed to, when it is this charity's; the domain refuses the rest.
+            let current = try store.referral(r).service.flatMap { try? RecordID($0) }
+            let service = current.flatMap { own.contains($0) ? $0 : nil } ?? rng.pick(own)
             let kinds = ProgressEvent.Kind.allCases.filter { !$0.byPracticeOrHub }.map(\.rawValue)
-            let kind = rng.pick(try nextEvents(store, r, kinds, service: service))
-            _ = try write(i, r, [(.progressEvents, event(kind, service: service))])
+            let kind = ProgressEvent.Kind(rawValue: rng.pick(try nextEvents(store, r, kinds, service: service)))
+            try perform(i, on: r) { try $0.update(r, .init(progress: kind), at: self.wall(i)) }
             return
         }
         let practices = me.role == .hub ? Simulation.practices : [me.rawValue]
         let roll = rng.below(100)
         if roll < 20 || referrals.isEmpty {
             let practice = try NodeID(rng.pick(practices))
-            let r = try RecordID.referral(practice: practice, pcn: try NodeID(Simulation.hub), uuid: uuid())
-            var values: [(FieldKey, [UInt8])] = [
-                (.routingNeeds, FieldValue.json(["loneliness"])), (.routingUrgency, FieldValue.text("routine")),
-                (.consent, consent(i, explicit: rng.chance(60), withdrawn: false)),
-                (.contactPhone, FieldValue.text("07700 900\(100 + rng.below(800))")),
-                (.clinicalNHSNumber, FieldValue.text("9434765919")), (.progressEvents, event("referred")),
-            ]
-            if !services.isEmpty, rng.chance(50) {
-                values.append((.routingService, FieldValue.text(rng.pick(services).rawValue)))
-            }
-            _ = try write(i, r, values)
+            var new = Domain.NewReferral(
+                needs: [.loneliness], practice: me.role == .hub ? practice : nil, urgency: .routine,
+                consent: rng.chance(60) ? .explicit : .implied,
+                person: .init(phone: "07700 900\(100 + rng.below(800))", nhsNumber: try NHSNumber("9434765919")),
+                uuid: uuid())
+            if !services.isEmpty, rng.chance(50) { new.service = rng.pick(services) }
+            try perform(i, creating: { try $0.createReferral(new, at: self.wall(i)) })
             return
         }
         let r = rng.pick(referrals)
+        var change = Domain.ReferralChange()
         switch roll {
         case 20..<50 where !services.isEmpty:
-            _ = try write(i, r, [(.routingService, FieldValue.text(rng.pick(services).rawValue))])
+            change.service = rng.pick(services)
         case 50..<62:
-            let explicit = rng.chance(50)
-            _ = try write(i, r, [(.consent, consent(i, explicit: true, withdrawn: !explicit))])
+            change.consent = rng.chance(50) ? .given(.explicit) : .withdrawn
         case 62..<72:
-            _ = try write(i, r, [(.contactPhone, FieldValue.text("07700 900\(100 + rng.below(800))"))])
+            change.person.phone = "07700 900\(100 + rng.below(800))"
         case 72..<80:
-            let kind = rng.pick(try nextEvents(store, r, ["withdrawn", "closed", "reopened"]))
-            _ = try write(i, r, [(.progressEvents, event(kind))])
+            change.progress = ProgressEvent.Kind(
+                rawValue: rng.pick(try nextEvents(store, r, ["withdrawn", "closed", "reopened"])))
         case 80..<83:
-            _ = try write(i, r, [(.redaction(.contact), FieldValue.text("entered in error"))])
+            try perform(i, on: r) { try $0.redact(r, .contact, reason: "entered in error", at: self.wall(i)) }
+            return
         case 83..<88:
             // Settle a contradictory episode if there is one.
-            if let conflict = try store.conflicts().first(where: { $0.record == r.rawValue && $0.field == "status" }) {
-                let settle = ProgressEvent(
-                    event: "settled", settles: conflict.candidates.map(\.write),
-                    keep: rng.pick(["accepted", "declined"]))
-                _ = try write(i, r, [(.progressEvents, FieldValue.json(settle))])
+            if try store.conflicts().contains(where: { $0.record == r.rawValue && $0.field == "status" }) {
+                let keep: ProgressEvent.Kind = rng.chance(50) ? .accepted : .declined
+                try perform(i, on: r) { try $0.settle(r, keep: keep, at: self.wall(i)) }
             }
+            return
         default:
-            _ = try write(i, r, [(.routingUrgency, FieldValue.text(rng.pick(["routine", "soon", "urgent"])))])
+            change.urgency = rng.pick(Urgency.allCases)
         }
+        try perform(i, on: r) { try $0.update(r, change, at: self.wall(i)) }
     }
 
     // MARK: Healing

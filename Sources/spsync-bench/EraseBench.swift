@@ -1,5 +1,6 @@
 import Foundation
 import SyncCore
+import SyncDomain
 import SyncStore
 import SyncTransport
 
@@ -29,7 +30,8 @@ enum EraseBench {
             let bodies = values.enumerated().map { n, fieldValue in
                 let salt = (0..<16).map { UInt8(truncatingIfNeeded: (Int(seq) * 7 + n) >> (($0 % 8) * 8)) }
                 return FieldWrite(
-                    origin: origin, seq: seq, hlc: hlc, record: record, field: fieldValue.0, kind: .register,
+                    origin: origin, seq: seq, hlc: hlc, record: record, field: fieldValue.0,
+                    kind: fieldValue.0.knownKind ?? .register,
                     value: fieldValue.1, salt: salt
                 ).encodedBody()
             }
@@ -37,10 +39,10 @@ enum EraseBench {
                 .signed(by: key)
         }
         func consent(withdrawn: Bool, at millis: UInt64) -> [UInt8] {
-            FieldValue.json(
-                Consent(
-                    basis: "explicit", recordedBy: practice.rawValue, at: millis,
-                    withdrawnAt: withdrawn ? millis : nil))
+            Domain.consentValue(
+                withdrawn ? .withdrawn : .given(.explicit),
+                held: Consent(basis: ConsentBasis.explicit.rawValue, recordedBy: practice.rawValue, at: wall),
+                by: practice, at: millis)
         }
 
         print(
@@ -51,15 +53,13 @@ enum EraseBench {
             let record = try RecordID.referral(
                 practice: practice, pcn: hub, uuid: UUIDv7(millis: wall + UInt64(i), random: (UInt64(i), 77)))
             records.append(record)
-            setup.append(
-                try change(
-                    record,
-                    [
-                        (.routingService, FieldValue.text(service.rawValue)),
-                        (.consent, consent(withdrawn: false, at: wall)),
-                        (.contactGivenName, FieldValue.text("Person \(i)")),
-                        (.contactPhone, FieldValue.text("07700 9\(String(format: "%05d", i % 100_000))")),
-                    ], at: wall + UInt64(i)))
+            // As the practice's `referral create` makes it (the domain's field builder).
+            let fields = Domain.referralFields(
+                Domain.NewReferral(
+                    needs: [.loneliness], service: service, consent: .explicit,
+                    person: .init(givenName: "Person \(i)", phone: "07700 9\(String(format: "%05d", i % 100_000))")),
+                by: practice, at: wall)
+            setup.append(try change(record, fields, at: wall + UInt64(i)))
         }
         let store = try Store.create(at: dir + "/charity.sqlite", node: charity, wallMillis: wall)
         let refused = try store.addKeyBindings(

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SyncCore
+import SyncDomain
 import SyncNode
 import SyncStore
 
@@ -129,15 +130,7 @@ enum NetworkBench {
         var latencies: [Double] = []
         for round in 1...rounds {
             let start = ContinuousClock.now
-            try charity.write(
-                id,
-                [
-                    (
-                        .serviceCapacity,
-                        FieldValue.json(
-                            ServiceCapacity(unit: "places", available: round, maximum: 1000, updated: WallClock.now()))
-                    )
-                ], wallMillis: WallClock.now())
+            try Domain(store: charity).setCapacity(id, available: round, at: WallClock.now())
             _ = try? ControlClient.send(ControlRequest(command: "changed"), home: NodeHome(path: c), timeoutSeconds: 2)
             while try available() != round {
                 guard ContinuousClock.now - start < .seconds(10) else {
@@ -202,16 +195,10 @@ enum NetworkBench {
                 "peer", "add", "--home", hub, code, "--fingerprint", try fingerprint(home), "--address", "127.0.0.1:1",
             ])
             let store = try NodeHome(path: home).store()
+            let domain = try Domain(store: store, pcn: NodeID("U12345"))
             for r in 0..<referrals {
-                let id = try RecordID.referral(
-                    practice: NodeID(code), pcn: NodeID("U12345"), uuid: Store.newUUID(wallMillis: WallClock.now()))
-                try store.write(
-                    id,
-                    [
-                        (.routingNeeds, FieldValue.json(["loneliness"])),
-                        (.contactGivenName, FieldValue.text("Person \(r)")),
-                        (.progressEvents, FieldValue.json(ProgressEvent(event: "referred"))),
-                    ], wallMillis: WallClock.now())
+                try domain.createReferral(
+                    Domain.NewReferral(needs: [.loneliness], note: "Referral \(r)"), at: WallClock.now())
             }
             homes.append(home)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SyncCore
+import SyncDomain
 import SyncStore
 import SyncTransport
 
@@ -9,7 +10,7 @@ import SyncTransport
 //   swift run -c release spsync-bench store [--referrals 200000]
 //   swift run -c release spsync-bench erase [--referrals 20000] [--rounds 200]
 //
-// `store`: applies N referral changes of 5 field writes each, received from a peer, through the
+// `store`: applies N referral changes of 7 field writes each (built by the domain API, as `referral create` makes them), received from a peer, through the
 // merge path into a fresh SQLite store (origin signature, validation, idempotency, resolution,
 // typed views, checkpoint per batch), then inserts the same rows as plain SQLite rows through the
 // same library in one transaction, and prints both rates and their ratio.
@@ -42,28 +43,38 @@ func benchStore() throws {
     // The practice's key signs its changes, as `spsync init` would make it.
     let practiceKey = try NodeIdentity.makeInMemory(nodeID: practice.rawValue)
     let wall: UInt64 = 1_780_000_000_000
-    print("preparing \(referrals) signed referral changes x 5 field writes = \(referrals * 5) field writes …")
+    // Each referral as a practice's `referral create` makes it (the domain's own field builder):
+    // needs, the referred event, urgency, consent, a given name, a phone number, an NHS number.
+    let nhs = ["9990000018", "9990000026", "9990000034", "9990000042"]
+    func fields(_ i: Int) throws -> [(FieldKey, [UInt8])] {
+        Domain.referralFields(
+            Domain.NewReferral(
+                needs: [.loneliness], urgency: .routine, consent: .implied,
+                person: .init(
+                    givenName: "Person \(i)", phone: "07700\(900000 + i % 99999)",
+                    nhsNumber: try NHSNumber(nhs[i % nhs.count])
+                )), by: practice, at: wall + UInt64(i))
+    }
+    let perReferral = try fields(0).count
+    print(
+        "preparing \(referrals) signed referral changes x \(perReferral) field writes = \(referrals * perReferral) field writes …"
+    )
     var changes: [IncomingChange] = []
     changes.reserveCapacity(referrals)
-    let nhs = ["9990000018", "9990000026", "9990000034", "9990000042"]
     for i in 0..<referrals {
         let record = try RecordID.referral(
             practice: practice, pcn: hub,
             uuid: UUIDv7(millis: wall + UInt64(i), random: (UInt64(i), UInt64(i) &* 2654435761)))
         let seq = UInt64(i + 1)
         let hlc = HLC(millis: wall + UInt64(i), counter: 0)
-        let values: [(FieldKey, [UInt8])] = [
-            (.routingNeeds, FieldValue.json(["loneliness"])), (.routingUrgency, FieldValue.text("routine")),
-            (.contactGivenName, FieldValue.text("Person \(i)")),
-            (.contactPhone, FieldValue.text("07700\(900000 + i % 99999)")),
-            (.clinicalNHSNumber, FieldValue.text(nhs[i % nhs.count])),
-        ]
-        let bodies = values.enumerated().map { n, fieldValue in
+        let bodies = try fields(i).enumerated().map { n, fieldValue in
             // Every referral write carries a 16-byte salt; fixed ones do for a benchmark.
             let salt =
-                (0..<8).map { UInt8(truncatingIfNeeded: (i * 5 + n) >> (8 * $0)) } + Array(repeating: 0x5A, count: 8)
+                (0..<8).map { UInt8(truncatingIfNeeded: (i * perReferral + n) >> (8 * $0)) }
+                + Array(repeating: 0x5A, count: 8)
             return FieldWrite(
-                origin: origin, seq: seq, hlc: hlc, record: record, field: fieldValue.0, kind: .register,
+                origin: origin, seq: seq, hlc: hlc, record: record, field: fieldValue.0,
+                kind: fieldValue.0.knownKind ?? .register,
                 value: fieldValue.1, salt: salt
             ).encodedBody()
         }
@@ -71,7 +82,7 @@ func benchStore() throws {
             try IncomingChange(origin: origin, seq: seq, hlc: hlc, record: record.rawValue, bodies: bodies)
                 .signed(by: practiceKey))
     }
-    let writes = referrals * 5
+    let writes = referrals * perReferral
 
     let store = try Store.create(at: dir + "/merge.sqlite", node: hub, wallMillis: wall)
     // The hub holds the practice's key, as the practice sends it in its first batch.
@@ -86,7 +97,7 @@ func benchStore() throws {
         var after: UInt64 = 0
         for start in stride(from: 0, to: changes.count, by: batchChanges) {
             let batch = Array(changes[start..<min(start + batchChanges, changes.count)])
-            let upTo = after + UInt64(batch.count * 5)
+            let upTo = after + UInt64(batch.count * perReferral)
             let report = try store.apply(
                 batch, from: practice,
                 checkpoint: BatchCheckpoint(peerIncarnation: origin.incarnation, after: after, upTo: upTo),
@@ -118,9 +129,7 @@ func benchStore() throws {
         try plain.write { db in
             let stmt = try db.makeStatement(
                 sql: "INSERT INTO w (origin, seq, hlc, record, field, body) VALUES (?, ?, ?, ?, ?, ?)")
-            let fields = [
-                "routing.needs", "routing.urgency", "contact.givenName", "contact.phone", "clinical.nhsNumber",
-            ]
+            let fields = try fields(0).map(\.0.rawValue)
             for change in changes {
                 for (body, field) in zip(change.bodies, fields) {
                     try stmt.execute(arguments: [

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SyncCore
+import SyncDomain
 import SyncNode
 import SyncStore
 import SyncTransport
@@ -73,17 +74,15 @@ struct PreparedPair {
     private static func fill(_ home: String, referrals: Int) throws {
         let store = try Store.open(at: home + "/store.sqlite", signer: NodeIdentity.load(directory: home))
         let practice = try NodeID(practiceID), pcn = try NodeID(hubID)
+        let domain = try Domain(store: store, pcn: pcn)
+        let atHub = domain.node == pcn
         let wall = UInt64(Date().timeIntervalSince1970 * 1000)
         for i in 0..<referrals {
-            let id = try RecordID.referral(
-                practice: practice, pcn: pcn, uuid: UUIDv7(millis: wall, random: (UInt64(i), UInt64(i) &* 7919)))
-            try store.write(
-                id,
-                [
-                    (.routingNeeds, FieldValue.json(["loneliness"])), (.routingUrgency, FieldValue.text("routine")),
-                    (.contactGivenName, FieldValue.text("Person \(i)")),
-                    (.progressEvents, FieldValue.json(ProgressEvent(event: "referred"))),
-                ], wallMillis: wall)
+            try domain.createReferral(
+                Domain.NewReferral(
+                    needs: [.loneliness], practice: atHub ? practice : nil, urgency: .routine, note: "Referral \(i)",
+                    uuid: UUIDv7(millis: wall, random: (UInt64(i), UInt64(i) &* 7919))),
+                at: wall)
         }
     }
 

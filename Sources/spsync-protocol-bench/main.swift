@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SyncCore
+import SyncDomain
 import SyncProtocol
 import SyncSimulation
 import SyncStore
@@ -9,8 +10,10 @@ import SyncTransport
 // spsync-protocol-bench: the sync protocol through the real session code and SQLite stores, with
 // an in-memory connection (no TLS). Not a test: it prints figures (see Protocol/README.md).
 //
-//   (a) initial sync of 200,000 referrals × 5 fields = 1,000,000 field writes from a practice to a
-//       new hub store: field writes per second, end to end (HELLO to BYE).
+//   (a) initial sync of 125,000 referrals × 8 fields = 1,000,000 field writes from a practice to a
+//       new hub store: field writes per second, end to end (HELLO to BYE). Each referral is made
+//       of the field writes the domain API builds for `referral create` (needs, the referred event,
+//       urgency, a note, consent, given name, phone, email).
 //   (b) stores of 20,000 and 200,000 referrals on both sides; 100 referrals changed (one field
 //       each) at the practice; one session: bytes on the wire per changed field beside the raw size
 //       of the changed values.
@@ -20,7 +23,7 @@ import SyncTransport
 //       and verified per second (the store's own check of a received batch, on every core), and
 //       the bytes signatures add on the wire in (a) and (b).
 //
-// Usage: spsync-protocol-bench [referrals-for-(a), default 200000]
+// Usage: spsync-protocol-bench [referrals-for-(a), default 125000]
 
 let wall: UInt64 = 1_780_000_000_000
 let practice = try NodeID("A81001")
@@ -39,22 +42,23 @@ func salt(_ n: Int) -> [UInt8] {
     (0..<8).map { UInt8(truncatingIfNeeded: UInt64(n) >> (8 * $0)) } + Array(repeating: 0x5A, count: 8)
 }
 
-/// The value of write `k` of change `i` in the receipt benchmark: short text that passes the value
-/// rules of its field (a phone number and an email address by their shape).
-func benchValue(_ i: Int, _ k: Int) -> String {
-    switch k {
-    case 3: return "07700 9\(String(format: "%05d", i % 100_000))"
-    case 4: return "p\(i)@example.org"
-    default: return "value \(i) \(k)"
-    }
+/// The field writes of referral `i`, as the domain API builds them for `referral create`.
+func referralFields(_ i: Int) -> [(FieldKey, [UInt8])] {
+    Domain.referralFields(
+        Domain.NewReferral(
+            needs: [.loneliness], urgency: .routine, note: "Walking group, Tuesdays", consent: .implied,
+            person: .init(
+                givenName: "Sam", phone: "07700 9\(String(format: "%05d", i % 100_000))", email: "sam\(i)@example.org")),
+        by: practice, at: wall)
 }
+let perReferral = referralFields(0).count
 
 func referralID(_ i: Int) throws -> RecordID {
     try RecordID.referral(
         practice: practice, pcn: hub, uuid: UUIDv7(millis: wall + UInt64(i), random: (UInt64(i), 0x5eed)))
 }
 
-/// A practice store holding `count` referrals of 5 field writes each, its own writes, loaded in bulk.
+/// A practice store holding `count` referrals of `perReferral` field writes each, its own writes, loaded in bulk.
 func loadPractice(_ name: String, referrals count: Int) throws -> Store {
     let store = try Store.create(
         at: "\(root)/\(name)-practice.sqlite", node: practice, wallMillis: wall, signer: practiceKey)
@@ -76,15 +80,11 @@ func loadPractice(_ name: String, referrals count: Int) throws -> Store {
         seq += 1
         let record = try referralID(i)
         let hlc = HLC(millis: wall, counter: UInt16(truncatingIfNeeded: i))
-        let values: [(FieldKey, String)] = [
-            (.routingUrgency, "routine"), (.routingNote, "Walking group, Tuesdays"), (.contactGivenName, "Sam"),
-            (.contactPhone, "07700 900\(String(format: "%03d", i % 1000))"), (.contactEmail, "sam\(i)@example.org"),
-        ]
-        let bodies = values.enumerated().map { n, fieldValue in
+        let bodies = referralFields(i).enumerated().map { n, fieldValue in
             // Every referral write carries a 16-byte salt; fixed ones do for a benchmark.
             FieldWrite(
-                origin: origin, seq: seq, hlc: hlc, record: record, field: fieldValue.0, kind: .register,
-                value: Array(fieldValue.1.utf8), salt: salt(i * 5 + n)
+                origin: origin, seq: seq, hlc: hlc, record: record, field: fieldValue.0,
+                kind: fieldValue.0.knownKind ?? .register, value: fieldValue.1, salt: salt(i * perReferral + n)
             )
             .encodedBody()
         }
@@ -101,12 +101,13 @@ func initialSync(_ name: String, referrals: Int) throws -> (practice: Store, hub
     var start = Date()
     let p = try loadPractice(name, referrals: referrals)
     print(
-        "  loaded \(referrals * 5) field writes into the practice store in \(String(format: "%.1f", seconds(start))) s")
+        "  loaded \(referrals * perReferral) field writes into the practice store in \(String(format: "%.1f", seconds(start))) s"
+    )
     let h = try Store.create(at: "\(root)/\(name)-hub.sqlite", node: hub, wallMillis: wall, signer: hubKey)
     start = Date()
     let o = try MemorySync.sync(h, p, nowMillis: wall)
     let t = seconds(start)
-    precondition(o.clean && o.a.applied == referrals * 5, "initial sync incomplete: \(o)")
+    precondition(o.clean && o.a.applied == referrals * perReferral, "initial sync incomplete: \(o)")
     // The practice pulls once from the hub too, so both checkpoints are at the end before (b).
     let settled = try MemorySync.sync(p, h, nowMillis: wall)
     precondition(settled.clean, "settling sync failed")
@@ -127,9 +128,8 @@ func delta(_ name: String, _ stores: (practice: Store, hub: Store), referrals: I
     for k in 0..<100 {
         let value = "07700 901\(String(format: "%03d", k))"
         raw += value.utf8.count
-        try stores.practice.write(
-            try referralID(k * (referrals / 100)), [(.contactPhone, Array(value.utf8))],
-            wallMillis: wall + 1000 + UInt64(k))
+        try Domain(store: stores.practice, pcn: hub).update(
+            try referralID(k * (referrals / 100)), .init(person: .init(phone: value)), at: wall + 1000 + UInt64(k))
     }
     let start = Date()
     let o = try MemorySync.sync(stores.hub, stores.practice, nowMillis: wall + 2000)
@@ -143,8 +143,8 @@ func delta(_ name: String, _ stores: (practice: Store, hub: Store), referrals: I
             + "key bindings \(o.b.keyBytesOut) B")
 }
 
-let big = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200_000
-print("(a) initial sync, \(big) referrals × 5 fields")
+let big = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 125_000
+print("(a) initial sync, \(big) referrals × \(perReferral) fields = \(big * perReferral) field writes")
 let large = try initialSync("large", referrals: big)
 do {
     let plain = try DatabaseQueue(path: "\(root)/plain.sqlite")
@@ -156,7 +156,7 @@ do {
                   field TEXT NOT NULL, body BLOB NOT NULL, UNIQUE (origin, seq, field)) STRICT
                 """)
     }
-    let fields = ["routing.urgency", "routing.note", "contact.givenName", "contact.phone", "contact.email"]
+    let fields = referralFields(0).map(\.0.rawValue)
     let start = Date()
     try plain.write { db in
         let insert = try db.makeStatement(
@@ -165,15 +165,16 @@ do {
             let record = try referralID(i).rawValue
             for (n, field) in fields.enumerated() {
                 try insert.execute(arguments: [
-                    "A81001", Int64(i + 1), Int64(i), record, field, Data(salt(i * 5 + n) + Array(field.utf8)),
+                    "A81001", Int64(i + 1), Int64(i), record, field,
+                    Data(salt(i * perReferral + n) + Array(field.utf8)),
                 ])
             }
         }
     }
     let t = seconds(start)
     print(
-        "  reference, same run: \(big * 5) plain SQLite rows in \(String(format: "%.1f", t)) s = "
-            + "\(Int(Double(big * 5) / t)) rows/s")
+        "  reference, same run: \(big * perReferral) plain SQLite rows in \(String(format: "%.1f", t)) s = "
+            + "\(Int(Double(big * perReferral) / t)) rows/s")
 }
 print("(b) bytes per changed field")
 let small = try initialSync("small", referrals: 20_000)
@@ -182,7 +183,7 @@ try delta("large", large, referrals: big)
 
 print("(c) origin signatures")
 do {
-    // Changes of 5 referral writes, as in (a), from a new incarnation of the practice whose key
+    // Changes of the referral writes of (a), from a new incarnation of the practice whose key
     // binding the hub of (a) is then given as the practice would send it.
     let n = 20_000
     let origin = Origin(node: practice, incarnation: UUIDv7(millis: wall - 2, random: (2, 2)))
@@ -190,11 +191,10 @@ do {
     for i in 0..<n {
         let record = try referralID(i)
         let hlc = HLC(millis: wall + 5000, counter: UInt16(truncatingIfNeeded: i))
-        let bodies = (0..<5).map { k in
+        let bodies = referralFields(i).enumerated().map { k, fieldValue in
             FieldWrite(
-                origin: origin, seq: UInt64(i + 1), hlc: hlc, record: record,
-                field: [FieldKey.routingUrgency, .routingNote, .contactGivenName, .contactPhone, .contactEmail][k],
-                kind: .register, value: Array(benchValue(i, k).utf8), salt: salt(i * 5 + k)
+                origin: origin, seq: UInt64(i + 1), hlc: hlc, record: record, field: fieldValue.0,
+                kind: fieldValue.0.knownKind ?? .register, value: fieldValue.1, salt: salt(i * perReferral + k)
             ).encodedBody()
         }
         unsigned.append(

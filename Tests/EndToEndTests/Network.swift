@@ -1,6 +1,7 @@
 import Foundation
 import SpsyncTestSupport
 import SyncCore
+import SyncDomain
 import SyncNode
 import SyncStore
 import SyncTransport
@@ -156,23 +157,21 @@ final class TestNetwork: @unchecked Sendable {
 }
 
 extension TestNode {
-    /// Writes `count` referrals of a practice (of 4 field writes each) into this node's store
+    /// Writes `count` referrals of a practice (of 4 field writes each: needs, the referred event, urgency and a note) into this node's store
     /// through the library, as `spsync referral create` would without a process each: large
     /// stores for sync tests. The daemon must not be running.
     func fillReferrals(_ count: Int, practice: String = "A81001", pcn: String = "U12345") throws {
         let store = try Store.open(at: home + "/store.sqlite", signer: NodeIdentity.load(directory: home))
         let practice = try NodeID(practice), pcn = try NodeID(pcn)
+        let domain = try Domain(store: store, pcn: pcn)
+        let atHub = domain.node == pcn
         let wall = UInt64(Date().timeIntervalSince1970 * 1000)
         for i in 0..<count {
-            let id = try RecordID.referral(
-                practice: practice, pcn: pcn, uuid: UUIDv7(millis: wall, random: (UInt64(i), UInt64(i) &* 7919)))
-            try store.write(
-                id,
-                [
-                    (.routingNeeds, FieldValue.json(["loneliness"])), (.routingUrgency, FieldValue.text("routine")),
-                    (.contactGivenName, FieldValue.text("Person \(i)")),
-                    (.progressEvents, FieldValue.json(ProgressEvent(event: "referred"))),
-                ], wallMillis: wall)
+            try domain.createReferral(
+                Domain.NewReferral(
+                    needs: [.loneliness], practice: atHub ? practice : nil, urgency: .routine, note: "Referral \(i)",
+                    uuid: UUIDv7(millis: wall, random: (UInt64(i), UInt64(i) &* 7919))),
+                at: wall)
         }
     }
 }

@@ -16,6 +16,11 @@ struct SimulationTests {
         #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
     }
 
+    // The regression seeds below were found with the workload as it was before it moved onto the
+    // domain API (session 8, issue 12): its draws changed then, so these seeds no longer replay
+    // the traces that found each bug. Each store or protocol bug among them has a named scenario in
+    // `ScenarioTests` that does; the seeds stay as more seeds of the current workload.
+    //
     // Seeds 2, 5, 6 and 8 once crashed the simulator: a frame lost while dialing closed the
     // connection before the second side had started, and `start` trapped. Kept as regressions.
     @Test("regression: a connection cut before the second side starts", arguments: [2, 5, 6, 8] as [UInt64])
@@ -66,7 +71,7 @@ struct SimulationTests {
         #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
     }
 
-    // Seeds 22 and 28 between them make every kind of attack; the test checks that they still do,
+    // Seeds 1 and 3 between them make every kind of attack; the test checks that they still do,
     // so a change to the simulator that drops one shows here instead of testing less.
     @Test(
         "tampered nodes' attacks — unauthorised writes; other origins' writes replayed, altered, stripped of their signature or forged; made-up incarnations; false HELLO claims — are refused everywhere, lock nobody, and honest writes converge"
@@ -77,7 +82,7 @@ struct SimulationTests {
         var keyRefusals = 0
         var claims = 0
         var audited = 0
-        for seed in [22, 28] as [UInt64] {
+        for seed in [1, 3] as [UInt64] {
             let report = Simulation.run(.init(seed: seed, steps: 120))
             #expect(report.failures == [], "replay: spsync-sim --seed \(seed)")
             #expect(report.locked == [], "replay: spsync-sim --seed \(seed)")
