@@ -112,6 +112,7 @@ let package = Package(
             dependencies: [
                 "SyncCore", "SyncCrypto", "SyncStore", "SyncDomain", "SyncProtocol", "SyncNode",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -17,14 +17,18 @@ struct Console: Sendable {
     let daemon: Daemon
     let sessions: ConsoleSessions
     let logins: ConsoleLogins
+    /// Served over TLS: the session cookie is marked `Secure`, so a browser never sends it in clear.
+    let secure: Bool
 
-    init(daemon: Daemon, sessions: ConsoleSessions = ConsoleSessions()) {
+    init(daemon: Daemon, secure: Bool = false, sessions: ConsoleSessions = ConsoleSessions()) {
         self.daemon = daemon
+        self.secure = secure
         self.sessions = sessions
         self.logins = ConsoleLogins(home: daemon.runtime.home.path)
     }
 
     var node: String { daemon.runtime.node.rawValue }
+    var cookieSecure: String { secure ? "; Secure" : "" }
     static var now: UInt64 { WallClock.now() }
 
     func domain() throws -> Domain {
@@ -34,7 +38,7 @@ struct Console: Sendable {
 
     // MARK: Routes
 
-    func add(to router: Router<BasicRequestContext>) {
+    func add(to router: Router<EndpointContext>) {
         router.get("login") { request, _ -> Response in
             let token = request.uri.queryParameters["token"].map(String.init) ?? ""
             guard !token.isEmpty, (try? logins.redeem(token, nowMillis: Self.now)) == true else {
@@ -48,7 +52,7 @@ struct Console: Sendable {
             let session = await sessions.start(nowMillis: Self.now)
             var response = Response.redirect(to: "/", type: .normal)
             response.headers[values: .setCookie].append(
-                "\(ConsoleSessions.cookieName)=\(session.id); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(sessions.lifetimeMillis / 1000)"
+                "\(ConsoleSessions.cookieName)=\(session.id); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(sessions.lifetimeMillis / 1000)\(cookieSecure)"
             )
             return response
         }
@@ -57,7 +61,7 @@ struct Console: Sendable {
                 await sessions.end(session.id)
                 var response = Response.redirect(to: "/signed-out", type: .normal)
                 response.headers[values: .setCookie].append(
-                    "\(ConsoleSessions.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+                    "\(ConsoleSessions.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\(cookieSecure)")
                 return response
             }
         }
@@ -77,7 +81,7 @@ struct Console: Sendable {
             try await page(request) { session in try servicesPage(request, session) }
         }
         router.post("services/:ref/capacity") { request, context -> Response in
-            try await post(request) { fields, _, domain in
+            try await post(request) { fields, session, domain in
                 let service = try domain.service(
                     named: context.parameters.get("ref") ?? "", ownedBy: domain.node)
                 let name = (try? domain.store.service(service, wallMillis: Self.now).name) ?? service.rawValue
@@ -89,7 +93,8 @@ struct Console: Sendable {
                     service, available: available, maximum: Int(fields["maximum"] ?? ""),
                     accepting: fields["accepting"].flatMap(Accepting.init), validDays: Int(fields["validDays"] ?? ""),
                     at: Self.now)
-                return Self.back(
+                return await back(
+                    session,
                     "/services", notice: "\(name): \(capacity.available) of \(capacity.maximum) \(capacity.unit) free")
             }
         }
@@ -102,7 +107,7 @@ struct Console: Sendable {
             }
         }
         router.post("referrals/:ref/progress") { request, context -> Response in
-            try await post(request) { fields, _, domain in
+            try await post(request) { fields, session, domain in
                 let referral = try domain.referral(named: context.parameters.get("ref") ?? "")
                 guard let kind = fields["status"].flatMap(ProgressEvent.Kind.init) else {
                     throw SyncError(.usage, "choose a status")
@@ -111,22 +116,23 @@ struct Console: Sendable {
                     progress: kind, reason: fields["reason"].flatMap { $0.isEmpty ? nil : $0 })
                 change.takePlace = fields["takePlace"] == "on"
                 try domain.update(referral, change, at: Self.now)
-                return Self.back(
+                return await back(
+                    session,
                     "/referrals/\(Domain.shortReference(referral))",
                     notice: "Recorded: \(kind.rawValue.spaced)")
             }
         }
         router.post("referrals/:ref/note") { request, context -> Response in
-            try await post(request) { fields, _, domain in
+            try await post(request) { fields, session, domain in
                 let referral = try domain.referral(named: context.parameters.get("ref") ?? "")
                 let note = fields["note"] ?? ""
                 guard !note.isEmpty else { throw SyncError(.usage, "the note is empty") }
                 try domain.update(referral, Domain.ReferralChange(note: note), at: Self.now)
-                return Self.back("/referrals/\(Domain.shortReference(referral))", notice: "Note added")
+                return await back(session, "/referrals/\(Domain.shortReference(referral))", notice: "Note added")
             }
         }
         router.post("referrals/:ref/outcome") { request, context -> Response in
-            try await post(request) { fields, _, domain in
+            try await post(request) { fields, session, domain in
                 let referral = try domain.referral(named: context.parameters.get("ref") ?? "")
                 func scores(_ prefix: String) throws -> ONS4? {
                     let given = (1...4).map { fields["\(prefix)\($0)"] ?? "" }
@@ -137,11 +143,11 @@ struct Console: Sendable {
                 let change = Domain.ReferralChange(
                     ons4Before: try scores("before"), ons4After: try scores("after"), outcome: message)
                 try domain.update(referral, change, at: Self.now)
-                return Self.back("/referrals/\(Domain.shortReference(referral))", notice: "Outcome recorded")
+                return await back(session, "/referrals/\(Domain.shortReference(referral))", notice: "Outcome recorded")
             }
         }
         router.post("conflicts/resolve") { request, _ -> Response in
-            try await post(request) { fields, _, domain in
+            try await post(request) { fields, session, domain in
                 let record = try domain.record(named: fields["record"] ?? "")
                 let field = fields["field"] ?? ""
                 let keep = fields["keep"] ?? ""
@@ -155,18 +161,19 @@ struct Console: Sendable {
                     do { key = try FieldKey(field) } catch { throw SyncError(.usage, "\(field) is not a field") }
                     try domain.resolve(record, key, .keep(keep), at: Self.now)
                 }
-                return Self.back("/conflicts", notice: "Decided")
+                return await back(session, "/conflicts", notice: "Decided")
             }
         }
         router.post("referrals/:ref/address") { request, context -> Response in
-            try await post(request) { fields, _, domain in
+            try await post(request) { fields, session, domain in
                 let referral = try domain.referral(named: context.parameters.get("ref") ?? "")
                 let service = try domain.service(named: fields["service"] ?? "")
                 var change = Domain.ReferralChange(service: service)
                 change.urgency = fields["urgency"].flatMap(Urgency.init)
                 try domain.update(referral, change, at: Self.now)
                 let name = domain.serviceName(service.rawValue) ?? service.rawValue
-                return Self.back("/referrals/\(Domain.shortReference(referral))", notice: "Addressed to \(name)")
+                return await back(
+                    session, "/referrals/\(Domain.shortReference(referral))", notice: "Addressed to \(name)")
             }
         }
         router.get("conflicts") { request, _ -> Response in
@@ -182,9 +189,10 @@ struct Console: Sendable {
     /// A page for a signed-in person; anyone else is asked to sign in.
     func page(_ request: Request, _ body: (ConsoleSessions.Session) async throws -> Response) async throws -> Response {
         guard
-            let session = await sessions.session(
+            var session = await sessions.session(
                 request.cookies[ConsoleSessions.cookieName]?.value, nowMillis: Self.now)
         else { return signIn() }
+        session.notice = await sessions.takeNotice(session.id)
         do { return try await body(session) } catch let e as SyncError {
             return Self.html(
                 e.code == .notFound ? .notFound : .badRequest,
@@ -246,18 +254,13 @@ struct Console: Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// After a POST: back to `path` with a notice (Post/Redirect/Get would need a flash store; the
-    /// page is rendered with the notice instead, and a reload asks before posting again).
-    static func back(_ path: String, notice: String) -> Response {
-        var response = Response.redirect(
-            to: path + "?done=" + (notice.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""),
-            type: .normal)
+    /// After a POST: back to `path` (Post/Redirect/Get), with a notice the session keeps for its
+    /// next page: nothing of what was done travels in the URL.
+    func back(_ session: ConsoleSessions.Session, _ path: String, notice: String) async -> Response {
+        await sessions.leave(notice, for: session.id)
+        var response = Response.redirect(to: path, type: .normal)
         response.headers[.cacheControl] = "no-store"
         return response
-    }
-
-    func notice(_ request: Request) -> String? {
-        request.uri.queryParameters["done"].map { String($0).removingPercentEncoding ?? "" }
     }
 
     // MARK: Pages
@@ -312,7 +315,7 @@ struct Console: Sendable {
         return Self.html(
             .ok,
             HTML.page(
-                title: mine ? "Your services" : "Services", node: node, notice: notice(request), csrf: session.csrf,
+                title: mine ? "Your services" : "Services", node: node, notice: session.notice, csrf: session.csrf,
                 body))
     }
 
@@ -346,7 +349,7 @@ struct Console: Sendable {
             body += "</tbody></table>"
         }
         return Self.html(
-            .ok, HTML.page(title: "Referrals", node: node, notice: notice(request), csrf: session.csrf, body))
+            .ok, HTML.page(title: "Referrals", node: node, notice: session.notice, csrf: session.csrf, body))
     }
 
     func referralPage(_ reference: String, _ request: Request, _ session: ConsoleSessions.Session) throws -> Response {
@@ -437,7 +440,7 @@ struct Console: Sendable {
         }
         body += "</ol>"
         return Self.html(
-            .ok, HTML.page(title: "Referral \(ref)", node: node, notice: notice(request), csrf: session.csrf, body))
+            .ok, HTML.page(title: "Referral \(ref)", node: node, notice: session.notice, csrf: session.csrf, body))
     }
 
     func conflictsPage(_ session: ConsoleSessions.Session) throws -> Response {

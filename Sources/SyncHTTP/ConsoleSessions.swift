@@ -10,6 +10,8 @@ public actor ConsoleSessions {
         public var csrf: String
         public var started: UInt64
         public var lastSeen: UInt64
+        /// What the last form did, shown once on the next page (kept here, not in the URL).
+        public var notice: String?
     }
 
     public static let cookieName = "spsync_console"
@@ -42,6 +44,17 @@ public actor ConsoleSessions {
         s.lastSeen = nowMillis
         sessions[id] = s
         return s
+    }
+
+    /// Leaves `notice` for the session's next page.
+    public func leave(_ notice: String, for id: String) {
+        sessions[id]?.notice = notice
+    }
+
+    /// The notice left for the session, once.
+    public func takeNotice(_ id: String) -> String? {
+        defer { sessions[id]?.notice = nil }
+        return sessions[id]?.notice
     }
 
     public func end(_ id: String) {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
@@ -9,8 +10,9 @@ import SyncCore
 import SyncNode
 import SyncProtocol
 import SyncStore
+import SyncTransport
 
-/// The daemon's HTTP side on a loopback address (`[http] listen` in node.toml): Prometheus text at
+/// The daemon's HTTP side (`[http] listen` in node.toml; HTTPS with `tls_certificate` and `tls_key`): Prometheus text at
 /// `/metrics`, liveness at `/healthz`, readiness at `/readyz`, and the web console (`Console`) at
 /// every other path. Served by Hummingbird 2 on the daemon's own event loops.
 public enum HTTPEndpoints {
@@ -28,34 +30,63 @@ public enum HTTPEndpoints {
         return registry
     }
 
-    /// The HTTP service for `address`, to run beside the daemon's own services.
+    /// The HTTP service for `address`, to run beside the daemon's own services: plain HTTP on a
+    /// loopback address, or HTTPS (the system OpenSSL) with the certificate and key of `[http]`.
     public static func service(
         daemon: Daemon, registry: PrometheusCollectorRegistry, address: String, logger: Logger
     ) throws -> some Service {
-        try NodeConfig.validateHTTPListen(address, option: "[http] listen")
+        let http = daemon.runtime.config.http ?? NodeConfig.HTTP(listen: address)
+        let tls = try http.servesTLS()
+        try NodeConfig.validateHTTPListen(address, option: "[http] listen", tls: tls)
         let (host, port) = try NodeRuntime.hostPort(address)
-        try Loopback.checkBindable(host: host, port: port, what: "metrics and health over HTTP ([http] listen)")
-        let router = Router()
-        router.get("healthz") { _, _ -> Response in
-            text(.ok, "ok\n")
+        try Loopback.checkBindable(
+            host: host, port: port, what: "the console, metrics and health over HTTP ([http] listen)")
+        let server: HTTPServerBuilder
+        if tls, let certificate = http.tlsCertificate, let key = http.tlsKey {
+            let home = daemon.runtime.home.path
+            func resolved(_ path: String) -> String { path.hasPrefix("/") ? path : home + "/" + path }
+            do {
+                let identity = try NodeIdentity.loadWebServer(
+                    keyPath: resolved(key), certificatePath: resolved(certificate))
+                var configuration = SyncTransport.TLSConfiguration(
+                    identity: identity,
+                    trust: ClosureTrustPolicy { _ in .reject(reason: "no client certificates here") })
+                configuration.clientCertificates = .notRequested
+                server = .http1(tls: try TLSContext(configuration: configuration))
+            } catch {
+                throw SyncError(.usage, "[http] TLS: \(error)")
+            }
+        } else {
+            server = .http1()
         }
-        router.get("readyz") { _, _ -> Response in
+        let router = Router(context: EndpointContext.self)
+        // The operator endpoints answer loopback clients only: on a TLS listener on another address,
+        // the console is for people who sign in; metrics name peers and are not.
+        router.get("healthz") { _, context -> Response in
+            guard context.fromLoopback else { return notFound() }
+            return text(.ok, "ok\n")
+        }
+        router.get("readyz") { _, context -> Response in
+            guard context.fromLoopback else { return notFound() }
             let problems = await readiness(daemon)
             return problems.isEmpty
                 ? text(.ok, "ready\n") : text(.serviceUnavailable, problems.joined(separator: "\n") + "\n")
         }
-        router.get("metrics") { _, _ -> Response in
+        router.get("metrics") { _, context -> Response in
+            guard context.fromLoopback else { return notFound() }
             await refreshGauges(daemon)
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(
                 status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
-        Console(daemon: daemon).add(to: router)
+        Console(daemon: daemon, secure: tls).add(to: router)
         return Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            router: router, server: server, configuration: .init(address: .hostname(host, port: port), serverName: nil),
             eventLoopGroupProvider: .shared(daemon.runtime.group), logger: logger)
     }
+
+    static func notFound() -> Response { text(.notFound, "not found\n") }
 
     static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
         var headers = HTTPFields()
@@ -105,5 +136,21 @@ public enum HTTPEndpoints {
         }
         Gauge(label: "spsync_store_bytes").record(size)
         Gauge(label: "spsync_sessions_open").record(await daemon.openSessions())
+    }
+}
+
+/// A request's context: Hummingbird's, and whether the client connected from a loopback address.
+struct EndpointContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let fromLoopback: Bool
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        fromLoopback = Self.isLoopback(source.channel.remoteAddress)
+    }
+
+    static func isLoopback(_ address: SocketAddress?) -> Bool {
+        guard let ip = address?.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
     }
 }

@@ -62,12 +62,40 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// `[http]`: where the daemon serves /metrics, /healthz and /readyz (off unless set).
+    /// `[http]`: where the daemon serves the web console, /metrics, /healthz and /readyz (off unless set).
     public struct HTTP: Codable, Sendable, Equatable {
-        /// A loopback `HOST:PORT`: the endpoints have no authentication.
+        /// `HOST:PORT`: a loopback address, or any address when the listener serves TLS.
         public var listen: String?
+        /// The listener's TLS certificate and key (PEM files; a path relative to the node's home
+        /// is taken from there): both or neither. With them the listener serves HTTPS and may
+        /// listen on a non-loopback address for the console; `spsync web certificate` makes a pair.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
 
-        public init(listen: String?) { self.listen = listen }
+        public init(listen: String?, tlsCertificate: String? = nil, tlsKey: String? = nil) {
+            self.listen = listen
+            self.tlsCertificate = tlsCertificate
+            self.tlsKey = tlsKey
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case listen
+            case tlsCertificate = "tls_certificate"
+            case tlsKey = "tls_key"
+        }
+
+        /// Whether the listener serves TLS (both files named); refuses one without the other.
+        public func servesTLS() throws(SyncError) -> Bool {
+            switch (tlsCertificate, tlsKey) {
+            case (nil, nil): return false
+            case (.some, .some): return true
+            default:
+                throw SyncError(
+                    .usage,
+                    "[http] names tls_certificate or tls_key without the other: give both (the certificate and its key) or neither"
+                )
+            }
+        }
     }
 
     public var node: Node
@@ -93,6 +121,13 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     /// Refuses an `[http] listen` that is not `HOST:PORT` on a loopback address: metrics name the
     /// peers and their state, and the endpoints have no authentication.
     public static func validateHTTPListen(_ address: String, option: String) throws(SyncError) {
+        try validateHTTPListen(address, option: option, tls: false)
+    }
+
+    /// Refuses an `[http] listen` that is not `HOST:PORT`, or not on a loopback address while the
+    /// listener serves no TLS: console sessions and sign-in links must not cross a network in clear.
+    /// With TLS any address is allowed (the operator endpoints still answer loopback clients only).
+    public static func validateHTTPListen(_ address: String, option: String, tls: Bool) throws(SyncError) {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
             (1...65_535).contains(port)
         else {
@@ -103,11 +138,12 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let loopback =
             host == "localhost" || host == "::1" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
-        guard loopback else {
+        guard loopback || tls else {
             throw SyncError(
                 .usage,
-                "\(option) \(address): the metrics and health endpoints have no authentication, so they listen on a "
-                    + "loopback address only (127.0.0.1, ::1); let a local Prometheus or a reverse proxy reach them")
+                "\(option) \(address): without TLS the HTTP listener serves a loopback address only (127.0.0.1, ::1), "
+                    + "as sign-in links and sessions would cross the network in clear; set tls_certificate and tls_key "
+                    + "under [http] (`spsync web certificate` makes a pair), or let a reverse proxy with TLS reach it")
         }
     }
 
@@ -181,12 +217,16 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         out += node.tlsMin.map { "tls_min = \(q($0))\n" } ?? "# tls_min = \"1.3\"\n"
         out += "# Optional network CA (PEM): also accept certificates it signed for configured peer ids.\n"
         out += node.caFile.map { "ca_file = \(q($0))\n" } ?? "# ca_file = \"/etc/spsync/network-ca.pem\"\n"
-        out += "\n# Metrics (Prometheus, /metrics) and health (/healthz, /readyz) over HTTP, on a loopback\n"
-        out += "# address only; off unless set. `spsync init --http 127.0.0.1:9464` sets it.\n"
+        out += "\n# The web console, metrics (Prometheus, /metrics) and health (/healthz, /readyz) over HTTP;\n"
+        out += "# off unless set. `spsync init --http 127.0.0.1:9464` sets it. A loopback address only, unless\n"
+        out += "# the listener serves TLS (tls_certificate and tls_key, made by `spsync web certificate`).\n"
         if let listen = http?.listen {
             out += "[http]\nlisten = \(q(listen))\n"
+            if let certificate = http?.tlsCertificate { out += "tls_certificate = \(q(certificate))\n" }
+            if let key = http?.tlsKey { out += "tls_key = \(q(key))\n" }
         } else {
             out += "# [http]\n# listen = \"127.0.0.1:9464\"\n"
+            out += "# tls_certificate = \"web-cert.pem\"\n# tls_key = \"web-key.pem\"\n"
         }
         for p in peers {
             out += "\n[[peers]]\nid = \(q(p.id))\naddress = \(q(p.address))\n"

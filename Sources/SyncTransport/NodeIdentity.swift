@@ -28,7 +28,7 @@ public final class NodeIdentity: @unchecked Sendable {
     /// `X509*`, owned.
     let certificate: OpaquePointer
 
-    private init(privateKey: OpaquePointer, certificate: OpaquePointer, nodeID: String) {
+    init(privateKey: OpaquePointer, certificate: OpaquePointer, nodeID: String) {
         self.privateKey = privateKey
         self.certificate = certificate
         self.nodeID = nodeID
@@ -96,7 +96,10 @@ public final class NodeIdentity: @unchecked Sendable {
             throw openSSLFailure("cannot allocate a certificate")
         }
         do {
-            try buildCertificate(certificate, key: key, nodeID: nodeID, validityDays: validityDays)
+            try buildCertificate(
+                certificate, key: key, commonName: nodeID, validityDays: validityDays,
+                extendedKeyUsage: "serverAuth,clientAuth"
+            ) { certificate throws(IdentityError) in try addNodeURI(certificate, nodeID: nodeID) }
         } catch {
             EVP_PKEY_free(key)
             X509_free(certificate)
@@ -105,8 +108,9 @@ public final class NodeIdentity: @unchecked Sendable {
         return NodeIdentity(privateKey: key, certificate: certificate, nodeID: nodeID)
     }
 
-    private static func buildCertificate(
-        _ certificate: OpaquePointer, key: OpaquePointer, nodeID: String, validityDays: Int
+    static func buildCertificate(
+        _ certificate: OpaquePointer, key: OpaquePointer, commonName: String, validityDays: Int,
+        extendedKeyUsage: String, subjectAltNames: (OpaquePointer) throws(IdentityError) -> Void
     ) throws(IdentityError) {
         func check(_ ok: Bool, _ what: String) throws(IdentityError) {
             if !ok { throw openSSLFailure(what) }
@@ -132,7 +136,7 @@ public final class NodeIdentity: @unchecked Sendable {
 
         guard let name = X509_NAME_new() else { throw openSSLFailure("cannot allocate a subject name") }
         defer { X509_NAME_free(name) }
-        let cnAdded = Array(nodeID.utf8).withUnsafeBufferPointer { bytes in
+        let cnAdded = Array(commonName.utf8).withUnsafeBufferPointer { bytes in
             X509_NAME_add_entry_by_NID(
                 name, NID_commonName, MBSTRING_UTF8, bytes.baseAddress, Int32(bytes.count), -1, 0)
         }
@@ -147,7 +151,7 @@ public final class NodeIdentity: @unchecked Sendable {
         let extensions: [(Int32, String)] = [
             (NID_basic_constraints, "critical,CA:FALSE"),
             (NID_key_usage, "critical,digitalSignature"),
-            (NID_ext_key_usage, "serverAuth,clientAuth"),
+            (NID_ext_key_usage, extendedKeyUsage),
             (NID_subject_key_identifier, "hash"),
         ]
         for (nid, value) in extensions {
@@ -157,7 +161,7 @@ public final class NodeIdentity: @unchecked Sendable {
             defer { X509_EXTENSION_free(ext) }
             try check(X509_add_ext(certificate, ext, -1) == 1, "cannot add the \(value) extension")
         }
-        try addNodeURI(certificate, nodeID: nodeID)
+        try subjectAltNames(certificate)
         try check(X509_sign(certificate, key, EVP_sha256()) > 0, "cannot sign the certificate")
     }
 
@@ -195,6 +199,30 @@ public final class NodeIdentity: @unchecked Sendable {
 
     /// Loads a key and certificate, refusing a key readable by group or others and a key that is not the certificate's.
     public static func load(keyPath: String, certificatePath: String) throws(IdentityError) -> NodeIdentity {
+        let (key, certificate) = try loadPair(keyPath: keyPath, certificatePath: certificatePath)
+        let ids = X509Certificate.nodeIDs(of: certificate)
+        guard ids.count == 1, let nodeID = ids.first else {
+            EVP_PKEY_free(key)
+            X509_free(certificate)
+            throw IdentityError(
+                .noNodeID,
+                "\(certificatePath) must name exactly one node id as a SAN URI spsync:node/<ID> (found \(ids.count)); "
+                    + "it was not made by `spsync init`")
+        }
+        if let commonName = X509Certificate.commonName(of: certificate), commonName != nodeID {
+            EVP_PKEY_free(key)
+            X509_free(certificate)
+            throw IdentityError(
+                .noNodeID, "\(certificatePath) names node \(nodeID) in its SAN but \(commonName) as its CN")
+        }
+        return NodeIdentity(privateKey: key, certificate: certificate, nodeID: nodeID)
+    }
+
+    /// Reads a private key and its certificate (`EVP_PKEY*`, `X509*`, both owned by the caller),
+    /// refusing a key readable by group or others and a key that is not the certificate's.
+    static func loadPair(keyPath: String, certificatePath: String) throws(IdentityError) -> (
+        OpaquePointer, OpaquePointer
+    ) {
         let keyFile = try SecureFile.readAll(keyPath)
         if keyFile.mode & 0o077 != 0 {
             let mode = String(keyFile.mode, radix: 8)
@@ -224,22 +252,7 @@ public final class NodeIdentity: @unchecked Sendable {
                 .keyMismatch,
                 "\(keyPath) is not the private key of \(certificatePath); restore the matching pair from backup")
         }
-        let ids = X509Certificate.nodeIDs(of: certificate)
-        guard ids.count == 1, let nodeID = ids.first else {
-            EVP_PKEY_free(key)
-            X509_free(certificate)
-            throw IdentityError(
-                .noNodeID,
-                "\(certificatePath) must name exactly one node id as a SAN URI spsync:node/<ID> (found \(ids.count)); "
-                    + "it was not made by `spsync init`")
-        }
-        if let commonName = X509Certificate.commonName(of: certificate), commonName != nodeID {
-            EVP_PKEY_free(key)
-            X509_free(certificate)
-            throw IdentityError(
-                .noNodeID, "\(certificatePath) names node \(nodeID) in its SAN but \(commonName) as its CN")
-        }
-        return NodeIdentity(privateKey: key, certificate: certificate, nodeID: nodeID)
+        return (key, certificate)
     }
 
     // MARK: - Helpers
@@ -269,7 +282,7 @@ public final class NodeIdentity: @unchecked Sendable {
         return bytes
     }
 
-    private static func openSSLFailure(_ what: String) -> IdentityError {
+    static func openSSLFailure(_ what: String) -> IdentityError {
         let reasons = OpenSSLErrors.drainTexts()
         let detail = reasons.isEmpty ? "" : " (OpenSSL: \(reasons.joined(separator: "; ")))"
         return IdentityError(.openSSL, what + detail)

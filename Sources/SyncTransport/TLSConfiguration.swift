@@ -25,6 +25,18 @@ public struct TLSConfiguration: Sendable {
     /// The most plaintext decrypted and passed up per read request, in bytes (read backpressure granularity).
     public var readBatchBytesMax: Int
 
+    /// Whether a server asks its clients for a certificate. Peers always do (mutual TLS); the
+    /// HTTP listener serving browsers does not, and authenticates people itself (console sign-in).
+    public enum ClientCertificates: Sendable, Hashable {
+        /// Mutual TLS: a client without a certificate the trust policy accepts is refused.
+        case required
+        /// A browser-facing server: no client certificate is asked for; the trust policy is unused.
+        case notRequested
+    }
+
+    /// Whether a server asks its clients for a certificate; `.required` unless set otherwise.
+    public var clientCertificates: ClientCertificates = .required
+
     /// Test-only knobs that make a misbehaving endpoint; never set in production.
     var testing = TestingOverrides()
 

@@ -72,10 +72,16 @@ public final class TLSContext: @unchecked Sendable {
                 "cannot load the network CA file \(caFilePath); check that it exists and holds PEM certificates")
         }
 
-        // Mutual authentication always: a server demands a client certificate. The chain check is
+        // Mutual authentication between nodes: a server demands a client certificate. The chain check is
         // replaced by `certificateVerifyCallback`, which applies the trust policy (pinning, CA mode).
-        SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
-        SSL_CTX_set_cert_verify_callback(context, certificateVerifyCallback, nil)
+        // A browser-facing server asks for none (the console signs people in itself).
+        switch configuration.clientCertificates {
+        case .required:
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+            SSL_CTX_set_cert_verify_callback(context, certificateVerifyCallback, nil)
+        case .notRequested:
+            SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+        }
     }
 
     /// Makes a new `SSL*` for one connection, bound to `verifier` for the trust decision.

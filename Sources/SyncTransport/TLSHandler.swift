@@ -416,6 +416,11 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     private func handshakeCompleted(context: ChannelHandlerContext) {
+        if !isClient && configuration.clientCertificates == .notRequested {
+            // A browser-facing server: the client is anonymous at the TLS layer.
+            established(context: context, peer: nil)
+            return
+        }
         // The verify callback must have accepted this very certificate (defence in depth: no
         // resumption path may skip it).
         guard case .accepted(let certificate, let peerID) = verifier.result,
@@ -437,15 +442,23 @@ public final class TLSHandler: ChannelDuplexHandler {
         let cipher = SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "unknown"
         let peer = AuthenticatedPeer(
             peerID: peerID, certificate: certificate, tlsVersion: String(cString: SSL_get_version(ssl)), cipher: cipher)
+        established(context: context, peer: peer)
+    }
+
+    /// The handshake is done (and the peer authenticated, when one is asked for): held writes go
+    /// out and application data flows.
+    private func established(context: ChannelHandlerContext, peer: AuthenticatedPeer?) {
         self.peer = peer
         state = .established
         handshakeTimer?.cancel()
         handshakeTimer = nil
         armIdleTimer(context: context, at: lastInbound + .seconds(configuration.idleTimeoutSeconds))
 
-        authenticationPromise?.succeed(peer)
-        authenticationPromise = nil
-        context.fireUserInboundEventTriggered(TLSUserEvent.peerAuthenticated(peer))
+        if let peer {
+            authenticationPromise?.succeed(peer)
+            authenticationPromise = nil
+            context.fireUserInboundEventTriggered(TLSUserEvent.peerAuthenticated(peer))
+        }
 
         // Writes made during the handshake go out now, in order.
         while state == .established, let (buffer, promise) = heldWrites.popFirst() {

@@ -90,6 +90,8 @@ public struct IdentityError: Error, Sendable, CustomStringConvertible {
         case noNodeID = "no_node_id"
         /// The node id cannot be put in a certificate.
         case invalidNodeID = "invalid_node_id"
+        /// A web certificate was asked for a name that is neither a host name nor an IP address.
+        case invalidHost = "invalid_host"
         /// OpenSSL failed while generating the key or certificate.
         case openSSL = "openssl"
     }

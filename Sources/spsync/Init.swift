@@ -16,7 +16,10 @@ struct Init: ParsableCommand {
     @Option(help: "practice, hub or vcse; must agree with the code's scheme.") var role: String?
     @Option(help: "The organisation's name.") var name: String
     @Option(help: "Listen for peers on HOST:PORT.") var listen: String?
-    @Option(help: "Serve metrics and health over HTTP on a loopback HOST:PORT (127.0.0.1:9464).") var http: String?
+    @Option(
+        help:
+            "Serve the web console, metrics and health over HTTP on a loopback HOST:PORT (127.0.0.1:9464); another address needs TLS (spsync web certificate)."
+    ) var http: String?
     @Option(help: "The PCN hub a practice belongs to (required for a practice).") var pcn: String?
     @OptionGroup var output: OutputOptions
 

@@ -23,9 +23,16 @@ struct NamesTests {
         // The end of the id (its random part), as lists show it, or its start.
         let end = String(second.suffix(8))
         #expect(try c.ok(["service", "show", end]).contains("gardening"))
-        let start = String(first.split(separator: ".").last!.prefix(20))
-        let byStart = try c.run(["service", "show", start])
-        #expect(byStart.status == 0 || byStart.err.contains("could be any of"), "\(byStart.err)")
+        // The start: the shortest start of the first id's UUID that the second's does not share finds
+        // the first; the start both share (UUIDv7: the same minute), when 6 or more characters, is ambiguous.
+        let a = Array(first.split(separator: ".").last!), b = Array(second.split(separator: ".").last!)
+        let shared = zip(a, b).prefix { $0 == $1 }.count
+        let unique = String(a.prefix(max(6, shared + 1)))
+        #expect(try c.ok(["service", "show", unique]).contains("physical_activity"), "start \(unique)")
+        if shared >= 6 {
+            let both = try c.run(["service", "show", String(a.prefix(shared))])
+            expectOneLineRefusal(both, "could be any of 2 services", "a start both ids share")
+        }
         expectOneLineRefusal(try c.run(["service", "show", "abcde"]), "is known here", "a name nothing has")
         expectOneLineRefusal(try c.run(["referral", "show", "abcde"]), "at least 6 characters", "a short reference")
         // Lists and their filters.

@@ -17,8 +17,10 @@ struct ConsoleTests {
     }
 
     /// Runs curl once (no redirects followed), with the session cookie and a form body when given.
-    func http(_ url: String, cookie: String? = nil, form: [String: String]? = nil) throws -> Exchange {
-        var args = ["-s", "-i", "--max-time", "10"]
+    func http(_ url: String, cookie: String? = nil, form: [String: String]? = nil, curl extra: [String] = [])
+        throws -> Exchange
+    {
+        var args = ["-s", "-i", "--max-time", "10"] + extra
         if let cookie { args += ["-b", "spsync_console=\(cookie)"] }
         for (k, v) in (form ?? [:]).sorted(by: { $0.key < $1.key }) { args += ["--data-urlencode", "\(k)=\(v)"] }
         let r = try runCommand(executable: "/usr/bin/curl", arguments: args + [url])
@@ -67,6 +69,92 @@ struct ConsoleTests {
         // The link works once.
         #expect(try http(link).status == 401)
         return String(cookie.split(separator: ";")[0].split(separator: "=", maxSplits: 1)[1])
+    }
+
+    @Test(
+        "over HTTPS with a certificate `spsync web certificate` made, the console may listen on every address: https sign-in link, a Secure cookie, pages and writes; plain HTTP gets nothing; without TLS such an address is refused"
+    )
+    func overTLS() throws {
+        let net = try TestNetwork()
+        defer { net.stopAll() }
+        let charity = net.charity
+        let port = try Loopback.freePort()
+        let config = charity.home + "/node.toml"
+        let original = try String(contentsOfFile: config, encoding: .utf8)
+        // Without TLS a non-loopback address is refused, with what to do.
+        let refused = try runCommand(
+            executable: SpsyncBinary.path,
+            arguments: [
+                "init", "--home", charity.home + "-other", "--org", "GB-CHC-7654321", "--name", "X", "--http",
+                "0.0.0.0:\(port)",
+            ])
+        #expect(refused.status != 0 && refused.err.contains("tls_certificate"), "\(refused.err)")
+        try (original + "\n[http]\nlisten = \"0.0.0.0:\(port)\"\n").write(
+            toFile: config, atomically: true, encoding: .utf8)
+        let plainStart = try runCommand(
+            executable: "/usr/bin/timeout", arguments: ["20", SpsyncBinary.path, "daemon", "--home", charity.home])
+        #expect(
+            plainStart.status != 0 && plainStart.err.contains("spsync: [http] listen 0.0.0.0:\(port): without TLS"),
+            "\(plainStart.err)")
+        // One of the two files alone is refused too.
+        try (original + "\n[http]\nlisten = \"0.0.0.0:\(port)\"\ntls_key = \"web-key.pem\"\n").write(
+            toFile: config, atomically: true, encoding: .utf8)
+        let half = try charity.run(["web", "login"])
+        #expect(half.status != 0 && half.err.contains("give both"), "\(half.err)")
+
+        let made = try charity.ok(["web", "certificate", "--host", "localhost", "--host", "127.0.0.1"])
+        #expect(made.contains("tls_certificate = \"web-cert.pem\""))
+        #expect(try charity.run(["web", "certificate", "--host", "bad name!"]).err.contains("not a host name"))
+        try
+            (original
+            + "\n[http]\nlisten = \"0.0.0.0:\(port)\"\ntls_certificate = \"web-cert.pem\"\ntls_key = \"web-key.pem\"\n")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let service = try charity.ok([
+            "service", "add", "--name", "Walk and Talk", "--category", "physical_activity", "--maximum", "10",
+            "--available", "4",
+        ])
+        try charity.start()
+        // The link names the certificate's host; curl checks the certificate against it.
+        let link = try charity.ok(["web", "login"])
+        #expect(link.hasPrefix("https://localhost:\(port)/login?token="), "\(link)")
+        let tls = ["--cacert", charity.home + "/web-cert.pem", "--resolve", "localhost:\(port):127.0.0.1"]
+        let login = try http(link, curl: tls)
+        #expect(login.status == 303)
+        let setCookie = try #require(login.header("set-cookie").first)
+        for attribute in ["HttpOnly", "SameSite=Strict", "Secure"] {
+            #expect(setCookie.contains(attribute), "the session cookie lacks \(attribute): \(setCookie)")
+        }
+        let cookie = String(setCookie.split(separator: ";")[0].split(separator: "=", maxSplits: 1)[1])
+        let base = "https://localhost:\(port)"
+        let page = try http(base + "/services", cookie: cookie, curl: tls)
+        #expect(page.status == 200 && page.body.contains("4 of 10 places free"))
+        let csrf = try #require(attribute(page.body, after: "name=\"csrf\" value=\""))
+        let action = try #require(attribute(page.body, after: "action=\"/services/"))
+        let done = try http(
+            base + "/services/" + action, cookie: cookie,
+            form: [
+                "available": "2", "maximum": "10", "accepting": "open", "validDays": "7", "step": "set", "csrf": csrf,
+            ],
+            curl: tls)
+        #expect(done.status == 303 && done.header("location") == ["/services"], "nothing of the change in the URL")
+        // The notice comes with the next page, once.
+        let next = try http(base + "/services", cookie: cookie, curl: tls)
+        #expect(next.body.contains("Walk and Talk: 2 of 10 places free"), "\(next.body)")
+        #expect(!(try http(base + "/services", cookie: cookie, curl: tls)).body.contains("class=\"notice\""))
+        let shown = try charity.json(["service", "show", service]) as? [String: Any]
+        #expect((shown?["capacity"] as? [String: Any])?["available"] as? Int == 2)
+        // The operator endpoints answer a loopback client over TLS.
+        #expect(
+            try http("https://127.0.0.1:\(port)/healthz", curl: ["--cacert", charity.home + "/web-cert.pem"]).body
+                == "ok\n")
+        // Plain HTTP on the TLS port gets no page.
+        let plain = try runCommand(
+            executable: "/usr/bin/curl", arguments: ["-s", "--max-time", "5", "http://127.0.0.1:\(port)/healthz"])
+        #expect(plain.status != 0 && !plain.out.contains("ok"), "plain HTTP was answered: \(plain.out)")
+        // A client that does not trust the certificate stops at the handshake.
+        let untrusted = try runCommand(
+            executable: "/usr/bin/curl", arguments: ["-s", "--max-time", "5", "https://127.0.0.1:\(port)/healthz"])
+        #expect(untrusted.status == 60, "curl without the certificate: \(untrusted.status)")
     }
 
     @Test(

@@ -128,7 +128,7 @@ struct MetricsTests {
         #expect(lines.count == 1, "\(err)")
         #expect(
             err.hasPrefix(
-                "spsync: cannot serve metrics and health over HTTP ([http] listen) on 127.0.0.1:\(port): address already in use"
+                "spsync: cannot serve the console, metrics and health over HTTP ([http] listen) on 127.0.0.1:\(port): address already in use"
             ), "\(err)")
         #expect(!err.contains("daemon started"))
     }
