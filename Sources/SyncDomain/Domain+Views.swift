@@ -155,6 +155,7 @@ extension Domain {
     public func referrals(_ filter: ReferralFilter) throws -> [ReferralLine] {
         var names: [String: String] = [:]
         for s in try store.services(wallMillis: 0) { names[s.id] = s.name }
+        let given = try store.liveTexts(of: .contactGivenName)
         var out: [ReferralLine] = []
         for r in try store.referrals(status: filter.status?.rawValue) {
             if let service = filter.service, r.service != service.rawValue { continue }
@@ -164,13 +165,12 @@ extension Domain {
             let id = try RecordID(r.id)
             let created = Self.createdMillis(id) ?? 0
             if let since = filter.since, created < since { continue }
-            let given = try store.live(id, .contactGivenName)
             out.append(
                 ReferralLine(
                     id: r.id, reference: Self.shortReference(id), status: r.status, urgency: r.urgency,
                     created: created, updated: r.updated, practice: r.practice, to: r.to, service: r.service,
                     serviceName: r.service.flatMap { names[$0] },
-                    person: (given.first { $0.winner } ?? given.first)?.write.text, needs: r.needs))
+                    person: given[r.id], needs: r.needs))
         }
         return out.sorted { ($0.created, $0.id) > ($1.created, $1.id) }
     }

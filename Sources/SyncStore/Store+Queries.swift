@@ -204,6 +204,27 @@ extension Store {
     }
 
     /// The live writes of one field (its candidates when in conflict).
+    /// The text of `field`'s winning live write (or a live one) for every record that has one, by
+    /// record key: one query for a listing, where `live` per record would read each record's writes.
+    public func liveTexts(of field: FieldKey) throws -> [String: String] {
+        try pool.read { db in
+            var out: [String: String] = [:]
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT record.key AS key, field_write.value AS value FROM field_write
+                    JOIN record ON record.id = field_write.record
+                    WHERE field_write.field = ? AND field_write.live = 1 AND field_write.value IS NOT NULL
+                    ORDER BY field_write.winner
+                    """, arguments: [field.rawValue])
+            // Winners come last, so a winner's text replaces any other live one's.
+            while let row = try rows.next() {
+                out[row["key"]] = String(decoding: row["value"] as Data, as: UTF8.self)
+            }
+            return out
+        }
+    }
+
     public func live(_ record: RecordID, _ field: FieldKey) throws -> [StoredWrite] {
         try writes(of: record).filter { $0.write.field == field && $0.live }
     }

@@ -74,6 +74,12 @@ struct DomainTests {
         try net.settle()
         #expect(try net.fields(net.c, r).contains("contact.phone"))
         #expect(!(try net.fields(net.c, r).contains("clinical.nhsNumber")))
+        // Listings show the person's given name where the node holds it, with the service's name.
+        let line = try #require(try net.c.referrals(.init()).first { $0.id == r.rawValue })
+        #expect(line.person == "Pat" && line.serviceName != nil && line.urgency == "soon")
+        // Redacted, the name leaves the listing too.
+        try net.p.redact(r, .contact, reason: "entered in error", at: Fixture.wall + 30)
+        #expect(try net.p.referrals(.init()).first { $0.id == r.rawValue }?.person == nil)
     }
 
     @Test("who may make a referral, and to what: refusals change nothing")
