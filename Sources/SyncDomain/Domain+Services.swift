@@ -33,6 +33,19 @@ extension Domain {
         }
     }
 
+    /// Publishes this organisation's own directory record: its name, role and, for a practice, its
+    /// PCN (`spsync init` does, once; peers show the name instead of the code).
+    @discardableResult
+    public func publishOrganisation(name: String, pcn: NodeID?, at wallMillis: UInt64, actor: String = "operator")
+        throws -> ChangeRef
+    {
+        var fields: [(FieldKey, [UInt8])] = [
+            (.orgName, FieldValue.text(name)), (.orgRole, FieldValue.text(node.role.rawValue)),
+        ]
+        if let pcn { fields.append((.orgPCN, FieldValue.text(pcn.rawValue))) }
+        return try store.write(.organisation(node), fields, wallMillis: wallMillis, actor: actor)
+    }
+
     /// Publishes a service (charities). Returns its id.
     @discardableResult
     public func addService(_ new: NewService, at wallMillis: UInt64) throws -> RecordID {

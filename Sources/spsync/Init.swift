@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncDomain
 import SyncNode
 import SyncStore
 import SyncTransport
@@ -70,11 +71,7 @@ struct Init: ParsableCommand {
                     throw SyncError(.io, "cannot make the node's key and certificate: \(error)")
                 }
                 let store = try Store.create(at: home.storePath, node: id, wallMillis: wall, signer: identity)
-                var fields: [(FieldKey, [UInt8])] = [
-                    (.orgName, FieldValue.text(name)), (.orgRole, FieldValue.text(id.role.rawValue)),
-                ]
-                if let pcnID { fields.append((.orgPCN, FieldValue.text(pcnID.rawValue))) }
-                try store.write(.organisation(id), fields, wallMillis: wall, actor: "init")
+                try Domain(store: store).publishOrganisation(name: name, pcn: pcnID, at: wall, actor: "init")
                 let config = NodeConfig(
                     node: .init(
                         id: id.rawValue, role: id.role.rawValue, name: name, pcn: pcnID?.rawValue, listen: listen),
