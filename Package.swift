@@ -49,6 +49,8 @@ let package = Package(
         // The use cases of a node's people (referrals, services) with their authority rules: the one
         // place field writes are built. The CLI, the demo, the simulator and the benchmarks call it.
         .target(name: "SyncDomain", dependencies: ["SyncCore", "SyncStore"], swiftSettings: strict),
+        // Reports for commissioners (tables, CSV, HTML with SVG charts) and the directory as Open Referral HSDS.
+        .target(name: "SyncReport", dependencies: ["SyncCore", "SyncStore", "SyncDomain"], swiftSettings: strict),
         // Wire framing (length, type byte, payload), messages and the session state machine. No sockets.
         .target(
             name: "SyncProtocol",
@@ -110,7 +112,7 @@ let package = Package(
         .target(
             name: "SyncHTTP",
             dependencies: [
-                "SyncCore", "SyncCrypto", "SyncStore", "SyncDomain", "SyncProtocol", "SyncNode",
+                "SyncCore", "SyncCrypto", "SyncStore", "SyncDomain", "SyncReport", "SyncProtocol", "SyncNode",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -124,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "spsync",
             dependencies: [
-                "SyncCore", "SyncStore", "SyncDomain", "SyncTransport", "SyncNode", "SyncHTTP",
+                "SyncCore", "SyncStore", "SyncDomain", "SyncReport", "SyncTransport", "SyncNode", "SyncHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -136,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "spsync-bench",
             dependencies: [
-                "SyncCore", "SyncStore", "SyncDomain", "SyncNode", "SyncTransport",
+                "SyncCore", "SyncStore", "SyncDomain", "SyncNode", "SyncTransport", "SyncSimulation",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
@@ -192,7 +194,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "SyncDomainTests",
-            dependencies: ["SpsyncTestSupport", "SyncCore", "SyncStore", "SyncDomain", "SyncSimulation"],
+            dependencies: ["SpsyncTestSupport", "SyncCore", "SyncStore", "SyncDomain", "SyncReport", "SyncSimulation"],
             swiftSettings: strict),
         .testTarget(
             name: "SyncSimulationTests", dependencies: ["SpsyncTestSupport", "SyncSimulation"], swiftSettings: strict),

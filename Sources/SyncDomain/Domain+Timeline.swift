@@ -24,6 +24,25 @@ extension Domain {
         /// A progress event the lifecycle table does not allow where it falls: it does not count.
         public var outOfOrder: Bool
         public var receivedFrom: String?
+        /// The national SNOMED CT concept this step carries, where one exists
+        /// ("SNOMED CT 871731000000106 Referral to social prescribing service").
+        public var snomed: String? = nil
+    }
+
+    /// The SNOMED CT concept a write carries, where one exists: a referral's `referred` event, or a
+    /// code the practice recorded.
+    public static func snomedCode(_ w: FieldWrite) -> SocialPrescribingCode? {
+        guard let value = w.value else { return nil }
+        switch w.field {
+        case .progressEvents:
+            return (try? FieldValue.decode(ProgressEvent.self, value, field: w.field))
+                .flatMap { ProgressEvent.Kind(rawValue: $0.event) }.flatMap(SocialPrescribingCode.forEvent)
+        case .clinicalSnomed:
+            return (try? FieldValue.decode(SnomedEvent.self, value, field: w.field))
+                .flatMap { SocialPrescribingCode(rawValue: $0.code) }
+        default:
+            return nil
+        }
     }
 
     /// The name an organisation gave itself (its directory record), where this node holds it.
@@ -61,7 +80,7 @@ extension Domain {
                 value: w.write.value == nil ? "(redacted)" : w.write.text, change: w.write.change.description,
                 hlc: w.write.hlc.description, live: w.live,
                 outOfOrder: w.live && w.write.field == .progressEvents && outOfOrder.contains(w.write.change),
-                receivedFrom: w.receivedFrom)
+                receivedFrom: w.receivedFrom, snomed: Self.snomedCode(w.write)?.label)
         }
     }
 
@@ -73,6 +92,10 @@ extension Domain {
         if w.field.isRedaction { return "redacted the \(w.field.dataClass.rawValue) details: \(text)" }
         switch w.field {
         case .routingService: return "addressed it to \(service(text))"
+        case .clinicalSnomed:
+            let code = (try? FieldValue.decode(SnomedEvent.self, value, field: w.field))?.code ?? text
+            let term = SocialPrescribingCode(rawValue: code)?.term.lowercased() ?? "a code this version does not know"
+            return "coded \(term) for the GP record"
         case .routingNeeds:
             let needs = (try? JSONDecoder().decode([String].self, from: Data(value))) ?? [text]
             return

@@ -216,6 +216,9 @@ public struct Domain: Sendable {
         /// With `progress` `accepted` at a charity: take one of the service's free places in the same
         /// step (refused, with nothing written, when it has none).
         public var takePlace = false
+        /// A national SNOMED CT concept to record for the GP record (practice and hub): offered,
+        /// declined by the person, signposting. The referral's own concept comes with `referred`.
+        public var snomed: SocialPrescribingCode?
 
         public init(
             service: RecordID? = nil, serviceNotYetSynced: Bool = false, urgency: Urgency? = nil,
@@ -317,6 +320,10 @@ public struct Domain: Sendable {
                 message: change.outcome)
             fields.append((.outcomeEntries, FieldValue.json(entry)))
         }
+        if let code = change.snomed {
+            try requireParty("a SNOMED CT code")
+            fields.append((.clinicalSnomed, FieldValue.json(SnomedEvent(code: code.rawValue, at: wallMillis))))
+        }
         if !change.person.isEmpty {
             try requireParty("the person's details")
             fields += change.person.contactFields
@@ -324,7 +331,9 @@ public struct Domain: Sendable {
         }
         guard !fields.isEmpty else {
             throw SyncError(
-                .usage, "nothing to change: give a service, urgency, status, note, consent, an outcome or details")
+                .usage,
+                "nothing to change: give a service, urgency, status, note, consent, an outcome, a SNOMED CT code or details"
+            )
         }
         var place: (service: RecordID, left: Int)?
         if change.takePlace {

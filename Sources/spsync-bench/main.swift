@@ -9,6 +9,8 @@ import SyncTransport
 //
 //   swift run -c release spsync-bench store [--referrals 200000]
 //   swift run -c release spsync-bench erase [--referrals 20000] [--rounds 200]
+//   swift run -c release spsync-bench year [--out DIR] [--referrals 3000]
+//   swift run -c release spsync-bench report [--referrals 200000]
 //
 // `store`: applies N referral changes of 7 field writes each (built by the domain API, as `referral create` makes them), received from a peer, through the
 // merge path into a fresh SQLite store (origin signature, validation, idempotency, resolution,
@@ -157,10 +159,12 @@ func benchStore() throws {
 
 let command = CommandLine.arguments.dropFirst().first ?? "help"
 switch command {
-case "store", "propagation", "idle", "hub", "erase":
+case "store", "propagation", "idle", "hub", "erase", "year", "report":
     do {
         switch command {
         case "store": try benchStore()
+        case "year": try PCNYear.run()
+        case "report": try ReportBench.run()
         case "propagation": try NetworkBench.propagation()
         case "idle": try NetworkBench.idle()
         case "erase": try EraseBench.run()
@@ -179,6 +183,10 @@ default:
                spsync-bench erase [--referrals N] [--rounds N]  what a consent withdrawal's erasure costs
                spsync-bench hub [--practices N] [--concurrency N] [--referrals N]
                                                                  N practices dialling one hub
+               spsync-bench year [--out DIR] [--referrals 3000] [--seed N]
+                                                                 a realistic PCN year in real node homes
+               spsync-bench report [--referrals 200000] [--home HUB]
+                                                                 `spsync report --out` over a PCN year: time, memory
         (build spsync too: swift build -c release; both binaries must sit side by side)
         """)
     exit(command == "help" ? 0 : 64)

@@ -200,6 +200,10 @@ struct ReferralUpdate: ParsableCommand {
     var ons4Before: String?
     @Option(help: "ONS4 scores after.") var ons4After: String?
     @Option(help: "Outcome message back to the GP.") var outcome: String?
+    @Option(
+        help:
+            "Record a national SNOMED CT concept for the GP record (practices and hubs): offered, declined (the person declined social prescribing) or signposting."
+    ) var snomed: String?
     @OptionGroup var person: PersonOptions
 
     func validate() throws {
@@ -215,6 +219,11 @@ struct ReferralUpdate: ParsableCommand {
             throw ValidationError("--urgency must be routine, soon or urgent")
         }
         if takePlace, status != "accepted" { throw ValidationError("--take-place goes with --status accepted") }
+        if let snomed, SocialPrescribingCode(word: snomed) == nil {
+            throw ValidationError(
+                "--snomed \(snomed) is not a national social prescribing concept: use offered, declined or signposting (the referral's own code comes with it)"
+            )
+        }
         try checkText(reason, "--reason", .freeText)
         try checkText(note, "--note", .freeText)
         try checkText(outcome, "--outcome", .freeText)
@@ -243,6 +252,7 @@ struct ReferralUpdate: ParsableCommand {
                 ons4Before: try Self.scores(ons4Before, "--ons4-before"),
                 ons4After: try Self.scores(ons4After, "--ons4-after"), outcome: outcome, person: try person.person())
             change.takePlace = takePlace
+            change.snomed = snomed.flatMap(SocialPrescribingCode.init(word:))
             let ref = try addressingUnknown { try domain.update(record, change, at: WallClock.now()) }
             notifyDaemon(home)
             let now = try domain.store.referral(record)
@@ -372,6 +382,8 @@ struct TimelineEntry: Codable {
     /// it where it falls (Protocol/SPEC.md 9.1).
     var outOfOrder: Bool
     var receivedFrom: String?
+    /// The national SNOMED CT concept the step carries, where one exists.
+    var snomed: String?
 }
 
 struct ReferralDetail: Codable {
@@ -406,7 +418,7 @@ struct ReferralShow: ParsableCommand {
                 TimelineEntry(
                     at: isoTime($0.at), hlc: $0.hlc, origin: $0.node, by: $0.by, text: $0.text, change: $0.change,
                     field: $0.field, value: $0.value, live: $0.live, outOfOrder: $0.outOfOrder,
-                    receivedFrom: $0.receivedFrom)
+                    receivedFrom: $0.receivedFrom, snomed: $0.snomed)
             }
             if output.json {
                 return try printJSON(ReferralDetail(referral: summary, serviceName: serviceName, timeline: timeline))
@@ -425,8 +437,12 @@ struct ReferralShow: ParsableCommand {
             for line in header + [""] { print(EscapedText.printable(line)) }
             for e in entries {
                 let note = !e.live ? " (replaced)" : e.outOfOrder ? " (out of order: does not count)" : ""
-                print(EscapedText.printable("\(Self.when(e.at))  \(e.by) \(e.text)\(note)"))
+                let code = e.snomed.map { "  [\($0)]" } ?? ""
+                print(EscapedText.printable("\(Self.when(e.at))  \(e.by) \(e.text)\(note)\(code)"))
             }
+            print(
+                "\nCodes for the GP record are shown in [ ]; other steps (a service receiving, accepting, declining, "
+                    + "attending, completing) have no national SNOMED CT concept, so none is given.")
         }
     }
 }

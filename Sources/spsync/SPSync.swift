@@ -17,7 +17,7 @@ struct SPSync: AsyncParsableCommand {
             Conflicts.self,
             Resolve.self, Settle.self,
             SyncCommand.self, DaemonCommand.self, StatusCommand.self, DemoCommand.self, Backup.self, Restore.self,
-            Recover.self, AuditCommand.self, HeldCommand.self, WebCommand.self,
+            Recover.self, AuditCommand.self, HeldCommand.self, WebCommand.self, ReportCommand.self,
         ]
     )
 
