@@ -51,6 +51,12 @@ extension Domain {
     public func addService(_ new: NewService, at wallMillis: UInt64) throws -> RecordID {
         try requireCharity("publish a service")
         let id = try RecordID.service(owner: node, uuid: new.uuid ?? Store.newUUID(wallMillis: wallMillis))
+        try store.write(id, Self.serviceFields(new, at: wallMillis), wallMillis: wallMillis)
+        return id
+    }
+
+    /// The field writes of a new service, as `addService` makes them.
+    static func serviceFields(_ new: NewService, at wallMillis: UInt64) -> [(FieldKey, [UInt8])] {
         var fields: [(FieldKey, [UInt8])] = [
             (.serviceName, FieldValue.text(new.name)), (.serviceCategory, FieldValue.text(new.category.rawValue)),
             (.serviceRoute, FieldValue.text(new.route.rawValue)),
@@ -74,8 +80,21 @@ extension Domain {
         if let v = new.schedule { fields.append((.serviceSchedule, FieldValue.text(v))) }
         if let v = new.waitDays { fields.append((.serviceWaitDays, FieldValue.integer(v))) }
         if let days = new.validDays { fields.append(Self.validUntil(days, from: wallMillis)) }
-        try store.write(id, fields, wallMillis: wallMillis)
-        return id
+        return fields
+    }
+
+    /// Checks a new service as the store would check its writes, writing nothing: for imports
+    /// that check every service before adding any.
+    public func checkService(_ new: NewService, at wallMillis: UInt64) throws {
+        try requireCharity("publish a service")
+        let id = try RecordID.service(owner: node, uuid: new.uuid ?? UUIDv7(millis: wallMillis, random: (0, 0)))
+        let origin = Origin(node: node, incarnation: UUIDv7(millis: wallMillis, random: (0, 0)))
+        for (field, value) in Self.serviceFields(new, at: wallMillis) {
+            try Validation.check(
+                FieldWrite(
+                    origin: origin, seq: 1, hlc: HLC(millis: wallMillis, counter: 0), record: id, field: field,
+                    kind: field.knownKind ?? .register, value: value))
+        }
     }
 
     /// Sets how many places a service of this charity has free now (and, optionally, in all, what

@@ -4,6 +4,7 @@ import NIOCore
 import SyncCore
 import SyncDomain
 import SyncNode
+import SyncReport
 import SyncStore
 
 /// The web console: the daemon's own pages for a charity's coordinator and a PCN's link workers,
@@ -182,6 +183,29 @@ struct Console: Sendable {
         router.get("status") { request, _ -> Response in
             try await page(request) { session in await statusPage(session) }
         }
+        router.get("report") { request, _ -> Response in
+            try await page(request) { session in try reportPage(request, session) }
+        }
+    }
+
+    /// The commissioners' report (`spsync report`) for the last 12 months or `?from=&to=`, small
+    /// numbers suppressed; the same charts and tables as report.html.
+    func reportPage(_ request: Request, _ session: ConsoleSessions.Session) throws -> Response {
+        let now = Self.now
+        let day: UInt64 = 86_400_000
+        let to = (request.uri.queryParameters["to"].flatMap { Report.parseDate(String($0)) } ?? now / day * day) + day
+        let from = request.uri.queryParameters["from"].flatMap { Report.parseDate(String($0)) } ?? to - 365 * day
+        guard from < to else { throw SyncError(.usage, "the period starts after it ends: choose a later end") }
+        let report = try Report.make(try domain(), from: from, to: to, suppress: true, nowMillis: now)
+        let picker = """
+            <form method="get" action="/report" class="filters"><label>From <input type="date" name="from" value="\(HTML.escape(report.from))"></label>
+            <label>To <input type="date" name="to" value="\(HTML.escape(report.to))"></label><button type="submit">Show</button></form>
+            <p>To keep it: <code>spsync report --out DIR</code> at the node writes the CSV files and report.html.</p>
+            """
+        return Self.html(
+            .ok,
+            HTML.page(
+                title: "Report", node: node, notice: session.notice, csrf: session.csrf, picker + report.htmlBody()))
     }
 
     // MARK: Sessions and forms

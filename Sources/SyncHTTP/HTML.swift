@@ -60,7 +60,7 @@ enum HTML {
             nav
             ? """
             <nav aria-label="Main"><a href="/referrals">Referrals</a><a href="/services">Services</a>\
-            <a href="/conflicts">Conflicts</a><a href="/status">Sync status</a></nav>\(signOut)
+            <a href="/conflicts">Conflicts</a><a href="/report">Report</a><a href="/status">Sync status</a></nav>\(signOut)
             """ : ""
         let shown = notice.map { "<p class=\"notice\" role=\"status\">\(escape($0))</p>" } ?? ""
         return """

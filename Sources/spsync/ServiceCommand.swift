@@ -9,7 +9,10 @@ import SyncStore
 struct ServiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "service", abstract: "Publish and list services and their capacity.",
-        subcommands: [ServiceAdd.self, ServiceSetCapacity.self, ServiceList.self, ServiceShow.self])
+        subcommands: [
+            ServiceAdd.self, ServiceSetCapacity.self, ServiceList.self, ServiceShow.self, ServiceExport.self,
+            ServiceImport.self,
+        ])
 }
 
 struct ServiceAdd: ParsableCommand {

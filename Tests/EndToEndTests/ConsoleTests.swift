@@ -241,6 +241,16 @@ struct ConsoleTests {
         let atCharity = try net.charity.json(["referral", "list"]) as? [[String: Any]]
         #expect(atCharity?.first?["serviceName"] as? String == "Tea and Chat")
         #expect(atCharity?.first?["urgency"] as? String == "soon")
+        // The commissioners' report is a page too: the referral counted under its need, the
+        // small count suppressed, every chart drawn.
+        let report = try http(base + "/report", cookie: cookie)
+        #expect(report.status == 200)
+        for chart in ["chart-needs", "chart-funnel", "chart-first-contact", "chart-ons4", "chart-capacity"] {
+            #expect(report.body.contains("id=\"\(chart)\""), "the report page lacks \(chart)")
+        }
+        #expect(report.body.contains("Loneliness and isolation") && report.body.contains("&lt;5"))
+        #expect(try http(base + "/report?from=2026-02-01&to=2026-01-01", cookie: cookie).status == 400)
+        #expect(try http(base + "/report").status == 401, "no report without a session")
     }
 
     @Test(
