@@ -86,3 +86,29 @@ extension DefaultStringInterpolation {
         appendLiteral(EscapedText.quote(text))
     }
 }
+
+extension EscapedText {
+    /// Text made safe for HTML or XML: an element's content or a quoted attribute value. Control
+    /// characters (not allowed in XML) become U+FFFD; a new line is kept.
+    public static func html(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for c in text.unicodeScalars {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default:
+                // Control characters are shown, not passed on (a note may hold a new line: kept).
+                if c.value < 0x20 && c != "\n" || c.value == 0x7F {
+                    out += "\u{FFFD}"
+                } else {
+                    out.unicodeScalars.append(c)
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,30 +1,11 @@
 import Foundation
+import SyncCore
 
 /// Server-rendered HTML for the web console: escaped text, one page layout, forms that work without
 /// JavaScript, readable on a phone (one column, large targets, visible focus, high contrast).
 enum HTML {
     /// Text made safe for an element's content or a quoted attribute value.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for c in text.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default:
-                // Control characters are shown, not passed on (a note may hold a new line: kept).
-                if c.value < 0x20 && c != "\n" || c.value == 0x7F {
-                    out += "\u{FFFD}"
-                } else {
-                    out.unicodeScalars.append(c)
-                }
-            }
-        }
-        return out
-    }
+    static func escape(_ text: String) -> String { EscapedText.html(text) }
 
     static let style = """
         body{font-family:system-ui,sans-serif;margin:0;color:#0b0c0c;background:#fff;line-height:1.5;font-size:1.1rem}

@@ -1,4 +1,5 @@
 import Foundation
+import SyncCore
 
 /// The report as text for a terminal, as CSV files (one per table) and as one self-contained HTML
 /// page with SVG charts drawn here (no script, no external file, no network).
@@ -196,20 +197,7 @@ extension Report {
 
     // MARK: HTML
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { EscapedText.html(s) }
 
     /// The report's body (charts and tables), for `html()` and the console's report page.
     public func htmlBody() -> String {

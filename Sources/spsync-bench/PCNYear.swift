@@ -119,13 +119,15 @@ enum PCNYear {
         for (i, c) in charities.enumerated() {
             for s in c.services {
                 var new = Domain.NewService(name: s.name, category: s.category)
-                new.capacity = (available: s.places, maximum: s.places)
+                // Places grow with the year's referrals, so some services have room and some fill up.
+                let places = max(s.places, s.places * total / 1500)
+                new.capacity = (available: places, maximum: places)
                 new.validDays = 14
                 new.area = "RV1,RV2,RV3"
                 new.schedule = "Weekly"
                 new.description = "\(s.name), run by \(c.name)"
                 let id = try charityDomains[i].addService(new, at: first + 8 * 3_600_000)
-                services.append((i, id, s.category, s.places))
+                services.append((i, id, s.category, places))
             }
         }
         func exchange(_ at: UInt64) throws {
