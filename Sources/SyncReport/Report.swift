@@ -235,7 +235,7 @@ extension Report {
             return record.serviceOwner == node
         }
         // The referrals in scope: made in the period and this node's to report on.
-        var created: [String: UInt64] = [:]
+        var created: [Int64: UInt64] = [:]
         var inScope: [ReportFacts.Referral] = []
         for r in facts.referrals {
             guard let id = try? RecordID(r.key), let made = Domain.createdMillis(id), made >= from, made < to else {
@@ -246,7 +246,7 @@ extension Report {
             case .practice: guard r.practice == node.rawValue else { continue }
             case .hub: break
             }
-            created[r.key] = made
+            created[r.record] = made
             inScope.append(r)
         }
         let services = try domain.store.services(wallMillis: nowMillis).filter {
@@ -256,11 +256,12 @@ extension Report {
         for s in services { serviceInfo[s.id] = (s.name ?? s.id, s.category ?? "other") }
 
         // Events and addressings of referrals in scope (a charity: of its own services only).
+        let own = facts.serviceKeys.map(ownService)
         let events = facts.events.filter {
-            created[$0.referral] != nil && (node.role != .vcse || ownService($0.service))
+            created[$0.referral] != nil && (node.role != .vcse || $0.service.map { own[$0] } == true)
         }
         let addressings = facts.addressings.filter {
-            created[$0.referral] != nil && (node.role != .vcse || ownService($0.service))
+            created[$0.referral] != nil && (node.role != .vcse || own[$0.service])
         }
 
         // Needs, drivers, practices, months.
@@ -272,7 +273,7 @@ extension Report {
             for need in Set(r.needs) { needCounts[need, default: 0] += 1 }
             for driver in Set(r.needs.map(Driver.of)) { driverReferrals[driver, default: 0] += 1 }
             practices[r.practice, default: 0] += 1
-            months[String(date(created[r.key] ?? 0).prefix(7)), default: 0] += 1
+            months[String(date(created[r.record] ?? 0).prefix(7)), default: 0] += 1
         }
         let byDriver = Driver.allCases.map { driver in
             DriverRow(
@@ -293,7 +294,7 @@ extension Report {
         }
 
         // The funnel, over any service.
-        var stepReferrals: [String: Set<String>] = [:]
+        var stepReferrals: [String: Set<Int64>] = [:]
         for e in events { stepReferrals[e.event, default: []].insert(e.referral) }
         let addressedAny = Set(addressings.map(\.referral))
         let steps = ["received", "contacted", "accepted", "attending", "completed"]
@@ -314,17 +315,18 @@ extension Report {
         }
         func days(_ start: UInt64, _ end: UInt64) -> Double { end > start ? Double(end - start) / Double(day) : 0 }
         struct Group {
-            var addressed: [String: UInt64] = [:]
-            var events: [String: [String: UInt64]] = [:]
+            var addressed: [Int64: UInt64] = [:]
+            var events: [String: [Int64: UInt64]] = [:]
         }
         var byService: [String: Group] = [:]
         for a in addressings {
-            let earlier = byService[a.service]?.addressed[a.referral]
-            byService[a.service, default: Group()].addressed[a.referral] = min(earlier ?? a.first, a.first)
+            let service = facts.serviceKeys[a.service]
+            let earlier = byService[service]?.addressed[a.referral]
+            byService[service, default: Group()].addressed[a.referral] = min(earlier ?? a.first, a.first)
         }
         var reasons: [String: [String: Int]] = [:]
         for e in events {
-            guard let s = e.service else { continue }
+            guard let s = e.service.map({ facts.serviceKeys[$0] }) else { continue }
             let earlier = byService[s]?.events[e.event]?[e.referral]
             byService[s, default: Group()].events[e.event, default: [:]][e.referral] = min(earlier ?? e.first, e.first)
             if e.event == "declined" {
@@ -378,7 +380,7 @@ extension Report {
         }.sorted { ($0.service, $1.count.value, $0.reason) < ($1.service, $0.count.value, $1.reason) }
 
         // Days from referral to first contact (any service), in bands.
-        var firstContactAt: [String: UInt64] = [:]
+        var firstContactAt: [Int64: UInt64] = [:]
         for e in events where e.event == "contacted" {
             firstContactAt[e.referral] = min(firstContactAt[e.referral] ?? e.first, e.first)
         }
@@ -436,11 +438,11 @@ extension Report {
     }
 
     static func outcomes(
-        _ facts: ReportFacts, created: [String: UInt64], node: NodeID, ownService: (String?) -> Bool, suppress: Bool
+        _ facts: ReportFacts, created: [Int64: UInt64], node: NodeID, ownService: (String?) -> Bool, suppress: Bool
     ) -> Outcomes {
         // Per person (referral): the earliest scores before and the latest after.
-        var before: [String: (UInt64, [Int])] = [:]
-        var after: [String: (UInt64, [Int])] = [:]
+        var before: [Int64: (UInt64, [Int])] = [:]
+        var after: [Int64: (UInt64, [Int])] = [:]
         for o in facts.outcomes where created[o.referral] != nil {
             if node.role == .vcse, !ownService(o.entry.service) { continue }
             if let b = o.entry.ons4Before, b.count == 4, before[o.referral].map({ o.at < $0.0 }) ?? true {
