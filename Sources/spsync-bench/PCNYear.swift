@@ -64,7 +64,9 @@ enum PCNYear {
     static func run() throws {
         let out = stringOption("--out") ?? (NSTemporaryDirectory() + "spsync-pcn-year-" + UUID().uuidString)
         let referrals = option("--referrals", default: 3000)
-        let made = try make(root: out, referrals: referrals, seed: UInt64(option("--seed", default: 1)), progress: true)
+        let made = try make(
+            root: out, referrals: referrals, seed: UInt64(option("--seed", default: 1)), progress: true,
+            syncEvery: option("--sync-every", default: 1))
         print(
             "made a PCN year: \(made.referrals) referrals in \(String(format: "%.0f", made.seconds)) s; homes in \(out)"
         )
@@ -91,7 +93,11 @@ enum PCNYear {
         guard p.terminationStatus == 0 else { throw SyncError(.io, "spsync init \(org) failed") }
     }
 
-    static func make(root: String, referrals total: Int, seed: UInt64, progress: Bool) throws -> Made {
+    /// `syncEvery`: days between the exchanges (and the charities' working days); 1 for a daily
+    /// rhythm, more to make a large year faster (the charities then act on their due steps late).
+    static func make(root: String, referrals total: Int, seed: UInt64, progress: Bool, syncEvery: Int = 1) throws
+        -> Made
+    {
         let started = Date()
         var rng = SeededRandom(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ 7)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -160,7 +166,8 @@ enum PCNYear {
             if Double(rng.below(1000)) / 1000 < share - Double(today) { today += 1 }
             today = min(today, total - made)
             for k in 0..<today {
-                let at = morning + UInt64(k) * 60_000
+                // Made between 9:00 and 11:30, before the addressing at 12:00.
+                let at = morning + UInt64(k) * min(60_000, 9_000_000 / UInt64(max(today, 1)))
                 var needs = [need()]
                 if rng.chance(25) { needs.append(need()) }
                 let practice = try NodeID(practices[rng.below(practices.count)].0)
@@ -200,10 +207,15 @@ enum PCNYear {
                 plans.append(plan(u.referral, service: s, charity: services[s].charity, services[s].id, from: d, &rng))
             }
             unaddressed = waiting
-            try exchange(morning + 4 * 3_600_000)
+            let working = d % syncEvery == 0 || d == days - 1
+            if working { try exchange(morning + 4 * 3_600_000) }
             // The charities work through what is due today.
             var later: [Plan] = []
-            for var p in plans {
+            for var p in plans where working || !p.steps.isEmpty {
+                guard working else {
+                    later.append(p)
+                    continue
+                }
                 while let step = p.steps.first, step.day <= d {
                     p.steps.removeFirst()
                     let s = services.firstIndex { $0.id == p.service }!
@@ -226,7 +238,7 @@ enum PCNYear {
                 try charityDomains[s.charity].setCapacity(
                     s.id, available: free, validDays: 14, at: morning + 6 * 3_600_000)
             }
-            try exchange(morning + 8 * 3_600_000)
+            if working { try exchange(morning + 8 * 3_600_000) }
             if progress && d % 30 == 29 {
                 FileHandle.standardError.write(
                     Data(

@@ -12,8 +12,11 @@ enum ReportBench {
             let referrals = option("--referrals", default: 200_000)
             let dir = NSTemporaryDirectory() + "spsync-bench-report-" + UUID().uuidString
             root = dir
-            print("making a PCN year of \(referrals) referrals (every write through the domain API and sync) …")
-            let made = try PCNYear.make(root: dir, referrals: referrals, seed: 1, progress: true)
+            let every = option("--sync-every", default: 7)
+            print(
+                "making a PCN year of \(referrals) referrals (every write through the domain API and sync; the charities sync and work every \(every) days) …"
+            )
+            let made = try PCNYear.make(root: dir, referrals: referrals, seed: 1, progress: true, syncEvery: every)
             print("  made \(made.referrals) referrals in \(String(format: "%.0f", made.seconds)) s")
             hub = made.hubHome
         }
