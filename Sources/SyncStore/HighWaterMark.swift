@@ -71,6 +71,20 @@ struct HighWaterMark: Sendable {
         }
     }
 
+    /// Runs `body` holding the mark's lock (`<mark>.lock`, `flock`), so that one process comparing
+    /// its store with the mark and another moving the store to a new incarnation and the mark
+    /// with it do not interleave: read between the two, the store's old incarnation and the new
+    /// mark would make a store that was never put back look rolled back. Not reentrant.
+    func exclusively<T>(_ body: () throws -> T) throws -> T {
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Self.failure("open", lockPath) }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw Self.failure("lock", lockPath) }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
     /// Starts the mark again for a new incarnation (restore, recover, a new key).
     func reset(node: NodeID, incarnation: Incarnation, seq: UInt64) throws {
         try set(Mark(node: node, incarnation: incarnation, seq: seq)) { _ in true }

@@ -63,67 +63,74 @@ extension Store {
         let certificate = try certificates.certificate(signer.certificateDER)
         let previousKey = try previous.map { try certificates.certificate($0.certificateDER).publicKey }
         let crypto = self.crypto
-        let started = try pool.writeWithoutTransaction { db in
-            var started = false
-            try db.inTransaction(.immediate) {
-                var node = try Store.nodeState(db)
-                guard certificate.nodeIDs == [node.node.rawValue] else {
-                    throw SyncError(
-                        .storeInvalid,
-                        "the node's certificate names \(certificate.nodeIDs.joined(separator: ", ")), not \(node.node): "
-                            + "check --home")
-                }
-                var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
-                var held = try Store.keys(for: node.origin, db, &s, certificates)
-                let next = node.lastSeq + 1
-                if let current = held.last(where: { $0.binding.fromSeq <= next }),
-                    current.certificate.publicKey == certificate.publicKey
-                {
+        // A new incarnation and its new mark are one step for any process comparing the two.
+        func exclusively<T>(_ body: () throws -> T) throws -> T {
+            guard let highWater else { return try body() }
+            return try highWater.exclusively(body)
+        }
+        return try exclusively {
+            let started = try pool.writeWithoutTransaction { db in
+                var started = false
+                try db.inTransaction(.immediate) {
+                    var node = try Store.nodeState(db)
+                    guard certificate.nodeIDs == [node.node.rawValue] else {
+                        throw SyncError(
+                            .storeInvalid,
+                            "the node's certificate names \(certificate.nodeIDs.joined(separator: ", ")), not \(node.node): "
+                                + "check --home")
+                    }
+                    var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
+                    var held = try Store.keys(for: node.origin, db, &s, certificates)
+                    let next = node.lastSeq + 1
+                    if let current = held.last(where: { $0.binding.fromSeq <= next }),
+                        current.certificate.publicKey == certificate.publicKey
+                    {
+                        return .commit
+                    }
+                    let digest = crypto.sha256(signer.certificateDER)
+                    var fromSeq: UInt64 = 1
+                    var handover: (any ChangeSigner)?
+                    if node.lastSeq > 0 {
+                        if let previous, let current = held.last, current.certificate.publicKey == previousKey {
+                            fromSeq = next
+                            handover = previous
+                        } else {
+                            let incarnation = Store.newIncarnation(wallMillis)
+                            try db.execute(
+                                sql: "UPDATE node SET incarnation = ?, last_seq = 0 WHERE id = 1",
+                                arguments: [Data(incarnation.bytes)])
+                            try Audit.append(
+                                db, at: wallMillis, action: "new_incarnation", actor: "operator", origin: node.node,
+                                code: "the node's key changed without a handover")
+                            node.incarnation = incarnation
+                            node.lastSeq = 0
+                            held = []
+                            started = true
+                        }
+                    }
+                    if fromSeq == 1 {
+                        // Nothing signed under this incarnation yet, so no peer holds a binding of it.
+                        try db.execute(
+                            sql: "DELETE FROM signing_key WHERE node_id = ? AND incarnation = ?",
+                            arguments: [node.node.rawValue, Data(node.incarnation.bytes)])
+                    }
+                    let message = Seal.keyMessage(
+                        node: node.node, incarnation: node.incarnation, fromSeq: fromSeq, certificateDigest: digest)
+                    try Store.insertKey(
+                        KeyBinding(
+                            node: node.node, incarnation: node.incarnation, fromSeq: fromSeq,
+                            certificate: signer.certificateDER, signature: try (handover ?? signer).sign(message)),
+                        publicKey: certificate.publicKey, anchor: "own", from: nil, db, &s)
                     return .commit
                 }
-                let digest = crypto.sha256(signer.certificateDER)
-                var fromSeq: UInt64 = 1
-                var handover: (any ChangeSigner)?
-                if node.lastSeq > 0 {
-                    if let previous, let current = held.last, current.certificate.publicKey == previousKey {
-                        fromSeq = next
-                        handover = previous
-                    } else {
-                        let incarnation = Store.newIncarnation(wallMillis)
-                        try db.execute(
-                            sql: "UPDATE node SET incarnation = ?, last_seq = 0 WHERE id = 1",
-                            arguments: [Data(incarnation.bytes)])
-                        try Audit.append(
-                            db, at: wallMillis, action: "new_incarnation", actor: "operator", origin: node.node,
-                            code: "the node's key changed without a handover")
-                        node.incarnation = incarnation
-                        node.lastSeq = 0
-                        held = []
-                        started = true
-                    }
-                }
-                if fromSeq == 1 {
-                    // Nothing signed under this incarnation yet, so no peer holds a binding of it.
-                    try db.execute(
-                        sql: "DELETE FROM signing_key WHERE node_id = ? AND incarnation = ?",
-                        arguments: [node.node.rawValue, Data(node.incarnation.bytes)])
-                }
-                let message = Seal.keyMessage(
-                    node: node.node, incarnation: node.incarnation, fromSeq: fromSeq, certificateDigest: digest)
-                try Store.insertKey(
-                    KeyBinding(
-                        node: node.node, incarnation: node.incarnation, fromSeq: fromSeq,
-                        certificate: signer.certificateDER, signature: try (handover ?? signer).sign(message)),
-                    publicKey: certificate.publicKey, anchor: "own", from: nil, db, &s)
-                return .commit
+                return started
+            }
+            if started, let highWater {
+                let node = try nodeState()
+                try highWater.reset(node: node.node, incarnation: node.incarnation, seq: node.lastSeq)
             }
             return started
         }
-        if started, let highWater {
-            let node = try nodeState()
-            try highWater.reset(node: node.node, incarnation: node.incarnation, seq: node.lastSeq)
-        }
-        return started
     }
 
     // MARK: Key bindings from peers

@@ -97,6 +97,10 @@ public final class Store: Sendable {
     /// or ahead of its mark (or a home without one yet) moves the mark up to it.
     func checkHighWater(wallMillis: UInt64) throws {
         guard let highWater else { return }
+        try highWater.exclusively { try compareHighWater(highWater, wallMillis: wallMillis) }
+    }
+
+    private func compareHighWater(_ highWater: HighWaterMark, wallMillis: UInt64) throws {
         let node = try nodeState()
         let mark = highWater.read()
         if let mark, mark.node == node.node {
