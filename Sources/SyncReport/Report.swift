@@ -190,13 +190,20 @@ public struct Report: Codable, Sendable {
 extension Report {
     static let day: UInt64 = 86_400_000
 
-    /// "2026-12-02" (UTC).
+    /// "2026-12-02" (UTC), by the civil calendar's arithmetic (a formatter per call would cost
+    /// more than the rest of a large report).
     public static func date(_ millis: UInt64) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd"
-        return f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+        let z = Int(millis / day) + 719_468
+        let era = z / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
+        return "\(y)-\(two(m))-\(two(d))"
     }
 
     /// Parses "YYYY-MM-DD" as the start of that day, UTC.
@@ -237,12 +244,12 @@ extension Report {
         // The referrals in scope: made in the period and this node's to report on.
         var created: [Int64: UInt64] = [:]
         var inScope: [ReportFacts.Referral] = []
+        let own = facts.serviceKeys.map(ownService)
         for r in facts.referrals {
-            guard let id = try? RecordID(r.key), let made = Domain.createdMillis(id), made >= from, made < to else {
-                continue
-            }
+            let made = r.created
+            guard made >= from, made < to else { continue }
             switch node.role {
-            case .vcse: guard ownService(r.service) else { continue }
+            case .vcse: guard r.service.map({ own[$0] }) == true else { continue }
             case .practice: guard r.practice == node.rawValue else { continue }
             case .hub: break
             }
@@ -256,11 +263,10 @@ extension Report {
         for s in services { serviceInfo[s.id] = (s.name ?? s.id, s.category ?? "other") }
 
         // Events and addressings of referrals in scope (a charity: of its own services only).
-        let own = facts.serviceKeys.map(ownService)
-        let events = facts.events.filter {
+        let events = facts.events.lazy.filter {
             created[$0.referral] != nil && (node.role != .vcse || $0.service.map { own[$0] } == true)
         }
-        let addressings = facts.addressings.filter {
+        let addressings = facts.addressings.lazy.filter {
             created[$0.referral] != nil && (node.role != .vcse || own[$0.service])
         }
 
@@ -269,12 +275,15 @@ extension Report {
         var driverReferrals: [Driver: Int] = [:]
         var practices: [String: Int] = [:]
         var months: [String: Int] = [:]
+        let needDriver = facts.needKeys.map(Driver.of)
+        var needTallies = [Int](repeating: 0, count: facts.needKeys.count)
         for r in inScope {
-            for need in Set(r.needs) { needCounts[need, default: 0] += 1 }
-            for driver in Set(r.needs.map(Driver.of)) { driverReferrals[driver, default: 0] += 1 }
+            for need in Set(r.needs) { needTallies[need] += 1 }
+            for driver in Set(r.needs.map { needDriver[$0] }) { driverReferrals[driver, default: 0] += 1 }
             practices[r.practice, default: 0] += 1
-            months[String(date(created[r.record] ?? 0).prefix(7)), default: 0] += 1
+            months[String(date(r.created).prefix(7)), default: 0] += 1
         }
+        for (i, n) in needTallies.enumerated() where n > 0 { needCounts[facts.needKeys[i], default: 0] += n }
         let byDriver = Driver.allCases.map { driver in
             DriverRow(
                 driver: driver.rawValue, referrals: tally(driverReferrals[driver] ?? 0),
@@ -294,16 +303,24 @@ extension Report {
         }
 
         // The funnel, over any service.
-        var stepReferrals: [String: Set<Int64>] = [:]
-        for e in events { stepReferrals[e.event, default: []].insert(e.referral) }
-        let addressedAny = Set(addressings.map(\.referral))
+        // Which steps each referral reached, a bit per step: far smaller than a set per step.
         let steps = ["received", "contacted", "accepted", "attending", "completed"]
+        let stepBit = facts.eventKeys.map { key in steps.firstIndex(of: key).map { UInt8(1) << $0 } ?? 0 }
+        var reached: [Int64: UInt8] = [:]
+        reached.reserveCapacity(inScope.count)
+        for e in events where stepBit[e.event] != 0 { reached[e.referral, default: 0] |= stepBit[e.event] }
+        var stepCounts = [Int](repeating: 0, count: steps.count)
+        for bits in reached.values {
+            for i in steps.indices where bits & (1 << i) != 0 { stepCounts[i] += 1 }
+        }
+        reached = [:]
+        let addressedAny = Set(addressings.map(\.referral))
         let funnel =
             [
                 Row(name: "referred", count: tally(inScope.count)),
                 Row(name: "addressed", count: tally(addressedAny.count)),
             ]
-            + steps.map { Row(name: $0, count: tally(stepReferrals[$0]?.count ?? 0)) }
+            + steps.indices.map { Row(name: steps[$0], count: tally(stepCounts[$0])) }
 
         // Per service: who was addressed there, their events there, and the times.
         func timing(_ days: [Double]) -> Timing {
@@ -327,11 +344,13 @@ extension Report {
         var reasons: [String: [String: Int]] = [:]
         for e in events {
             guard let s = e.service.map({ facts.serviceKeys[$0] }) else { continue }
-            let earlier = byService[s]?.events[e.event]?[e.referral]
-            byService[s, default: Group()].events[e.event, default: [:]][e.referral] = min(earlier ?? e.first, e.first)
-            if e.event == "declined" {
+            let kind = facts.eventKeys[e.event]
+            let earlier = byService[s]?.events[kind]?[e.referral]
+            byService[s, default: Group()].events[kind, default: [:]][e.referral] = min(earlier ?? e.first, e.first)
+            if kind == "declined" {
                 reasons[s, default: [:]][
-                    e.reason?.trimmingCharacters(in: .whitespaces).lowercased() ?? "(no reason given)", default: 0] += 1
+                    e.reason.map { facts.reasonKeys[$0].trimmingCharacters(in: .whitespaces).lowercased() }
+                        ?? "(no reason given)", default: 0] += 1
             }
         }
         func row(id: String, name: String, category: String, _ g: Group) -> ServiceRow {
@@ -356,22 +375,20 @@ extension Report {
                 id: id, name: serviceInfo[id]?.name ?? id, category: serviceInfo[id]?.category ?? "(not held here)",
                 byService[id] ?? Group())
         }.sorted { ($0.name, $0.id) < ($1.name, $1.id) }
-        var byCategory: [String: Group] = [:]
-        for (id, g) in byService {
-            let category = serviceInfo[id]?.category ?? "(not held here)"
-            for (referral, at) in g.addressed {
-                byCategory[category, default: Group()].addressed[referral] = min(
-                    byCategory[category]?.addressed[referral] ?? at, at)
-            }
-            for (event, referrals) in g.events {
-                for (referral, at) in referrals {
-                    byCategory[category, default: Group()].events[event, default: [:]][referral] = min(
-                        byCategory[category]?.events[event]?[referral] ?? at, at)
+        // Categories one at a time, each merged from its services and dropped once its row is made.
+        var servicesOf: [String: [String]] = [:]
+        for id in byService.keys { servicesOf[serviceInfo[id]?.category ?? "(not held here)", default: []].append(id) }
+        let categoryRows = servicesOf.keys.sorted().map { category -> ServiceRow in
+            var merged = Group()
+            for id in servicesOf[category] ?? [] {
+                guard let g = byService[id] else { continue }
+                merged.addressed.merge(g.addressed) { min($0, $1) }
+                for (event, referrals) in g.events {
+                    merged.events[event, default: [:]].merge(referrals) { min($0, $1) }
                 }
             }
-        }
-        let categoryRows = byCategory.keys.sorted().map {
-            row(id: $0, name: $0.replacingOccurrences(of: "_", with: " "), category: $0, byCategory[$0]!)
+            return row(
+                id: category, name: category.replacingOccurrences(of: "_", with: " "), category: category, merged)
         }
         let declineReasons = reasons.flatMap { service, counts in
             counts.map {
@@ -381,7 +398,8 @@ extension Report {
 
         // Days from referral to first contact (any service), in bands.
         var firstContactAt: [Int64: UInt64] = [:]
-        for e in events where e.event == "contacted" {
+        let contacted = facts.eventKeys.firstIndex(of: "contacted")
+        for e in events where e.event == contacted {
             firstContactAt[e.referral] = min(firstContactAt[e.referral] ?? e.first, e.first)
         }
         let bands: [(String, ClosedRange<Double>)] = [
@@ -444,11 +462,11 @@ extension Report {
         var before: [Int64: (UInt64, [Int])] = [:]
         var after: [Int64: (UInt64, [Int])] = [:]
         for o in facts.outcomes where created[o.referral] != nil {
-            if node.role == .vcse, !ownService(o.entry.service) { continue }
-            if let b = o.entry.ons4Before, b.count == 4, before[o.referral].map({ o.at < $0.0 }) ?? true {
+            if node.role == .vcse, !ownService(o.service.map { facts.serviceKeys[$0] }) { continue }
+            if let b = o.before, before[o.referral].map({ o.at < $0.0 }) ?? true {
                 before[o.referral] = (o.at, b)
             }
-            if let a = o.entry.ons4After, a.count == 4, after[o.referral].map({ o.at > $0.0 }) ?? true {
+            if let a = o.after, after[o.referral].map({ o.at > $0.0 }) ?? true {
                 after[o.referral] = (o.at, a)
             }
         }
