@@ -47,8 +47,8 @@ struct ConsoleTests {
         return String(rest[..<end])
     }
 
-    func withHTTP(_ node: TestNode) throws -> Int {
-        let port = try Loopback.freePort()
+    func withHTTP(_ node: TestNode, _ net: TestNetwork) throws -> Int {
+        let port = try net.freePort()
         let config = node.home + "/node.toml"
         let text = try String(contentsOfFile: config, encoding: .utf8)
         try (text + "\n[http]\nlisten = \"127.0.0.1:\(port)\"\n").write(
@@ -78,7 +78,7 @@ struct ConsoleTests {
         let net = try TestNetwork()
         defer { net.stopAll() }
         let charity = net.charity
-        let port = try Loopback.freePort()
+        let port = try net.freePort()
         let config = charity.home + "/node.toml"
         let original = try String(contentsOfFile: config, encoding: .utf8)
         // Without TLS a non-loopback address is refused, with what to do.
@@ -163,7 +163,7 @@ struct ConsoleTests {
     func charitySetsCapacity() throws {
         let net = try TestNetwork()
         defer { net.stopAll() }
-        let port = try withHTTP(net.charity)
+        let port = try withHTTP(net.charity, net)
         let service = try net.charity.ok([
             "service", "add", "--name", "Walk and Talk", "--category", "physical_activity", "--maximum", "10",
             "--available", "4",
@@ -212,7 +212,7 @@ struct ConsoleTests {
     func linkWorkerAddresses() throws {
         let net = try TestNetwork()
         defer { net.stopAll() }
-        let port = try withHTTP(net.hub)
+        let port = try withHTTP(net.hub, net)
         _ = try net.charity.ok([
             "service", "add", "--name", "Tea and Chat", "--category", "befriending", "--maximum", "5", "--available",
             "2",
@@ -259,7 +259,7 @@ struct ConsoleTests {
     func outcomesAndConflicts() throws {
         let net = try TestNetwork()
         defer { net.stopAll() }
-        let port = try withHTTP(net.hub)
+        let port = try withHTTP(net.hub, net)
         let referral = try net.practice.ok(["referral", "create", "--need", "debt", "--urgency", "routine"])
         try net.hub.start()
         _ = try net.practice.ok(["sync"])

@@ -35,7 +35,7 @@ struct MetricsTests {
     func scrape() async throws {
         let net = try TestNetwork()
         defer { net.stopAll() }
-        let port = try Loopback.freePort()
+        let port = try net.freePort()
         // As `spsync init --http` writes it (checked below on a node of its own).
         let config = net.hub.home + "/node.toml"
         let text = try String(contentsOfFile: config, encoding: .utf8)

@@ -118,13 +118,27 @@ final class TestNetwork: @unchecked Sendable {
     let hub: TestNode
     let charity: TestNode
 
+    /// A free port none of the nodes listens on (for an HTTP listener beside their peer listeners).
+    func freePort() throws -> Int {
+        while true {
+            let p = try Loopback.freePort()
+            if ![practice.port, hub.port, charity.port].contains(p) { return p }
+        }
+    }
+
     /// With `allLive`, the practice listens too and every side of every link is `live`: each
     /// daemon dials the other, as in the demo's shape.
     init(allLive: Bool = false) throws {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        practice = TestNode(id: "A81001", home: root + "/practice", port: try Loopback.freePort())
-        hub = TestNode(id: "U12345", home: root + "/hub", port: try Loopback.freePort())
-        charity = TestNode(id: "GB-CHC-1234567", home: root + "/charity", port: try Loopback.freePort())
+        // Three different ports: a port just released may be handed out again.
+        var ports: [Int] = []
+        while ports.count < 3 {
+            let p = try Loopback.freePort()
+            if !ports.contains(p) { ports.append(p) }
+        }
+        practice = TestNode(id: "A81001", home: root + "/practice", port: ports[0])
+        hub = TestNode(id: "U12345", home: root + "/hub", port: ports[1])
+        charity = TestNode(id: "GB-CHC-1234567", home: root + "/charity", port: ports[2])
         _ = try practice.ok(
             ["init", "--org", "A81001", "--name", "Riverside Surgery", "--pcn", "U12345"]
                 + (allLive ? ["--listen", "127.0.0.1:\(practice.port)"] : []))
