@@ -105,34 +105,11 @@ extension Store {
     public func reportFacts() throws -> ReportFacts {
         try pool.read { db in
             var facts = ReportFacts()
-            var serviceIndex: [String: Int] = [:]
-            func service(_ key: String) -> Int {
-                if let i = serviceIndex[key] { return i }
-                facts.serviceKeys.append(key)
-                serviceIndex[key] = facts.serviceKeys.count - 1
-                return facts.serviceKeys.count - 1
-            }
-            var needIndex: [Substring: Int] = [:]
-            func need(_ key: Substring) -> Int {
-                if let i = needIndex[key] { return i }
-                facts.needKeys.append(String(key))
-                needIndex[key] = facts.needKeys.count - 1
-                return facts.needKeys.count - 1
-            }
-            var reasonIndex: [String: Int] = [:]
-            func reason(_ key: String) -> Int {
-                if let i = reasonIndex[key] { return i }
-                facts.reasonKeys.append(key)
-                reasonIndex[key] = facts.reasonKeys.count - 1
-                return facts.reasonKeys.count - 1
-            }
-            var eventIndex: [String: Int] = [:]
-            func event(_ key: String) -> Int {
-                if let i = eventIndex[key] { return i }
-                facts.eventKeys.append(key)
-                eventIndex[key] = facts.eventKeys.count - 1
-                return facts.eventKeys.count - 1
-            }
+            var services = Numbering(), needs = Numbering(), reasons = Numbering(), events = Numbering()
+            func service(_ key: String) -> Int { services.number(key) }
+            func need(_ key: Substring) -> Int { needs.number(String(key)) }
+            func reason(_ key: String) -> Int { reasons.number(key) }
+            func event(_ key: String) -> Int { events.number(key) }
             // The time a referral was made: the first 48 bits of its id's UUID (version 7).
             func created(_ key: String) -> UInt64? {
                 guard let dot = key.lastIndex(of: ".") else { return nil }
@@ -234,8 +211,25 @@ extension Store {
                     facts.validities.append(.init(service: key, at: hlc, until: UInt64(max(0, until))))
                 }
             }
+            facts.serviceKeys = services.keys
+            facts.needKeys = needs.keys
+            facts.reasonKeys = reasons.keys
+            facts.eventKeys = events.keys
             return facts
         }
+    }
+}
+
+/// Numbers strings in the order first seen, so that facts name them by a small index.
+private struct Numbering {
+    private(set) var keys: [String] = []
+    private var numbers: [String: Int] = [:]
+
+    mutating func number(_ key: String) -> Int {
+        if let n = numbers[key] { return n }
+        keys.append(key)
+        numbers[key] = keys.count - 1
+        return keys.count - 1
     }
 }
 
