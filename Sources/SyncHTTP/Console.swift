@@ -192,10 +192,11 @@ struct Console: Sendable {
     /// numbers suppressed; the same charts and tables as report.html.
     func reportPage(_ request: Request, _ session: ConsoleSessions.Session) throws -> Response {
         let now = Self.now
-        let day: UInt64 = 86_400_000
-        let to = (request.uri.queryParameters["to"].flatMap { Report.parseDate(String($0)) } ?? now / day * day) + day
-        let from = request.uri.queryParameters["from"].flatMap { Report.parseDate(String($0)) } ?? to - 365 * day
-        guard from < to else { throw SyncError(.usage, "the period starts after it ends: choose a later end") }
+        guard
+            let (from, to) = Report.period(
+                from: request.uri.queryParameters["from"].map(String.init),
+                to: request.uri.queryParameters["to"].map(String.init), nowMillis: now)
+        else { throw SyncError(.usage, "the period starts after it ends: choose a later end") }
         let report = try Report.make(try domain(), from: from, to: to, suppress: true, nowMillis: now)
         let picker = """
             <form method="get" action="/report" class="filters"><label>From <input type="date" name="from" value="\(HTML.escape(report.from))"></label>

@@ -190,30 +190,24 @@ public struct Report: Codable, Sendable {
 extension Report {
     static let day: UInt64 = 86_400_000
 
-    /// "2026-12-02" (UTC), by the civil calendar's arithmetic (a formatter per call would cost
-    /// more than the rest of a large report).
-    public static func date(_ millis: UInt64) -> String {
-        let z = Int(millis / day) + 719_468
-        let era = z / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
-        return "\(y)-\(two(m))-\(two(d))"
+    /// "2026-12-02" (UTC): `CalendarDate`'s arithmetic (a formatter per call would cost more than
+    /// the rest of a large report).
+    public static func date(_ millis: UInt64) -> String { CalendarDate(utcMillis: millis).description }
+
+    /// Parses "YYYY-MM-DD" as the start of that day, UTC; nil for text that is not a real date
+    /// from 1970 on.
+    public static func parseDate(_ text: String) -> UInt64? {
+        guard let d = CalendarDate(text), d.daysSinceEpoch >= 0 else { return nil }
+        return UInt64(d.daysSinceEpoch) * day
     }
 
-    /// Parses "YYYY-MM-DD" as the start of that day, UTC.
-    public static func parseDate(_ text: String) -> UInt64? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd"
-        guard text.count == 10, let d = f.date(from: text), d.timeIntervalSince1970 >= 0 else { return nil }
-        return UInt64(d.timeIntervalSince1970 * 1000)
+    /// The period a report covers, as `[from, to)` in ms: from the first day given (default a
+    /// year before the end) to the end of the last day given (default today, UTC). Nil when the
+    /// period starts after it ends.
+    public static func period(from: String?, to: String?, nowMillis: UInt64) -> (from: UInt64, to: UInt64)? {
+        let end = (to.flatMap(parseDate) ?? nowMillis / day * day) + day
+        let start = from.flatMap(parseDate) ?? (end > 365 * day ? end - 365 * day : 0)
+        return start < end ? (start, end) : nil
     }
 
     /// The value at fraction `q` of `sorted` (nearest rank).

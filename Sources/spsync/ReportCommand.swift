@@ -39,10 +39,9 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let now = WallClock.now()
-            let day: UInt64 = 86_400_000
-            let today = now / day * day
-            let end = (to.flatMap(Report.parseDate) ?? today) + day
-            let start = from.flatMap(Report.parseDate) ?? (end > 365 * day ? end - 365 * day : 0)
+            guard let (start, end) = Report.period(from: from, to: to, nowMillis: now) else {
+                throw SyncError(.usage, "the period starts after it ends: give a --from before --to")
+            }
             let domain = try domain(home.nodeHome)
             let report = try Report.make(domain, from: start, to: end, suppress: !noSuppress, nowMillis: now)
             if let out {
