@@ -268,7 +268,7 @@ public final class SessionDriver {
                 case .narrow(let record, _, _): received.insert(record)
                 }
             }
-            let report = try store.applySync(
+            let report = try store.apply(
                 batch.storeItems, keys: batch.keys, policy: keyPolicy, from: peer,
                 checkpoint: BatchCheckpoint(peerIncarnation: incarnation, after: batch.after, upTo: batch.upTo),
                 wallMillis: now)

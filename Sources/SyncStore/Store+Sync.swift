@@ -408,15 +408,25 @@ extension Store {
     // MARK: Applying a batch
 
     /// Applies a batch from `peer` — key bindings first, then changes and narrowings, in order — and
-    /// stores its checkpoint, all in one transaction. Bindings are accepted as `policy` anchors them;
-    /// every change is verified against its origin's key before anything of it is stored, then
-    /// applied through the same path as `apply`; a narrowing purges other origins' writes of its
+    /// stores its checkpoint, all in one transaction: the one apply path of received changes (the
+    /// daemon's sessions, one-shot syncs, the simulator, benchmarks and tests all come here).
+    ///
+    /// Bindings are accepted as `policy` anchors them. Changes go in runs between narrowings through
+    /// `applyBatch`: every change is verified against its origin's key before anything of it is
+    /// stored (refused ones are audited and never stored), each field write is validated, parked if
+    /// stamped more than `clockSkewMaxSeconds` ahead of `wallMillis`, quarantined if it cannot be
+    /// applied, and otherwise applied idempotently. A narrowing purges other origins' writes of its
     /// classes (state, change log, parked) and keeps a tombstone, unless this node is the record's
     /// practice, PCN or owner, which ignore it. A change of this node's own that proves its store
-    /// was rolled back marks it so and throws `rolledBack`: nothing of the batch is applied.
-    public func applySync(
+    /// was rolled back marks it so and throws `rolledBack`: nothing of the batch is applied. A batch
+    /// that does not follow the stored `checkpoint` throws `conflict`; without a checkpoint (a
+    /// delivery by another path) nothing is checked or stored. `faultInjection`, for tests, is
+    /// called after each write and may throw to abort the whole transaction.
+    @discardableResult
+    public func apply(
         _ items: [IncomingItem], keys: [KeyBinding] = [], policy: any KeyAnchorPolicy = DeliveryAnchorPolicy(),
-        from peer: NodeID, checkpoint: BatchCheckpoint, wallMillis: UInt64
+        from peer: NodeID, checkpoint: BatchCheckpoint?, wallMillis: UInt64,
+        faultInjection: (@Sendable (Int) throws -> Void)? = nil
     ) throws -> SyncApplyReport {
         try markingRollback(evidenceFrom: peer, wallMillis: wallMillis) {
             try pool.writeWithoutTransaction { db in
@@ -424,20 +434,27 @@ extension Store {
                 var erased = false
                 try db.inTransaction(.immediate) {
                     let node = try Store.nodeState(db)
-                    let stored = try Store.checkpoint(db, peer: peer, incarnation: checkpoint.peerIncarnation)
-                    guard stored == checkpoint.after else {
-                        throw SyncError(
-                            .conflict,
-                            "batch from \(peer) follows seq \(checkpoint.after) but the checkpoint is at \(stored)")
+                    if let checkpoint {
+                        let stored = try Store.checkpoint(db, peer: peer, incarnation: checkpoint.peerIncarnation)
+                        guard stored == checkpoint.after else {
+                            throw SyncError(
+                                .conflict,
+                                "batch from \(peer) follows seq \(checkpoint.after) but the checkpoint is at \(stored)")
+                        }
                     }
                     var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
                     s.own = (node.origin, node.lastSeq)
                     try Store.acceptKeys(keys, from: peer, policy: policy, db, &s, &report.writes, crypto, certificates)
+                    var count = 0
                     var run: [IncomingChange] = []
                     func flush() throws {
                         guard !run.isEmpty else { return }
                         try Store.applyBatch(
-                            run, from: peer, limits: limits, db, &s, &report.writes, certificates: certificates)
+                            run, from: peer, limits: limits, db, &s, &report.writes, certificates: certificates
+                        ) {
+                            count += 1
+                            try faultInjection?(count)
+                        }
                         run.removeAll(keepingCapacity: true)
                     }
                     for item in items {
@@ -456,18 +473,20 @@ extension Store {
                         }
                     }
                     try flush()
-                    try db.execute(
-                        sql: """
-                            INSERT INTO peer_checkpoint (peer, peer_incarnation, after_local_seq, updated_at) VALUES (?, ?, ?, ?)
-                            ON CONFLICT (peer, peer_incarnation) DO UPDATE SET after_local_seq = excluded.after_local_seq, updated_at = excluded.updated_at
-                            """,
-                        arguments: [
+                    if let checkpoint {
+                        try db.cachedStatement(
+                            sql: """
+                                INSERT INTO peer_checkpoint (peer, peer_incarnation, after_local_seq, updated_at) VALUES (?, ?, ?, ?)
+                                ON CONFLICT (peer, peer_incarnation) DO UPDATE SET after_local_seq = excluded.after_local_seq, updated_at = excluded.updated_at
+                                """
+                        ).execute(arguments: [
                             peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo),
                             Int64(wallMillis),
                         ])
-                    try db.execute(
-                        sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1",
-                        arguments: [Int64(bitPattern: s.hlc.last.rawValue)])
+                    }
+                    try db.cachedStatement(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1").execute(arguments: [
+                        Int64(bitPattern: s.hlc.last.rawValue)
+                    ])
                     try Store.refreshViews(db, &s)
                     erased = s.erased
                     return .commit

@@ -249,22 +249,6 @@ extension Store {
 
     // MARK: Received batches
 
-    /// Applies a batch from `peer` and stores its checkpoint in the same transaction.
-    ///
-    /// Each field write is validated (refused ones are audited and never stored), parked if stamped
-    /// more than `clockSkewMaxSeconds` ahead of `wallMillis`, quarantined if it cannot be applied,
-    /// and otherwise applied idempotently. `faultInjection`, for tests, is called after each write
-    /// and may throw to abort the whole transaction.
-    public func apply(
-        _ changes: [IncomingChange], from peer: NodeID, checkpoint: BatchCheckpoint?, wallMillis: UInt64,
-        faultInjection: (@Sendable (Int) throws -> Void)? = nil
-    ) throws -> ApplyReport {
-        try markingRollback(evidenceFrom: peer, wallMillis: wallMillis) {
-            try applyTransaction(
-                changes, from: peer, checkpoint: checkpoint, wallMillis: wallMillis, faultInjection: faultInjection)
-        }
-    }
-
     /// Runs an apply; when it found proof that this store was rolled back, marks the store so
     /// (local writes stop until `spsync restore`) before passing the error on.
     func markingRollback<T>(evidenceFrom peer: NodeID, wallMillis: UInt64, _ body: () throws -> T) throws -> T {
@@ -273,53 +257,6 @@ extension Store {
         } catch let error as SyncError where error.code == .rolledBack {
             try markRolledBack(wallMillis: wallMillis, evidence: peer.rawValue, proof: error.rollbackProof)
             throw error
-        }
-    }
-
-    private func applyTransaction(
-        _ changes: [IncomingChange], from peer: NodeID, checkpoint: BatchCheckpoint?, wallMillis: UInt64,
-        faultInjection: (@Sendable (Int) throws -> Void)?
-    ) throws -> ApplyReport {
-        try pool.writeWithoutTransaction { db in
-            var report = ApplyReport()
-            var erased = false
-            try db.inTransaction(.immediate) {
-                let node = try Store.nodeState(db)
-                if let checkpoint {
-                    let stored = try Store.checkpoint(db, peer: peer, incarnation: checkpoint.peerIncarnation)
-                    guard stored == checkpoint.after else {
-                        throw SyncError(
-                            .malformed,
-                            "batch from \(peer) follows seq \(checkpoint.after) but the checkpoint is at \(stored)")
-                    }
-                }
-                var s = ApplySession(hlc: node.hlc, wallMillis: wallMillis)
-                s.own = (node.origin, node.lastSeq)
-                var count = 0
-                try Store.applyBatch(changes, from: peer, limits: limits, db, &s, &report, certificates: certificates) {
-                    count += 1
-                    try faultInjection?(count)
-                }
-                if let checkpoint {
-                    try db.cachedStatement(
-                        sql: """
-                            INSERT INTO peer_checkpoint (peer, peer_incarnation, after_local_seq, updated_at) VALUES (?, ?, ?, ?)
-                            ON CONFLICT (peer, peer_incarnation) DO UPDATE SET after_local_seq = excluded.after_local_seq, updated_at = excluded.updated_at
-                            """
-                    ).execute(arguments: [
-                        peer.rawValue, Data(checkpoint.peerIncarnation.bytes), Int64(checkpoint.upTo),
-                        Int64(wallMillis),
-                    ])
-                }
-                try db.cachedStatement(sql: "UPDATE node SET hlc = max(hlc, ?) WHERE id = 1").execute(arguments: [
-                    Int64(bitPattern: s.hlc.last.rawValue)
-                ])
-                try Store.refreshViews(db, &s)
-                erased = s.erased
-                return .commit
-            }
-            if erased { try Store.eraseFromDisk(db) }
-            return report
         }
     }
 

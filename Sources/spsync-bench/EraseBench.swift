@@ -8,7 +8,7 @@ import SyncTransport
 /// the charity's service (contact details under explicit consent) receives, one change per batch
 /// as a live session delivers them, consent withdrawals (each purges two values, zeroes their
 /// pages and truncates the WAL) and, as the control, the same number of consent changes that
-/// erase nothing; both go through `applySync` and the judgement a session makes at `CAUGHT_UP`.
+/// erase nothing; both go through `Store.apply` and the judgement a session makes at `CAUGHT_UP`.
 enum EraseBench {
     static func run() throws {
         let referrals = option("--referrals", default: 20_000)
@@ -69,7 +69,7 @@ enum EraseBench {
         var after: UInt64 = 0
         func deliver(_ batch: [IncomingChange]) throws {
             let upTo = after + UInt64(batch.count)
-            _ = try store.applySync(
+            _ = try store.apply(
                 batch.map { .change($0) }, from: practice,
                 checkpoint: BatchCheckpoint(peerIncarnation: origin.incarnation, after: after, upTo: upTo),
                 wallMillis: wall + 10_000_000)

@@ -101,9 +101,10 @@ func benchStore() throws {
             let batch = Array(changes[start..<min(start + batchChanges, changes.count)])
             let upTo = after + UInt64(batch.count * perReferral)
             let report = try store.apply(
-                batch, from: practice,
+                batch.map(IncomingItem.change), from: practice,
                 checkpoint: BatchCheckpoint(peerIncarnation: origin.incarnation, after: after, upTo: upTo),
-                wallMillis: wall + 1_000_000_000)
+                wallMillis: wall + 1_000_000_000
+            ).writes
             applied += report.applied
             after = upTo
         }

@@ -73,7 +73,7 @@ func loadPractice(_ name: String, referrals count: Int) throws -> Store {
     var seq: UInt64 = 0
     var batch: [IncomingChange] = []
     func flush() throws {
-        _ = try store.apply(batch, from: hub, checkpoint: nil, wallMillis: wall)
+        _ = try store.apply(batch.map(IncomingItem.change), from: hub, checkpoint: nil, wallMillis: wall)
         batch.removeAll(keepingCapacity: true)
     }
     for i in 0..<count {

@@ -2,246 +2,246 @@
 // Sources/SyncProtocol/Generated/spsync.pb.swift was generated from. Do not edit.
 
 let protoGeneratedFrom = #"""
-// spsync wire protocol, version 2. Normative text: Protocol/SPEC.md. (The protobuf package keeps
-// its name `spsync.v1`: it names the schema's namespace, not the protocol version.)
-//
-// Every message travels in a frame: a 4-byte big-endian length N (type byte + payload), a 1-byte
-// frame type, and the payload, which is one of the messages below encoded as protobuf. The frame
-// type says which message it is:
-//
-//   0x01 Hello      0x02 Pull       0x03 Changes    0x04 Ack        0x05 CaughtUp
-//   0x06 Ping       0x07 Pong       0x08 Bye        0x09 Error      0x0A Holding
-//   0x0B Rotate
-//
-// Field writes (message FieldWrite) are encoded once, by their origin, and then carried as opaque
-// `bytes` by every relay, so fields a relay does not know survive it byte for byte. Every change
-// carries its origin's signature (SPEC section 13), which relays forward unchanged.
-syntax = "proto3";
+    // spsync wire protocol, version 2. Normative text: Protocol/SPEC.md. (The protobuf package keeps
+    // its name `spsync.v1`: it names the schema's namespace, not the protocol version.)
+    //
+    // Every message travels in a frame: a 4-byte big-endian length N (type byte + payload), a 1-byte
+    // frame type, and the payload, which is one of the messages below encoded as protobuf. The frame
+    // type says which message it is:
+    //
+    //   0x01 Hello      0x02 Pull       0x03 Changes    0x04 Ack        0x05 CaughtUp
+    //   0x06 Ping       0x07 Pong       0x08 Bye        0x09 Error      0x0A Holding
+    //   0x0B Rotate
+    //
+    // Field writes (message FieldWrite) are encoded once, by their origin, and then carried as opaque
+    // `bytes` by every relay, so fields a relay does not know survive it byte for byte. Every change
+    // carries its origin's signature (SPEC section 13), which relays forward unchanged.
+    syntax = "proto3";
 
-package spsync.v1;
+    package spsync.v1;
 
-// ---------------------------------------------------------------------------------------------
-// Handshake
+    // ---------------------------------------------------------------------------------------------
+    // Handshake
 
-// The first message each side sends; the session waits for the peer's before anything else.
-message Hello {
-  // Protocol versions the sender speaks, any order. Version 2 is this file.
-  repeated uint32 protocol_versions = 1;
-  // The store schema version of the sender (informational; data compatibility is per field).
-  uint32 schema_version = 2;
-  // The sender's node id (organisation code); must equal the id in its certificate.
-  string node = 3;
-  // The sender store's current incarnation, 16 bytes.
-  bytes incarnation = 4;
-  // For every incarnation of the *receiver's* node that the sender holds writes of: the highest
-  // seq it holds. A claim, not evidence: an entry above the receiver's last seq is only logged
-  // (SPEC 13.6); the changes themselves, signed by the receiver's key, prove a rollback.
-  repeated SeqHeld held_of_you = 5;
-  // Free text, e.g. "spsync 0.1.0".
-  string software = 6;
-  // The sender's wall clock, ms since the Unix epoch (for status: clock skew).
-  uint64 wall_millis = 7;
-  // What the sender wants once both sides are caught up.
-  SessionMode mode = 8;
-  // The highest seq the sender has issued in its current incarnation. A peer holding changes of
-  // that incarnation beyond it sends them back: signed by the sender's own key, they prove its
-  // store was put back to an older copy (a claim in held_of_you proves nothing).
-  uint64 last_seq = 9;
-}
+    // The first message each side sends; the session waits for the peer's before anything else.
+    message Hello {
+      // Protocol versions the sender speaks, any order. Version 2 is this file.
+      repeated uint32 protocol_versions = 1;
+      // The store schema version of the sender (informational; data compatibility is per field).
+      uint32 schema_version = 2;
+      // The sender's node id (organisation code); must equal the id in its certificate.
+      string node = 3;
+      // The sender store's current incarnation, 16 bytes.
+      bytes incarnation = 4;
+      // For every incarnation of the *receiver's* node that the sender holds writes of: the highest
+      // seq it holds. A claim, not evidence: an entry above the receiver's last seq is only logged
+      // (SPEC 13.6); the changes themselves, signed by the receiver's key, prove a rollback.
+      repeated SeqHeld held_of_you = 5;
+      // Free text, e.g. "spsync 0.1.0".
+      string software = 6;
+      // The sender's wall clock, ms since the Unix epoch (for status: clock skew).
+      uint64 wall_millis = 7;
+      // What the sender wants once both sides are caught up.
+      SessionMode mode = 8;
+      // The highest seq the sender has issued in its current incarnation. A peer holding changes of
+      // that incarnation beyond it sends them back: signed by the sender's own key, they prove its
+      // store was put back to an older copy (a claim in held_of_you proves nothing).
+      uint64 last_seq = 9;
+    }
 
-message SeqHeld {
-  bytes incarnation = 1;  // 16 bytes
-  uint64 seq = 2;
-}
+    message SeqHeld {
+      bytes incarnation = 1;  // 16 bytes
+      uint64 seq = 2;
+    }
 
-enum SessionMode {
-  // Say BYE once both directions are caught up (one-shot `spsync sync`, nightly schedules).
-  SESSION_MODE_ONE_SHOT = 0;
-  // Stay connected and push new changes as they happen.
-  SESSION_MODE_LIVE = 1;
-}
+    enum SessionMode {
+      // Say BYE once both directions are caught up (one-shot `spsync sync`, nightly schedules).
+      SESSION_MODE_ONE_SHOT = 0;
+      // Stay connected and push new changes as they happen.
+      SESSION_MODE_LIVE = 1;
+    }
 
-// ---------------------------------------------------------------------------------------------
-// Pulling
+    // ---------------------------------------------------------------------------------------------
+    // Pulling
 
-// Ask the peer for its change log after a local seq of the given incarnation of the peer.
-message Pull {
-  bytes incarnation = 1;  // the peer's incarnation the checkpoint belongs to, 16 bytes
-  uint64 after = 2;       // the peer's local seq already applied (0: from the start)
-}
+    // Ask the peer for its change log after a local seq of the given incarnation of the peer.
+    message Pull {
+      bytes incarnation = 1;  // the peer's incarnation the checkpoint belongs to, 16 bytes
+      uint64 after = 2;       // the peer's local seq already applied (0: from the start)
+    }
 
-// Before its PULL, a node that the peer's sent ledger cannot know (first contact, either side
-// restored) lists the records it holds through that peer and is not a party to. The peer answers
-// NARROW in its first batch for those it may no longer see. Zero or more messages.
-message Holding {
-  repeated string records = 1;
-}
+    // Before its PULL, a node that the peer's sent ledger cannot know (first contact, either side
+    // restored) lists the records it holds through that peer and is not a party to. The peer answers
+    // NARROW in its first batch for those it may no longer see. Zero or more messages.
+    message Holding {
+      repeated string records = 1;
+    }
 
-// A batch of the sender's change log, in local-seq order: everything in (after, up_to] that the
-// receiver may see, plus visibility changes. Applied atomically with the checkpoint up_to.
-message Changes {
-  uint64 after = 1;
-  uint64 up_to = 2;
-  // Origins named by the items of this batch; an item's `origin` is an index into this list.
-  repeated OriginRef origins = 3;
-  repeated BatchItem items = 4;
-  // Key bindings that verify the batch's changes and that the sender has not sent in this session,
-  // each before any binding that follows it (same origin, higher from_seq).
-  repeated KeyBinding keys = 5;
-  // In the first batch answering a PULL: how many field writes the sender's log holds after the
-  // PULL's `after`, an upper bound of what this pull will bring (writes the receiver may not see
-  // are counted, not sent). For progress only; 0 in later batches, and when not known.
-  uint64 expected_writes = 6;
-}
+    // A batch of the sender's change log, in local-seq order: everything in (after, up_to] that the
+    // receiver may see, plus visibility changes. Applied atomically with the checkpoint up_to.
+    message Changes {
+      uint64 after = 1;
+      uint64 up_to = 2;
+      // Origins named by the items of this batch; an item's `origin` is an index into this list.
+      repeated OriginRef origins = 3;
+      repeated BatchItem items = 4;
+      // Key bindings that verify the batch's changes and that the sender has not sent in this session,
+      // each before any binding that follows it (same origin, higher from_seq).
+      repeated KeyBinding keys = 5;
+      // In the first batch answering a PULL: how many field writes the sender's log holds after the
+      // PULL's `after`, an upper bound of what this pull will bring (writes the receiver may not see
+      // are counted, not sent). For progress only; 0 in later batches, and when not known.
+      uint64 expected_writes = 6;
+    }
 
-// A node's statement that the key of `certificate` signs its changes of one incarnation from
-// `from_seq` on (until its next binding). `signature` is ECDSA P-256 SHA-256 as 64 bytes r||s over
-// "spsync-key-v2", a zero byte, len(node) as one byte, node, incarnation (16 bytes), from_seq
-// (8 bytes big-endian), SHA-256(certificate): by the certificate's own key when from_seq is 1, by
-// the key valid at from_seq - 1 otherwise (a handover).
-message KeyBinding {
-  string node = 1;
-  bytes incarnation = 2;  // 16 bytes
-  uint64 from_seq = 3;
-  bytes certificate = 4;  // DER X.509 with SAN URI spsync:node/<node>, P-256 key
-  bytes signature = 5;    // 64 bytes
-}
+    // A node's statement that the key of `certificate` signs its changes of one incarnation from
+    // `from_seq` on (until its next binding). `signature` is ECDSA P-256 SHA-256 as 64 bytes r||s over
+    // "spsync-key-v2", a zero byte, len(node) as one byte, node, incarnation (16 bytes), from_seq
+    // (8 bytes big-endian), SHA-256(certificate): by the certificate's own key when from_seq is 1, by
+    // the key valid at from_seq - 1 otherwise (a handover).
+    message KeyBinding {
+      string node = 1;
+      bytes incarnation = 2;  // 16 bytes
+      uint64 from_seq = 3;
+      bytes certificate = 4;  // DER X.509 with SAN URI spsync:node/<node>, P-256 key
+      bytes signature = 5;    // 64 bytes
+    }
 
-message OriginRef {
-  string node = 1;
-  bytes incarnation = 2;  // 16 bytes
-}
+    message OriginRef {
+      string node = 1;
+      bytes incarnation = 2;  // 16 bytes
+    }
 
-message BatchItem {
-  oneof item {
-    Change change = 1;
-    Widen widen = 2;
-    Narrow narrow = 3;
-  }
-}
+    message BatchItem {
+      oneof item {
+        Change change = 1;
+        Widen widen = 2;
+        Narrow narrow = 3;
+      }
+    }
 
-// A change (or the part of it the receiver may see): the envelope and each field write's bytes.
-message Change {
-  uint32 origin = 1;  // index into Changes.origins
-  uint64 seq = 2;     // counts up by one per change within the origin, from 1
-  uint64 hlc = 3;     // 48 bits of ms since the Unix epoch << 16 | 16-bit counter
-  string record = 4;  // record id: organisation code, S.<owner>.<uuid> or R.<practice>.<pcn>.<uuid>
-  // Each element is an encoded FieldWrite, kept unchanged by relays.
-  repeated bytes writes = 5;
-  // The origin's signature (ECDSA P-256 SHA-256, 64 bytes r||s) over the change's canonical bytes:
-  // its envelope and the digests of all its field writes (SPEC 13.2).
-  bytes signature = 15;
-  // The write digests (32 bytes each) of the change's field writes that this item does not carry.
-  repeated bytes withheld = 16;
-}
+    // A change (or the part of it the receiver may see): the envelope and each field write's bytes.
+    message Change {
+      uint32 origin = 1;  // index into Changes.origins
+      uint64 seq = 2;     // counts up by one per change within the origin, from 1
+      uint64 hlc = 3;     // 48 bits of ms since the Unix epoch << 16 | 16-bit counter
+      string record = 4;  // record id: organisation code, S.<owner>.<uuid> or R.<practice>.<pcn>.<uuid>
+      // Each element is an encoded FieldWrite, kept unchanged by relays.
+      repeated bytes writes = 5;
+      // The origin's signature (ECDSA P-256 SHA-256, 64 bytes r||s) over the change's canonical bytes:
+      // its envelope and the digests of all its field writes (SPEC 13.2).
+      bytes signature = 15;
+      // The write digests (32 bytes each) of the change's field writes that this item does not carry.
+      repeated bytes withheld = 16;
+    }
 
-// A record or some classes of it became visible to the receiver: every live write it may now
-// see that the stream will not carry later (writes before the batch).
-message Widen {
-  string record = 1;
-  repeated string classes = 2;
-  repeated Change changes = 3;
-}
+    // A record or some classes of it became visible to the receiver: every live write it may now
+    // see that the stream will not carry later (writes before the batch).
+    message Widen {
+      string record = 1;
+      repeated string classes = 2;
+      repeated Change changes = 3;
+    }
 
-// Some classes of a record are no longer visible to the receiver: it purges other origins'
-// writes of them (never its own) and keeps a tombstone. Ignored by the record's practice, PCN
-// and service owner.
-message Narrow {
-  string record = 1;
-  repeated string classes = 2;
-  NarrowCause cause = 3;
-}
+    // Some classes of a record are no longer visible to the receiver: it purges other origins'
+    // writes of them (never its own) and keeps a tombstone. Ignored by the record's practice, PCN
+    // and service owner.
+    message Narrow {
+      string record = 1;
+      repeated string classes = 2;
+      NarrowCause cause = 3;
+    }
 
-enum NarrowCause {
-  NARROW_CAUSE_UNSPECIFIED = 0;
-  // The referral's current target is another service now.
-  NARROW_CAUSE_READDRESSED = 1;
-  // Explicit consent no longer stands (contact class).
-  NARROW_CAUSE_CONSENT_WITHDRAWN = 2;
-  // The receiver listed it in HOLDING and may not see it.
-  NARROW_CAUSE_RESYNC = 3;
-}
+    enum NarrowCause {
+      NARROW_CAUSE_UNSPECIFIED = 0;
+      // The referral's current target is another service now.
+      NARROW_CAUSE_READDRESSED = 1;
+      // Explicit consent no longer stands (contact class).
+      NARROW_CAUSE_CONSENT_WITHDRAWN = 2;
+      // The receiver listed it in HOLDING and may not see it.
+      NARROW_CAUSE_RESYNC = 3;
+    }
 
-// The batch up to this local seq is applied and checkpointed.
-message Ack {
-  uint64 up_to = 1;
-}
+    // The batch up to this local seq is applied and checkpointed.
+    message Ack {
+      uint64 up_to = 1;
+    }
 
-// The sender has streamed everything up to `seq` (its last local seq when it said so).
-message CaughtUp {
-  uint64 seq = 1;
-}
+    // The sender has streamed everything up to `seq` (its last local seq when it said so).
+    message CaughtUp {
+      uint64 seq = 1;
+    }
 
-// ---------------------------------------------------------------------------------------------
-// Keepalive, closing, errors
+    // ---------------------------------------------------------------------------------------------
+    // Keepalive, closing, errors
 
-message Ping {
-  uint64 nonce = 1;
-}
+    message Ping {
+      uint64 nonce = 1;
+    }
 
-message Pong {
-  uint64 nonce = 1;
-}
+    message Pong {
+      uint64 nonce = 1;
+    }
 
-// The sender is done; it closes after this.
-message Bye {}
+    // The sender is done; it closes after this.
+    message Bye {}
 
-// Certificate rotation (`spsync cert rotate`): the sender announces its next certificate over
-// the still-trusted connection. `signature` is ECDSA-SHA256 (DER) by the sender's *current* key,
-// the one this TLS connection authenticated, over the ASCII bytes "spsync-rotate-v1", one zero
-// byte, then `certificate`. The receiver checks the signature against the connection's peer
-// certificate and that `certificate` names the same node id, then pins its fingerprint as that
-// peer's next fingerprint, promoted (and the old one dropped) the first time the peer presents it.
-message Rotate {
-  bytes certificate = 1;  // the new certificate, DER
-  bytes signature = 2;
-}
+    // Certificate rotation (`spsync cert rotate`): the sender announces its next certificate over
+    // the still-trusted connection. `signature` is ECDSA-SHA256 (DER) by the sender's *current* key,
+    // the one this TLS connection authenticated, over the ASCII bytes "spsync-rotate-v1", one zero
+    // byte, then `certificate`. The receiver checks the signature against the connection's peer
+    // certificate and that `certificate` names the same node id, then pins its fingerprint as that
+    // peer's next fingerprint, promoted (and the old one dropped) the first time the peer presents it.
+    message Rotate {
+      bytes certificate = 1;  // the new certificate, DER
+      bytes signature = 2;
+    }
 
-message Error {
-  ErrorCode code = 1;
-  string detail = 2;  // for the operator; never holds field values
-}
+    message Error {
+      ErrorCode code = 1;
+      string detail = 2;  // for the operator; never holds field values
+    }
 
-enum ErrorCode {
-  ERROR_CODE_UNSPECIFIED = 0;
-  ERROR_CODE_MALFORMED = 1;            // a frame or message could not be decoded
-  ERROR_CODE_UNEXPECTED_MESSAGE = 2;   // a message not allowed in the session's state, or an unknown frame type
-  ERROR_CODE_VERSION_UNSUPPORTED = 3;  // no common protocol version
-  ERROR_CODE_WRONG_NODE = 4;           // HELLO names another node than the certificate / configuration
-  ERROR_CODE_ROLLED_BACK = 5;          // the sender learnt it was rolled back; it stops local writes
-  ERROR_CODE_CHECKPOINT_MISMATCH = 6;  // a batch that does not follow the checkpoint, or an unknown incarnation
-  ERROR_CODE_WINDOW_EXCEEDED = 7;      // more unacked batches than windowBatches, or an ACK for nothing sent
-  ERROR_CODE_LIMIT_EXCEEDED = 8;       // a message over one of the limits
-  ERROR_CODE_TOO_MANY_REFUSALS = 9;    // refusalsPerSessionMax refused writes in this session
-  ERROR_CODE_HANDSHAKE_TIMEOUT = 10;
-  ERROR_CODE_IDLE_TIMEOUT = 11;
-  ERROR_CODE_BUSY = 12;                // sessionsMax reached, or a session with this peer is open already
-  ERROR_CODE_INTERNAL = 13;            // the sender's store failed; retry later
-  ERROR_CODE_SHUTTING_DOWN = 14;
-}
+    enum ErrorCode {
+      ERROR_CODE_UNSPECIFIED = 0;
+      ERROR_CODE_MALFORMED = 1;            // a frame or message could not be decoded
+      ERROR_CODE_UNEXPECTED_MESSAGE = 2;   // a message not allowed in the session's state, or an unknown frame type
+      ERROR_CODE_VERSION_UNSUPPORTED = 3;  // no common protocol version
+      ERROR_CODE_WRONG_NODE = 4;           // HELLO names another node than the certificate / configuration
+      ERROR_CODE_ROLLED_BACK = 5;          // the sender learnt it was rolled back; it stops local writes
+      ERROR_CODE_CHECKPOINT_MISMATCH = 6;  // a batch that does not follow the checkpoint, or an unknown incarnation
+      ERROR_CODE_WINDOW_EXCEEDED = 7;      // more unacked batches than windowBatches, or an ACK for nothing sent
+      ERROR_CODE_LIMIT_EXCEEDED = 8;       // a message over one of the limits
+      ERROR_CODE_TOO_MANY_REFUSALS = 9;    // refusalsPerSessionMax refused writes in this session
+      ERROR_CODE_HANDSHAKE_TIMEOUT = 10;
+      ERROR_CODE_IDLE_TIMEOUT = 11;
+      ERROR_CODE_BUSY = 12;                // sessionsMax reached, or a session with this peer is open already
+      ERROR_CODE_INTERNAL = 13;            // the sender's store failed; retry later
+      ERROR_CODE_SHUTTING_DOWN = 14;
+    }
 
-// ---------------------------------------------------------------------------------------------
-// Field writes (the bytes inside Change.writes). SyncCore encodes them canonically: fields in
-// number order, kind omitted for a register, context sorted by (node, incarnation), then any
-// unknown fields as received.
+    // ---------------------------------------------------------------------------------------------
+    // Field writes (the bytes inside Change.writes). SyncCore encodes them canonically: fields in
+    // number order, kind omitted for a register, context sorted by (node, incarnation), then any
+    // unknown fields as received.
 
-message FieldWrite {
-  string field = 1;           // class.name, e.g. contact.phone
-  FieldKind kind = 2;
-  optional bytes value = 3;   // absent once redacted
-  repeated ContextEntry context = 4;
-  optional bytes salt = 5;    // 16 random bytes in every referral write; absent once redacted
-  optional bytes value_digest = 6;  // 32 bytes, only once redacted: the digest of salt, value and unknown fields
-}
+    message FieldWrite {
+      string field = 1;           // class.name, e.g. contact.phone
+      FieldKind kind = 2;
+      optional bytes value = 3;   // absent once redacted
+      repeated ContextEntry context = 4;
+      optional bytes salt = 5;    // 16 random bytes in every referral write; absent once redacted
+      optional bytes value_digest = 6;  // 32 bytes, only once redacted: the digest of salt, value and unknown fields
+    }
 
-message ContextEntry {
-  string node = 1;
-  bytes incarnation = 2;  // 16 bytes
-  uint64 seq = 3;         // highest seq of that origin's writes to this field seen by the writer
-}
+    message ContextEntry {
+      string node = 1;
+      bytes incarnation = 2;  // 16 bytes
+      uint64 seq = 3;         // highest seq of that origin's writes to this field seen by the writer
+    }
 
-enum FieldKind {
-  FIELD_KIND_REGISTER = 0;
-  FIELD_KIND_SET = 1;
-}
-"""#
+    enum FieldKind {
+      FIELD_KIND_REGISTER = 0;
+      FIELD_KIND_SET = 1;
+    }
+    """#

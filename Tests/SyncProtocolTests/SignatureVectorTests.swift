@@ -139,7 +139,8 @@ struct SignatureVectorTests {
             hlc: HLC(rawValue: v.hlc), record: c.record, bodies: v.bodies.map(Self.bytes),
             signature: Self.bytes(v.signature), withheld: v.withheld.map(Self.bytes))
         let report = try store.apply(
-            [change], from: binding.node, checkpoint: nil, wallMillis: 1_780_000_000_000)
+            [.change(change)], from: binding.node, checkpoint: nil, wallMillis: 1_780_000_000_000
+        ).writes
         if v.verdict == "accept" {
             #expect(report.refused.isEmpty, "\(report.refused)")
             #expect(report.applied == v.bodies.count)

@@ -295,7 +295,9 @@ struct VectorTests {
                 ).signed(by: TestKeys.identity($0.origin.node))
             }
             let report = try store.apply(
-                incoming, from: try NodeID("U12345"), checkpoint: nil, wallMillis: 1_780_000_000_000)
+                incoming.map(IncomingItem.change), from: try NodeID("U12345"), checkpoint: nil,
+                wallMillis: 1_780_000_000_000
+            ).writes
             #expect(report.refused == [], "\(c.name)")
             for (field, e) in c.expect {
                 let live = try store.live(record, try FieldKey(field)).sorted {

@@ -116,20 +116,27 @@ struct ApplyTests {
         let cp = BatchCheckpoint(peerIncarnation: peer.incarnation, after: 0, upTo: rows.last!.localSeq)
         let before = try h.counts()
         #expect(throws: InjectedCrash.self) {
-            try h.apply(batch, from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall) { n in
+            try h.apply(
+                batch.map(IncomingItem.change), from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall
+            ) { n in
                 if n == 11 { throw InjectedCrash() }
             }
         }
         #expect(try h.counts() == before)
         #expect(try h.checkpoint(peer: Fixture.practice, incarnation: peer.incarnation) == 0)
-        let report = try h.apply(batch, from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall)
+        let report = try h.apply(
+            batch.map(IncomingItem.change), from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall
+        ).writes
         #expect(report.applied == 20)
         // The same batch again is refused: it no longer follows the checkpoint.
         #expect(throws: SyncError.self) {
-            try h.apply(batch, from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall)
+            try h.apply(
+                batch.map(IncomingItem.change), from: Fixture.practice, checkpoint: cp, wallMillis: Fixture.wall)
         }
         // Delivered again by another path (no checkpoint), every write is a duplicate.
-        let again = try h.apply(batch, from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall)
+        let again = try h.apply(
+            batch.map(IncomingItem.change), from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall
+        ).writes
         #expect(again.applied == 0 && again.duplicates == 20)
         let fingerprint = try h.replica().fingerprint()
         try h.pool.close()
@@ -163,8 +170,9 @@ struct ApplyTests {
                 try IncomingChange(
                     origin: $0.origin, seq: $0.seq, hlc: $0.hlc, record: $0.record.rawValue, bodies: [$0.encodedBody()]
                 ).signed(by: TestKeys.identity(Fixture.charity))
-            },
-            from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall)
+            }.map(IncomingItem.change),
+            from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall
+        ).writes
         #expect(report.refused.map(\.code) == [.unauthorised, .unauthorised])
         #expect(report.applied == 1)
         #expect(try p.counts().refused == 2)
@@ -218,8 +226,9 @@ struct ApplyTests {
         let ok = try change(charity, 3, Fixture.service, [(.serviceCapacity, Fixture.capacity(1, 3))])
             .signed(by: charityKey)
         let report = try p.apply(
-            [claimed, altered, unsigned, stranger, ok], from: Fixture.charity, checkpoint: nil,
-            wallMillis: Fixture.wall)
+            [claimed, altered, unsigned, stranger, ok].map(IncomingItem.change), from: Fixture.charity, checkpoint: nil,
+            wallMillis: Fixture.wall
+        ).writes
         #expect(report.refused.map(\.code) == Array(repeating: .badSignature, count: 4) + [.unknownKey])
         #expect(report.applied == 1)
         #expect(try p.counts().changes == 1)
@@ -255,7 +264,9 @@ struct ApplyTests {
         let bad = IncomingChange(
             origin: origin, seq: 2, hlc: HLC(millis: Fixture.wall, counter: 0), record: "R.nonsense",
             bodies: [[0x0A, 0x01, 0x41]])
-        let report = try p.apply([change, bad], from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall)
+        let report = try p.apply(
+            [change, bad].map(IncomingItem.change), from: Fixture.charity, checkpoint: nil, wallMillis: Fixture.wall
+        ).writes
         #expect(report.refused.count == 3)
         #expect(try p.counts().changes == 0)
     }

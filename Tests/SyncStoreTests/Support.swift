@@ -38,9 +38,10 @@ extension Store {
             total.keysRefused += try addKeyBindings(
                 try other.keyBindings(for: needed), from: peer.node, policy: DeliveryAnchorPolicy(), wallMillis: wall)
             let r = try apply(
-                changes, from: peer.node,
+                changes.map(IncomingItem.change), from: peer.node,
                 checkpoint: BatchCheckpoint(peerIncarnation: peer.incarnation, after: after, upTo: last.localSeq),
-                wallMillis: wall)
+                wallMillis: wall
+            ).writes
             total.applied += r.applied
             total.duplicates += r.duplicates
             total.parked += r.parked
