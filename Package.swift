@@ -54,7 +54,7 @@ let package = Package(
         // Wire framing (length, type byte, payload), messages and the session state machine. No sockets.
         .target(
             name: "SyncProtocol",
-            dependencies: ["SyncCore", "SyncStore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["SyncCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strict
         ),
         // The deterministic simulator: seeded clock and network, nodes on real SQLite stores signing with

@@ -1,7 +1,6 @@
 import Foundation
 import SwiftProtobuf
 import SyncCore
-import SyncStore
 
 /// Conversion between protocol messages and frames at the edge of SyncProtocol. Decoding checks
 /// every envelope and every limit, so a malformed message fails here with a typed error and never

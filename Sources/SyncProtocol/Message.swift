@@ -1,5 +1,4 @@
 import SyncCore
-import SyncStore
 
 /// The frame type byte of each message (Protocol/SPEC.md, "Framing").
 public enum MessageType: UInt8, Sendable, CaseIterable {
@@ -117,101 +116,6 @@ public struct Hello: Sendable, Equatable {
         self.software = software
         self.wallMillis = wallMillis
         self.mode = mode
-    }
-}
-
-/// Why a class of a record was narrowed; wire values of `NarrowCause`.
-public enum NarrowCause: Int, Sendable, Equatable {
-    case unspecified = 0
-    case readdressed = 1
-    case consentWithdrawn = 2
-    case resync = 3
-}
-
-/// `WIDEN`: classes of a record became visible; the live writes the receiver may now see.
-public struct Widen: Sendable, Equatable {
-    public var record: RecordID
-    public var classes: [DataClass]
-    public var changes: [IncomingChange]
-
-    public init(record: RecordID, classes: [DataClass], changes: [IncomingChange]) {
-        self.record = record
-        self.classes = classes
-        self.changes = changes
-    }
-}
-
-/// `NARROW`: classes of a record are no longer visible to the receiver.
-public struct Narrow: Sendable, Equatable {
-    public var record: RecordID
-    /// Classes this version knows; unknown class names on the wire are ignored.
-    public var classes: [DataClass]
-    public var cause: NarrowCause
-
-    public init(record: RecordID, classes: [DataClass], cause: NarrowCause) {
-        self.record = record
-        self.classes = classes
-        self.cause = cause
-    }
-}
-
-/// One item of a `CHANGES` batch.
-public enum BatchItem: Sendable, Equatable {
-    case change(IncomingChange)
-    case widen(Widen)
-    case narrow(Narrow)
-}
-
-/// `CHANGES`: the sender's change log in (after, upTo], filtered for the receiver.
-public struct Changes: Sendable, Equatable {
-    public var after: UInt64
-    public var upTo: UInt64
-    public var items: [BatchItem]
-    /// Key bindings that verify the batch's changes, not sent before in the session.
-    public var keys: [KeyBinding]
-    /// In the first batch answering a `PULL`: field writes the sender's log holds after its
-    /// `after`, an upper bound of what the pull brings (progress only); 0 otherwise.
-    public var expectedWrites: UInt64
-
-    public init(
-        after: UInt64, upTo: UInt64, items: [BatchItem], keys: [KeyBinding] = [], expectedWrites: UInt64 = 0
-    ) {
-        self.after = after
-        self.upTo = upTo
-        self.items = items
-        self.keys = keys
-        self.expectedWrites = expectedWrites
-    }
-
-    /// Every change the batch carries, directly or in `WIDEN`s, with where each sits.
-    public var allChanges: [IncomingChange] {
-        items.flatMap { item -> [IncomingChange] in
-            switch item {
-            case .change(let c): return [c]
-            case .widen(let w): return w.changes
-            case .narrow: return []
-            }
-        }
-    }
-
-    /// Number of changes carried directly (what `batchChangesMax` bounds; `WIDEN` contents are
-    /// bounded by `frameBytesMax` alone).
-    public var changeCount: Int {
-        items.reduce(0) { n, item in
-            if case .change = item { return n + 1 }
-            return n
-        }
-    }
-
-    /// The items as the store applies them, in order.
-    public var storeItems: [IncomingItem] {
-        items.flatMap { item -> [IncomingItem] in
-            switch item {
-            case .change(let c): return [.change(c)]
-            case .widen(let w): return w.changes.map { .change($0) }
-            case .narrow(let n): return [.narrow(record: n.record, classes: Set(n.classes), cause: n.cause.rawValue)]
-            }
-        }
     }
 }
 

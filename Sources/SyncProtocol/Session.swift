@@ -1,5 +1,4 @@
 import SyncCore
-import SyncStore
 
 /// One sync session with one peer, as a pure state machine: it takes messages and results and
 /// returns what to do. It opens no socket, reads no clock and touches no store; the caller (a
@@ -67,15 +66,21 @@ public struct Session: Sendable {
         /// Find the checkpoint for the peer's incarnation and, if the peer cannot know what this
         /// node holds through it, the records to list; answer with `pullPrepared`.
         case preparePull(peerIncarnation: Incarnation)
+        /// The peer's `PULL` asks for this node's log after `after`: ask the store whether to serve
+        /// it (a full resync may be refused, SPEC 12.16); answer with `pullAdmitted` or `pullRefused`.
+        case admitPull(after: UInt64)
         /// Build the next batch of this node's change log after `after` for the peer (processing
-        /// `resync` records from the peer's `HOLDING` too); answer with `batchPrepared`.
-        case prepareBatch(after: UInt64, resync: [RecordID])
+        /// `resync` records from the peer's `HOLDING` too), its decisions pending under the session's
+        /// batch number `batch`; answer with `batchPrepared`.
+        case prepareBatch(after: UInt64, resync: [RecordID], batch: Int)
         /// Apply a received batch atomically with its checkpoint; answer with `batchApplied` or `applyFailed`.
         case apply(Changes, peerIncarnation: Incarnation)
-        /// The peer has applied everything up to `upTo`: its pending ledger decisions become the
-        /// ledger. `pulled`: learnt from a `PULL`'s `after`, so decisions of later batches were never
-        /// applied and are forgotten; otherwise from an `ACK` of the oldest batch in flight.
-        case confirmLedger(upTo: UInt64, pulled: Bool)
+        /// The peer acknowledged `batches` (the oldest in flight, ending at most at `upTo`): their
+        /// pending ledger decisions become the ledger.
+        case confirmAcked(upTo: UInt64, batches: [Int])
+        /// The peer's `PULL` says it applied everything up to `after`: pending decisions of batches
+        /// it applied become the ledger, those of later batches (never applied) are forgotten.
+        case confirmPulled(after: UInt64)
         /// The peer's `HELLO` claims to hold `held` changes of this node's current incarnation, more
         /// than it has issued (`lastSeq`). A claim proves nothing: it is logged and audited, and
         /// only a change signed with this node's own key beyond its store proves a rollback.
@@ -108,9 +113,15 @@ public struct Session: Sendable {
         var reportedEnd = false
     }
 
+    /// A batch sent and not acknowledged yet: where it ends and its number in the session.
+    struct InFlight: Sendable, Equatable {
+        var upTo: UInt64
+        var batch: Int
+    }
+
     struct ServeState: Sendable {
         var position: UInt64
-        var unacked: [UInt64] = []
+        var unacked: [InFlight] = []
         var preparing = false
         var preparingResync = false
         var exhausted = false
@@ -139,6 +150,10 @@ public struct Session: Sendable {
     var pull: PullState?
     var serve: ServeState?
     var peerHolding: [RecordID] = []
+    /// A `PULL` received and waiting for the store's admission (`pullAdmitted`, `pullRefused`).
+    var admittingPull: UInt64?
+    /// Batches built in this session: the next is numbered one more.
+    public private(set) var batchesBuilt = 0
     var byeSent = false
     var peerBye = false
     var startedAt: UInt64 = 0
@@ -229,7 +244,8 @@ public struct Session: Sendable {
         if let batch {
             precondition(batch.after == s.position, "a batch must follow the stream position")
             s.position = batch.upTo
-            s.unacked.append(batch.upTo)
+            batchesBuilt += 1
+            s.unacked.append(InFlight(upTo: batch.upTo, batch: batchesBuilt))
             actions.append(.send(.changes(batch)))
         } else {
             precondition(!s.preparingResync, "a resync batch is always built")
@@ -238,6 +254,23 @@ public struct Session: Sendable {
         s.preparingResync = false
         serve = s
         return actions + serveMore()
+    }
+
+    /// The answer to `admitPull`: serve the peer's log from the `PULL`'s `after`.
+    public mutating func pullAdmitted() -> [Action] {
+        guard case .active = state, let after = admittingPull, serve == nil else { return [] }
+        admittingPull = nil
+        serve = ServeState(position: after, resync: peerHolding)
+        peerHolding = []
+        return [.confirmPulled(after: after)] + serveMore()
+    }
+
+    /// The answer to `admitPull` when the store refuses to serve it: the session ends with
+    /// `ERROR limit_exceeded` saying why.
+    public mutating func pullRefused(_ reason: String) -> [Action] {
+        guard case .active = state, admittingPull != nil else { return [] }
+        admittingPull = nil
+        return fail(.limitExceeded, reason)
     }
 
     /// The answer to `apply`: the batch is applied and checkpointed; `refused` writes were refused.
@@ -355,33 +388,33 @@ public struct Session: Sendable {
         switch message {
         case .hello: return fail(.unexpectedMessage, "a second HELLO")
         case .holding(let records):
-            guard serve == nil else { return fail(.unexpectedMessage, "HOLDING after PULL") }
+            guard serve == nil, admittingPull == nil else { return fail(.unexpectedMessage, "HOLDING after PULL") }
             guard peerHolding.count + records.count <= Session.holdingRecordsMax else {
                 return fail(.limitExceeded, "HOLDING lists more than \(Session.holdingRecordsMax) records")
             }
             peerHolding += records
             return []
         case .pull(let incarnation, let after):
-            guard serve == nil else { return fail(.unexpectedMessage, "a second PULL") }
+            guard serve == nil, admittingPull == nil else { return fail(.unexpectedMessage, "a second PULL") }
             guard incarnation == configuration.incarnation else {
                 return fail(
                     .checkpointMismatch,
                     "PULL names incarnation \(incarnation), this node's is \(configuration.incarnation)")
             }
             guard after <= UInt64(Int64.max) else { return fail(.malformed, "PULL after \(after) is out of range") }
-            serve = ServeState(position: after, resync: peerHolding)
-            peerHolding = []
-            return [.confirmLedger(upTo: after, pulled: true)] + serveMore()
+            admittingPull = after
+            return [.admitPull(after: after)]
         case .changes(let batch): return receiveBatch(batch)
         case .ack(let upTo):
-            guard var s = serve, s.unacked.contains(upTo) else {
+            guard var s = serve, s.unacked.contains(where: { $0.upTo == upTo }) else {
                 return fail(.windowExceeded, "ACK \(upTo) for no batch in flight")
             }
             // Cumulative, but batches with `up_to = after` share an `up_to`: each takes its own ACK.
-            s.unacked.removeAll { $0 < upTo }
-            s.unacked.removeFirst()
+            var acked = s.unacked.prefix { $0.upTo < upTo }.map(\.batch)
+            s.unacked.removeFirst(acked.count)
+            acked.append(s.unacked.removeFirst().batch)
             serve = s
-            return [.confirmLedger(upTo: upTo, pulled: false)] + serveMore() + finishIfDone()
+            return [.confirmAcked(upTo: upTo, batches: acked)] + serveMore() + finishIfDone()
         case .caughtUp(let seq):
             guard var p = pull, p.requested else { return fail(.unexpectedMessage, "CAUGHT_UP before PULL") }
             guard seq == p.expectedAfter else {
@@ -438,13 +471,13 @@ public struct Session: Sendable {
             s.preparing = true
             s.preparingResync = true
             serve = s
-            return [.prepareBatch(after: s.position, resync: chunk)]
+            return [.prepareBatch(after: s.position, resync: chunk, batch: batchesBuilt + 1)]
         }
         if !s.exhausted {
             guard s.unacked.count < limits.windowBatches else { return [] }
             s.preparing = true
             serve = s
-            return [.prepareBatch(after: s.position, resync: [])]
+            return [.prepareBatch(after: s.position, resync: [], batch: batchesBuilt + 1)]
         }
         if s.caughtUpSent != s.position {
             s.caughtUpSent = s.position

@@ -1,7 +1,7 @@
 import SyncCore
-import SyncStore
 
-/// Runs a `Session` against a `Store` over any connection that carries frames: the caller passes
+/// Runs a `Session` against a node's store (any `SessionStore`: the SQLite `Store`, or an in-memory
+/// one in tests) over any connection that carries frames: the caller passes
 /// each frame received and each timer tick in, and sends the frames that come back out, in order.
 /// When `isClosed` turns true it closes the connection (after sending the last frames returned).
 ///
@@ -14,14 +14,14 @@ import SyncStore
 /// for frame in incoming { send(driver.receive(frame, nowMillis: now)); if driver.isClosed { break } }
 /// ```
 public final class SessionDriver {
-    public let store: Store
+    public let store: any SessionStore
     public let peer: NodeID
     public private(set) var session: Session
     public private(set) var statistics = Statistics()
     let encoder: FrameEncoder
     var holdingNeeded = false
     /// What the last batch built left for the next (resync records, a `WIDEN` cut in parts).
-    var carry = BatchBuilder.Carry()
+    var carry = BatchCarry()
     /// Decides how far key bindings the peer sends are anchored (pinned peers, the network CA).
     let keyPolicy: any KeyAnchorPolicy
     /// Key bindings sent to the peer in this session: each goes once, before the first change it verifies.
@@ -30,9 +30,6 @@ public final class SessionDriver {
     /// `last_seq`, then what it sent in this session. Only its own changes above it go back to it
     /// (as proof of a rollback), so a live session does not echo the peer's new writes.
     var peerLastSeq: UInt64?
-    /// Batches built in this session, and those sent and not yet acknowledged, oldest first.
-    var batchesBuilt = 0
-    var inFlight: [(upTo: UInt64, batch: Int)] = []
 
     /// Counters for status and benchmarks.
     public struct Statistics: Sendable, Equatable {
@@ -84,10 +81,10 @@ public final class SessionDriver {
     public private(set) var judgements = 0
 
     public init(
-        store: Store, peer: NodeID, mode: SessionMode, software: String = "spsync", limits: Limits? = nil,
+        store: any SessionStore, peer: NodeID, mode: SessionMode, software: String = "spsync", limits: Limits? = nil,
         rotation: RotationAnnouncement? = nil, keyPolicy: any KeyAnchorPolicy = DeliveryAnchorPolicy()
     ) throws {
-        let node = try store.nodeState()
+        let node = try store.sessionStart(peer: peer)
         self.store = store
         self.peer = peer
         self.keyPolicy = keyPolicy
@@ -95,10 +92,8 @@ public final class SessionDriver {
         self.encoder = FrameEncoder(frameBytesMax: limits.frameBytesMax)
         self.session = Session(
             Session.Configuration(
-                node: node.node, incarnation: node.incarnation, lastSeq: node.lastSeq,
-                rolledBack: node.rolledBackAt != nil,
-                peer: peer, heldOfPeer: try store.heldSeqs(of: peer), mode: mode,
-                schemaVersion: UInt32(Store.schemaVersion),
+                node: node.node, incarnation: node.incarnation, lastSeq: node.lastSeq, rolledBack: node.rolledBack,
+                peer: peer, heldOfPeer: node.heldOfPeer, mode: mode, schemaVersion: node.schemaVersion,
                 software: software, limits: limits, rotation: rotation))
     }
 
@@ -122,19 +117,6 @@ public final class SessionDriver {
             message = try Message(frame: frame, limits: session.configuration.limits)
         } catch {
             return run(session.frameRefused(error), nowMillis)
-        }
-        if case .pull(let incarnation, let after) = message, let peerIncarnation = session.peerHello?.incarnation,
-            incarnation == session.configuration.incarnation
-        {
-            do {
-                if let refusal = try store.admitPull(
-                    peer: peer, peerIncarnation: peerIncarnation, after: after, wallMillis: nowMillis)
-                {
-                    return run(session.abort(.limitExceeded, refusal), nowMillis)
-                }
-            } catch {
-                return run(session.abort(.internal, Store.syncFailure(error)), nowMillis)
-            }
         }
         return run(session.receive(message), nowMillis)
     }
@@ -184,7 +166,7 @@ public final class SessionDriver {
             judgements += 1
             return []
         } catch {
-            return session.abort(.internal, Store.syncFailure(error))
+            return session.abort(.internal, store.failureText(error))
         }
     }
 
@@ -198,7 +180,7 @@ public final class SessionDriver {
         } catch let error as SyncError where error.code == .rolledBack {
             return session.applyFailed(ProtocolError(.rolledBack, error.message))
         } catch {
-            return session.abort(.internal, Store.syncFailure(error))
+            return session.abort(.internal, store.failureText(error))
         }
     }
 
@@ -226,36 +208,28 @@ public final class SessionDriver {
             }
             out.append(frame)
             return []
+        case .admitPull(let after):
+            guard let incarnation = session.peerHello?.incarnation else { preconditionFailure("PULL before HELLO") }
+            if let refusal = try store.admitPull(
+                peer: peer, peerIncarnation: incarnation, after: after, wallMillis: now)
+            {
+                return session.pullRefused(refusal)
+            }
+            return session.pullAdmitted()
         case .preparePull(let incarnation):
             let after = try store.checkpoint(peer: peer, incarnation: incarnation)
-            holdingNeeded = try store.holdingNeeded(peer: peer, peerIncarnation: incarnation)
-            let holding = holdingNeeded ? try store.recordsHeld(through: peer) : []
-            return session.pullPrepared(after: after, holding: holding)
-        case .prepareBatch(let after, let resync):
+            let holding = try store.holding(peer: peer, peerIncarnation: incarnation)
+            holdingNeeded = holding != nil
+            return session.pullPrepared(after: after, holding: holding ?? [])
+        case .prepareBatch(let after, let resync, let batch):
             guard let incarnation = session.peerHello?.incarnation else { preconditionFailure("batch before HELLO") }
-            let builder = BatchBuilder(
-                store: store, peer: peer, peerIncarnation: incarnation,
-                peerLastSeq: max(peerLastSeq ?? 0, session.peerHello?.lastSeq ?? 0),
-                limits: session.configuration.limits)
-            // Resync records an earlier batch had no room for go first; a `WIDEN` cut in parts goes on.
-            let carried = carry.resync.filter { !resync.contains($0) }
-            var built = try builder.build(after: after, resync: carried + resync, cursor: carry.widen)
-            if let unsealed = built?.changes {
-                built?.changes = try builder.sealed(unsealed, keysSent: &keysSent)
-            }
-            carry = built?.carry ?? BatchBuilder.Carry()
-            if batchesBuilt == 0, built != nil {
-                // The first batch answering the PULL says how much the pull may bring (progress).
-                built?.changes.expectedWrites = UInt64(try store.changeCount(after: after))
-            }
-            if let built {
-                batchesBuilt += 1
-                inFlight.append((upTo: built.changes.upTo, batch: batchesBuilt))
-                try store.recordPendingLedger(
-                    peer: peer, incarnation: incarnation, upTo: built.changes.upTo, batch: batchesBuilt,
-                    visibilityOnly: built.changes.upTo == after, built.ledger)
-            }
-            return session.batchPrepared(built?.changes)
+            let request = BatchRequest(
+                peer: peer, peerIncarnation: incarnation,
+                peerLastSeq: max(peerLastSeq ?? 0, session.peerHello?.lastSeq ?? 0), after: after, resync: resync,
+                carry: carry, batch: batch, limits: session.configuration.limits)
+            let prepared = try store.prepareBatch(request, keysSent: &keysSent)
+            carry = prepared?.carry ?? BatchCarry()
+            return session.batchPrepared(prepared?.changes)
         case .apply(let batch, let incarnation):
             for change in batch.allChanges where change.origin == Origin(node: peer, incarnation: incarnation) {
                 peerLastSeq = max(peerLastSeq ?? 0, change.seq)
@@ -268,7 +242,7 @@ public final class SessionDriver {
                 case .narrow(let record, _, _): received.insert(record)
                 }
             }
-            let report = try store.apply(
+            let report = try store.applyBatch(
                 batch.storeItems, keys: batch.keys, policy: keyPolicy, from: peer,
                 checkpoint: BatchCheckpoint(peerIncarnation: incarnation, after: batch.after, upTo: batch.upTo),
                 wallMillis: now)
@@ -283,19 +257,15 @@ public final class SessionDriver {
             statistics.refused += w.refused.count
             statistics.narrowed += report.narrowed
             return session.batchApplied(upTo: batch.upTo, refused: w.refused.count + w.keysRefused.count)
-        case .confirmLedger(let upTo, let pulled):
+        case .confirmPulled(let after):
             guard let incarnation = session.peerHello?.incarnation else { return [] }
-            if pulled {
-                // A PULL: decisions it cannot vouch for are decided afresh, like records of a HOLDING.
-                let unsure = try store.confirmPulled(peer: peer, incarnation: incarnation, after: upTo)
-                carry.resync = unsure + carry.resync.filter { !unsure.contains($0) }
-            } else {
-                // An ACK: every batch in flight ending before it, and one ending at it (as the session counts).
-                var acked: [Int] = []
-                while let first = inFlight.first, first.upTo < upTo { acked.append(inFlight.removeFirst().batch) }
-                if let first = inFlight.first, first.upTo == upTo { acked.append(inFlight.removeFirst().batch) }
-                try store.confirmAcked(peer: peer, incarnation: incarnation, upTo: upTo, batches: acked)
-            }
+            // Decisions it cannot vouch for are decided afresh, like records of a HOLDING.
+            let unsure = try store.confirmPulled(peer: peer, incarnation: incarnation, after: after)
+            carry.resync = unsure + carry.resync.filter { !unsure.contains($0) }
+            return []
+        case .confirmAcked(let upTo, let batches):
+            guard let incarnation = session.peerHello?.incarnation else { return [] }
+            try store.confirmAcked(peer: peer, incarnation: incarnation, upTo: upTo, batches: batches)
             return []
         case .falseClaim(let held, let lastSeq):
             statistics.falseClaims += 1
@@ -315,10 +285,4 @@ public final class SessionDriver {
             return []
         }
     }
-}
-
-/// A key binding as sent in a session: its origin and first seq.
-public struct KeyBindingRef: Hashable, Sendable {
-    public var origin: Origin
-    public var fromSeq: UInt64
 }

@@ -2,37 +2,6 @@ import Foundation
 import GRDB
 import SyncCore
 
-/// One item of a received batch as the store applies it: a change (or part of one), or a
-/// narrowing of what this node may hold of a record.
-public enum IncomingItem: Sendable, Equatable {
-    case change(IncomingChange)
-    /// Purge other origins' writes of these classes of the record (never this node's own).
-    case narrow(record: RecordID, classes: Set<DataClass>, cause: Int)
-}
-
-/// What applying a sync batch did, beyond the writes.
-public struct SyncApplyReport: Sendable, Equatable {
-    public var writes = ApplyReport()
-    /// Narrowings applied (records purged of some classes).
-    public var narrowed = 0
-    /// Narrowings ignored because this node is the record's practice, PCN or owner.
-    public var narrowIgnored = 0
-    public init() {}
-}
-
-/// A visibility decision sent to a peer in a batch: a class of a record widened (sent) or narrowed.
-public struct LedgerEntry: Sendable, Hashable {
-    public var record: RecordID
-    public var dataClass: DataClass
-    public var sent: Bool
-
-    public init(record: RecordID, dataClass: DataClass, sent: Bool) {
-        self.record = record
-        self.dataClass = dataClass
-        self.sent = sent
-    }
-}
-
 /// The store queries and updates the sync protocol needs: rollback evidence, audiences, the sent
 /// ledger with its unacknowledged part, HOLDING, and batches that carry narrowings.
 extension Store {

@@ -3,62 +3,6 @@ import GRDB
 import SyncCore
 import SyncCrypto
 
-/// A change as it arrives from a peer: the envelope, the wire bytes of each field write carried,
-/// its origin's signature, and the digests of the change's writes that are not carried.
-public struct IncomingChange: Sendable, Equatable {
-    public var origin: Origin
-    public var seq: UInt64
-    public var hlc: HLC
-    public var record: String
-    public var bodies: [[UInt8]]
-    /// The origin's signature over the change (64 bytes r‖s; Protocol/SPEC.md 13).
-    public var signature: [UInt8]
-    /// The write digests of the change's writes not carried here (32 bytes each).
-    public var withheld: [[UInt8]]
-
-    public init(
-        origin: Origin, seq: UInt64, hlc: HLC, record: String, bodies: [[UInt8]], signature: [UInt8] = [],
-        withheld: [[UInt8]] = []
-    ) {
-        self.origin = origin
-        self.seq = seq
-        self.hlc = hlc
-        self.record = record
-        self.bodies = bodies
-        self.signature = signature
-        self.withheld = withheld
-    }
-}
-
-/// Where a batch from a peer sits in that peer's change log; stored with the batch, atomically.
-public struct BatchCheckpoint: Sendable, Equatable {
-    public var peerIncarnation: Incarnation
-    /// The peer's local seq this batch follows: must equal the stored checkpoint.
-    public var after: UInt64
-    /// The peer's local seq this batch brings the checkpoint to.
-    public var upTo: UInt64
-
-    public init(peerIncarnation: Incarnation, after: UInt64, upTo: UInt64) {
-        self.peerIncarnation = peerIncarnation
-        self.after = after
-        self.upTo = upTo
-    }
-}
-
-/// What applying a batch did.
-public struct ApplyReport: Sendable, Equatable {
-    public var applied = 0
-    public var duplicates = 0
-    public var parked = 0
-    public var quarantined = 0
-    /// Refused writes with their codes (the audit log has them too).
-    public var refused: [SyncError] = []
-    /// Key bindings accepted, and refused with why.
-    public var keysAccepted = 0
-    public var keysRefused: [SyncError] = []
-    public init() {}
-}
-
 extension Store {
     // MARK: Local writes
 

@@ -1,5 +1,4 @@
 import SyncCore
-import SyncStore
 
 /// Builds the `CHANGES` batches this node sends one peer: its change log in local-seq order,
 /// filtered by the peer's audience *now*, with `WIDEN` and `NARROW` items from the sent ledger.
@@ -38,24 +37,8 @@ public struct BatchBuilder {
     /// sixteenth kept for `NARROW`s and the envelope.
     var widenBytesMax: Int { limits.frameBytesMax / 2 - limits.frameBytesMax / 16 }
 
-    /// What a batch left for the next one: resync records it had no room for, and where a `WIDEN`
-    /// too large for one batch was cut.
-    public struct Carry: Sendable, Equatable {
-        public var resync: [RecordID] = []
-        public var widen: WidenCursor?
-        public init() {}
-        public var isEmpty: Bool { resync.isEmpty && widen == nil }
-    }
-
-    /// A record's `WIDEN` sent in parts, in batches with `up_to = after` (SPEC 12.13): the batch
-    /// start it belongs to, its classes, and the local seq of the last write sent so far. Its ledger
-    /// entries go with the last part, so a session lost halfway widens the record again whole.
-    public struct WidenCursor: Sendable, Equatable {
-        public var after: UInt64
-        public var record: RecordID
-        public var classes: Set<DataClass>
-        public var sentThrough: UInt64
-    }
+    /// What a batch left for the next one (`BatchCarry`).
+    public typealias Carry = BatchCarry
 
     /// One batch with the visibility decisions it carries (for the pending ledger) and its carry.
     public struct Built: Sendable {
