@@ -104,7 +104,7 @@ struct ControlSocketService: Service {
     func handle(_ request: ControlRequest, _ daemon: Daemon) async -> ControlResponse {
         switch request.command {
         case "changed":
-            // The CLI wrote to the store: wake live sessions now rather than at the next poll.
+            // The CLI wrote to the store: wake live sessions now (nothing polls the store for writes).
             daemon.feed.publish()
             return ControlResponse(ok: true)
         case "reload":

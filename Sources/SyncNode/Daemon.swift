@@ -197,7 +197,7 @@ public final class Daemon: Sendable {
             return outcome
         }
         await book.started(peer.id, at: WallClock.now())
-        PeerSync.releaseParked(runtime)
+        if PeerSync.releaseParked(runtime) > 0 { feed.publish() }
         let feed = self.feed, runtime = self.runtime
         let outcome = await tracked(ticket) { stop in
             await PeerSync.dial(
@@ -314,20 +314,25 @@ struct SystemdService: Service {
     }
 }
 
-/// Watches the store for new changes (from the CLI, sessions, released parked writes) and wakes
-/// live sessions; releases parked writes whose time has come.
+/// Releases parked writes whose time has come and, every `checkEvery`, checks that no write
+/// slipped past the notifications.
+///
+/// Writers wake live sessions themselves, through `Daemon.feed`: the CLI by the control socket's
+/// `changed`, the console in process, sessions when a batch brought writes, this service when it
+/// released parked ones. Nothing polls the store for them (it did, every 100 ms). The check every
+/// 10 s only catches a writer whose notice was lost (the control socket did not answer within its
+/// 2 s): the write goes on at the next check instead of at the next session.
 struct ChangeWatcher: Service {
     let daemon: Daemon
+    static let checkEvery: Duration = .seconds(10)
 
     func run() async throws {
         let first = try daemon.runtime.store.lastLocalSeq()
         await cancelWhenGracefulShutdown {
             var last = first
-            var ticks = 0
             while !Task.isCancelled {
-                do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
-                ticks += 1
-                if ticks % 100 == 0 { PeerSync.releaseParked(daemon.runtime) }
+                do { try await Task.sleep(for: Self.checkEvery) } catch { return }
+                if PeerSync.releaseParked(daemon.runtime) > 0 { daemon.feed.publish() }
                 let seq: UInt64
                 do { seq = try daemon.runtime.store.lastLocalSeq() } catch {
                     daemon.runtime.logger.error("cannot read the store", metadata: ["error": "\(error)"])
@@ -435,10 +440,9 @@ struct PeerLinksService: Service {
     }
 }
 
-/// Dials one peer on its schedule: keeps a live connection, syncs once a night inside the window,
-/// every so often, or only when asked; retries with exponential backoff and jitter. A nightly
-/// retry that would fall after the window closes waits for the next window, and a window that
-/// closed with no success is logged once.
+/// Dials one peer on its schedule, carrying out the steps of its `LinkPlan` (the rules live there,
+/// tested without sleeping): sleeps, dials a live session or one sync, reports a missed nightly
+/// window once, and records when the next sync is due.
 struct PeerLink {
     let daemon: Daemon
     let peer: PeerConfig
@@ -446,71 +450,38 @@ struct PeerLink {
 
     func run() async {
         let runtime = daemon.runtime
-        let backoff = Backoff(capSeconds: schedule == .live ? 60 : 300)
-        do {
-            var missedLogged: UInt64?
-            var failures = 0
-            // When to retry after a failure: fixed once per failure, so re-checking the plan after a
-            // wake-up does not push the retry further out.
-            var retryAt: UInt64?
-            var rng = SystemRandomNumberGenerator()
-            while !Task.isCancelled {
-                // A peer removed or blocked since the daemon started is not dialled.
-                guard daemon.accepts(peer.id) else {
-                    do { try await Task.sleep(for: .seconds(60)) } catch { return }
-                    continue
-                }
-                if schedule == .live, await daemon.sessions.hasSession(peer.id) {
-                    // The peer's own connection is the link while it lasts (one session per peer):
-                    // wait for it quietly, without touching status.
-                    do { try await Task.sleep(for: .milliseconds(500)) } catch { return }
-                    continue
-                }
+        var plan = LinkPlan(schedule: schedule)
+        var random = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            let status = await daemon.book.snapshot().first { $0.id == peer.id }
+            let facts = LinkPlan.Facts(
+                nowMillis: WallClock.now(), accepted: daemon.accepts(peer.id),
+                sessionOpen: schedule == .live ? await daemon.sessions.hasSession(peer.id) : false,
+                lastSuccessAt: status?.lastSuccessAt, lastAttemptAt: status?.lastAttemptAt, lastError: status?.lastError
+            )
+            let (step, missed) = plan.next(facts, calendar: .current)
+            if let missed {
+                runtime.logger.warning(
+                    "missed the nightly window",
+                    metadata: [
+                        "peer": "\(peer.id)", "schedule": "\(schedule)", "closed": "\(missed.closed)",
+                        "lastSuccess": "\(facts.lastSuccessAt.map { "\($0)" } ?? "never")",
+                        "error": "\(facts.lastError ?? "")",
+                    ])
+            }
+            switch step {
+            case .stop:
+                return
+            case .sleep(let until, let nextSyncAt):
+                if let nextSyncAt { await daemon.book.update(peer.id) { $0.nextSyncAt = nextSyncAt } }
                 let now = WallClock.now()
-                if let window = schedule.lastClosedWindow(before: now, calendar: .current),
-                    missedLogged != window.closed
-                {
-                    let status = await daemon.book.snapshot().first { $0.id == peer.id }
-                    let tried = status?.lastSuccessAt != nil || status?.lastAttemptAt != nil
-                    if tried, (status?.lastSuccessAt ?? 0) < window.opened {
-                        runtime.logger.warning(
-                            "missed the nightly window",
-                            metadata: [
-                                "peer": "\(peer.id)", "schedule": "\(schedule)",
-                                "lastSuccess": "\(status?.lastSuccessAt.map { "\($0)" } ?? "never")",
-                                "error": "\(status?.lastError ?? "")",
-                            ])
-                    }
-                    missedLogged = window.closed
-                }
-                if let r = retryAt, !schedule.windowOpen(nowMillis: r, calendar: .current) {
-                    // The retry would fall after the nightly window closed: wait for the next one.
-                    retryAt = nil
-                }
-                let at: UInt64
-                if let retryAt {
-                    at = retryAt
-                } else if schedule == .live {
-                    at = now
-                } else {
-                    let status = await daemon.book.snapshot().first { $0.id == peer.id }
-                    guard
-                        let next = schedule.nextRun(
-                            nowMillis: now, lastSuccessMillis: status?.lastSuccessAt,
-                            lastAttemptMillis: status?.lastAttemptAt,
-                            calendar: .current)
-                    else { return }
-                    at = next
-                }
-                await daemon.book.update(peer.id) { $0.nextSyncAt = at }
-                if at > now {
-                    // Wake at least once a minute: the clock may jump, and nightly plans follow it.
-                    do { try await Task.sleep(for: .milliseconds(Int64(min(at - now, 60_000)))) } catch { return }
-                    continue
-                }
+                guard until > now else { continue }
+                do { try await Task.sleep(for: .milliseconds(Int64(until - now))) } catch { return }
+            case .dial(let live):
+                await daemon.book.update(peer.id) { $0.nextSyncAt = facts.nowMillis }
                 let succeeded: Bool
-                if schedule == .live {
-                    // One session per peer: while the peer's own connection is open, it is the link.
+                if live {
+                    // One session per pair: while the peer's own connection is open, it is the link.
                     guard let ticket = await daemon.admitDial(peer.id, live: true, seconds: 1) else { continue }
                     await daemon.book.started(peer.id, at: WallClock.now())
                     let feed = daemon.feed, daemon = self.daemon, peer = self.peer
@@ -526,20 +497,7 @@ struct PeerLink {
                     succeeded = await daemon.syncOnce(peer, via: "scheduled").succeeded
                 }
                 if Task.isCancelled { return }
-                let end = WallClock.now()
-                if succeeded && schedule != .live {
-                    failures = 0
-                    retryAt = nil
-                } else if !schedule.windowOpen(nowMillis: end, calendar: .current) {
-                    // The nightly window closed: try again in the next one.
-                    failures = 0
-                    retryAt = nil
-                } else {
-                    // A live session that ended, or a failed attempt: back off with jitter.
-                    failures = succeeded ? 1 : failures + 1
-                    let delay = backoff.delaySeconds(failures: failures, jitter: Double.random(in: 0...1, using: &rng))
-                    retryAt = end + UInt64(delay * 1000)
-                }
+                plan.finished(succeeded: succeeded, atMillis: WallClock.now(), calendar: .current, random: &random)
             }
         }
     }

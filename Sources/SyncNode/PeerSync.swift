@@ -83,12 +83,16 @@ public enum PeerSync {
         return outcomes
     }
 
-    static func releaseParked(_ runtime: NodeRuntime) {
+    /// Applies parked writes whose time has come; returns how many (0 when it failed, logged).
+    @discardableResult
+    static func releaseParked(_ runtime: NodeRuntime) -> Int {
         do {
             let n = try runtime.store.releaseParked(wallMillis: WallClock.now())
             if n > 0 { runtime.logger.info("released parked writes", metadata: ["count": "\(n)"]) }
+            return n
         } catch {
             runtime.logger.error("releasing parked writes failed", metadata: ["error": "\(error)"])
+            return 0
         }
     }
 }
