@@ -79,7 +79,7 @@ struct Console: Sendable {
             }
         }
         router.get("services") { request, _ -> Response in
-            try await page(request) { session in try servicesPage(request, session) }
+            try await page(request) { session in try await onStore { try servicesPage(request, session) } }
         }
         router.post("services/:ref/capacity") { request, context -> Response in
             try await post(request) { fields, session, domain in
@@ -100,11 +100,12 @@ struct Console: Sendable {
             }
         }
         router.get("referrals") { request, _ -> Response in
-            try await page(request) { session in try referralsPage(request, session) }
+            try await page(request) { session in try await onStore { try referralsPage(request, session) } }
         }
         router.get("referrals/:ref") { request, context -> Response in
-            try await page(request) { session in
-                try referralPage(context.parameters.get("ref") ?? "", request, session)
+            let reference = context.parameters.get("ref") ?? ""
+            return try await page(request) { session in
+                try await onStore { try referralPage(reference, request, session) }
             }
         }
         router.post("referrals/:ref/progress") { request, context -> Response in
@@ -178,13 +179,13 @@ struct Console: Sendable {
             }
         }
         router.get("conflicts") { request, _ -> Response in
-            try await page(request) { session in try conflictsPage(session) }
+            try await page(request) { session in try await onStore { try conflictsPage(session) } }
         }
         router.get("status") { request, _ -> Response in
             try await page(request) { session in await statusPage(session) }
         }
         router.get("report") { request, _ -> Response in
-            try await page(request) { session in try reportPage(request, session) }
+            try await page(request) { session in try await onStore { try reportPage(request, session) } }
         }
     }
 
@@ -212,6 +213,11 @@ struct Console: Sendable {
     // MARK: Sessions and forms
 
     /// A page for a signed-in person; anyone else is asked to sign in.
+    /// Builds a page from the store on the node's store threads, off the cooperative pool.
+    func onStore(_ build: @escaping @Sendable () throws -> Response) async throws -> Response {
+        try await daemon.runtime.storeWork(build)
+    }
+
     func page(_ request: Request, _ body: (ConsoleSessions.Session) async throws -> Response) async throws -> Response {
         guard
             var session = await sessions.session(

@@ -117,11 +117,13 @@ public enum HTTPEndpoints {
                 .record(Double(p.lastAttemptAt ?? 0) / 1000)
             Gauge(label: "spsync_peer_connected", dimensions: byPeer).record(p.state == .connected ? 1 : 0)
             Gauge(label: "spsync_peer_failures_in_a_row", dimensions: byPeer).record(p.failuresInARow)
-            if let id = try? NodeID(p.id), let pending = try? BatchBuilder.pending(store: store, peer: id) {
+            if let id = try? NodeID(p.id),
+                let pending = try? await daemon.runtime.storeWork({ try BatchBuilder.pending(store: store, peer: id) })
+            {
                 Gauge(label: "spsync_peer_pending_field_writes", dimensions: byPeer).record(pending)
             }
         }
-        if let c = try? store.counts() {
+        if let c = try? await daemon.runtime.storeWork({ try store.counts() }) {
             Gauge(label: "spsync_referrals").record(c.referrals)
             Gauge(label: "spsync_services").record(c.services)
             Gauge(label: "spsync_field_writes").record(c.changes)

@@ -197,8 +197,8 @@ public final class Daemon: Sendable {
             return outcome
         }
         await book.started(peer.id, at: WallClock.now())
-        if PeerSync.releaseParked(runtime) > 0 { feed.publish() }
         let feed = self.feed, runtime = self.runtime
+        if await PeerSync.releaseParked(runtime) > 0 { feed.publish() }
         let outcome = await tracked(ticket) { stop in
             await PeerSync.dial(
                 peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() }, stop: stop,
@@ -224,10 +224,10 @@ public final class Daemon: Sendable {
 
     /// A callback for a live session with `peer` that has just caught up.
     func markInStep(_ peer: String) -> @Sendable () async -> Void {
-        let book = self.book, store = runtime.store, sessions = self.sessions
+        let book = self.book, runtime = self.runtime, sessions = self.sessions
         return {
             // Status bookkeeping only: an unreadable store counts as seq 0.
-            let seq = (try? store.lastLocalSeq()) ?? 0
+            let seq = (try? await runtime.storeWork { try runtime.store.lastLocalSeq() }) ?? 0
             await book.inStep(peer, at: WallClock.now(), localSeq: seq)
             await sessions.markInStep(peer)
         }
@@ -241,7 +241,9 @@ public final class Daemon: Sendable {
                 "session given way", metadata: ["peer": "\(peer)", "error": "\(outcome.error ?? "")"])
             return
         }
-        let seq = (try? runtime.store.lastLocalSeq()) ?? 0  // status only: an unreadable store shows 0
+        let runtime = self.runtime
+        // Status only: an unreadable store shows 0.
+        let seq = (try? await runtime.storeWork { try runtime.store.lastLocalSeq() }) ?? 0
         let now = WallClock.now()
         let began = await book.startedAt(peer)
         await book.finished(peer, outcome, at: now, via: via, localSeq: seq)
@@ -327,14 +329,15 @@ struct ChangeWatcher: Service {
     static let checkEvery: Duration = .seconds(10)
 
     func run() async throws {
-        let first = try daemon.runtime.store.lastLocalSeq()
+        let runtime = daemon.runtime
+        let first = try await runtime.storeWork { try runtime.store.lastLocalSeq() }
         await cancelWhenGracefulShutdown {
             var last = first
             while !Task.isCancelled {
                 do { try await Task.sleep(for: Self.checkEvery) } catch { return }
-                if PeerSync.releaseParked(daemon.runtime) > 0 { daemon.feed.publish() }
+                if await PeerSync.releaseParked(runtime) > 0 { daemon.feed.publish() }
                 let seq: UInt64
-                do { seq = try daemon.runtime.store.lastLocalSeq() } catch {
+                do { seq = try await runtime.storeWork { try runtime.store.lastLocalSeq() } } catch {
                     daemon.runtime.logger.error("cannot read the store", metadata: ["error": "\(error)"])
                     continue
                 }
@@ -376,7 +379,8 @@ struct ListenerService: Service {
                     let feed = daemon.feed
                     let outcome = await daemon.tracked(ticket) { stop in
                         await SessionRunner.run(
-                            connection, store: runtime.store, mode: .live, localChanges: feed.subscribe(),
+                            connection, store: runtime.store, storeThreads: runtime.storeThreads, mode: .live,
+                            localChanges: feed.subscribe(),
                             rotation: runtime.rotation, keyPolicy: runtime.keyPolicy, logger: runtime.logger,
                             clock: { WallClock.now() },
                             onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer), stop: stop,

@@ -29,7 +29,14 @@ public final class NodeRuntime: Sendable {
         }
     }
     public let group: MultiThreadedEventLoopGroup
+    /// The threads store work runs on (SQLite calls block): never Swift's cooperative pool, which
+    /// has one thread per core and is shared by every session, the listener and the HTTP side.
+    public let storeThreads: NIOThreadPool
     public let logger: Logger
+
+    /// Threads for store work: enough that a session applying a batch does not hold up another's
+    /// reads (SQLite serialises the writes themselves).
+    public static let storeThreadCount = max(2, System.coreCount)
 
     /// Opens the node in `home`: refuses a private key readable by others, a home, config or store
     /// that others can write, a config that does not match the store, or peers whose entries are
@@ -77,7 +84,15 @@ public final class NodeRuntime: Sendable {
             unauthenticatedPerAddressMax: limits.unauthenticatedPerAddressMax,
             handshakesPerSecondMax: limits.handshakesPerSecondMax)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.storeThreads = NIOThreadPool(numberOfThreads: NodeRuntime.storeThreadCount)
+        self.storeThreads.start()
         self.logger = logger
+    }
+
+    /// Runs blocking store work on the store threads and waits for it without holding a thread of
+    /// the cooperative pool.
+    public func storeWork<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await storeThreads.runIfActive(body)
     }
 
     /// The trust policy from node.toml: each peer's pinned (and announced next) fingerprint, blocked
@@ -175,10 +190,13 @@ public final class NodeRuntime: Sendable {
         }
     }
 
-    /// Closes the event loop group.
+    /// Closes the event loop group and the store threads.
     public func shutdown() async {
         do { try await group.shutdownGracefully() } catch {
             logger.warning("event loop shutdown failed", metadata: ["error": "\(error)"])
+        }
+        do { try await storeThreads.shutdownGracefully() } catch {
+            logger.warning("store thread shutdown failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -22,7 +22,8 @@ public enum PeerSync {
                 host: host, port: port, expectedPeerID: peer.id, configuration: runtime.transport, group: runtime.group,
                 logger: runtime.logger)
             let outcome = await SessionRunner.run(
-                connection, store: runtime.store, mode: mode, localChanges: localChanges, rotation: runtime.rotation,
+                connection, store: runtime.store, storeThreads: runtime.storeThreads, mode: mode,
+                localChanges: localChanges, rotation: runtime.rotation,
                 keyPolicy: runtime.keyPolicy,
                 logger: runtime.logger, clock: { WallClock.now() }, onApplied: onApplied, onCaughtUp: onCaughtUp,
                 stop: stop, progress: progress)
@@ -59,7 +60,7 @@ public enum PeerSync {
         progress: (String) -> SyncProgress? = { _ in nil }
     ) async -> [SessionOutcome] {
         var outcomes: [SessionOutcome] = []
-        releaseParked(runtime)
+        await releaseParked(runtime)
         for peer in peers {
             let startedAt = WallClock.now()
             let outcome = await dial(peer, runtime: runtime, mode: .oneShot, progress: progress(peer.id))
@@ -79,15 +80,15 @@ public enum PeerSync {
                 ])
             outcomes.append(outcome)
         }
-        releaseParked(runtime)
+        await releaseParked(runtime)
         return outcomes
     }
 
     /// Applies parked writes whose time has come; returns how many (0 when it failed, logged).
     @discardableResult
-    static func releaseParked(_ runtime: NodeRuntime) -> Int {
+    static func releaseParked(_ runtime: NodeRuntime) async -> Int {
         do {
-            let n = try runtime.store.releaseParked(wallMillis: WallClock.now())
+            let n = try await runtime.storeWork { try runtime.store.releaseParked(wallMillis: WallClock.now()) }
             if n > 0 { runtime.logger.info("released parked writes", metadata: ["count": "\(n)"]) }
             return n
         } catch {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import SyncCore
 import SyncProtocol
 import SyncStore
@@ -67,9 +68,11 @@ public enum SessionRunner {
     }
 
     /// `onApplied` is called when a frame from the peer brought new writes into the store, so other
-    /// live sessions can push them on at once.
+    /// live sessions can push them on at once. Every call into the session driver (which may block
+    /// on the store) runs on `storeThreads`, one at a time, never on the cooperative pool.
     public static func run(
-        _ connection: TransportConnection, store: Store, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
+        _ connection: TransportConnection, store: Store, storeThreads: NIOThreadPool, mode: SessionMode,
+        localChanges: AsyncStream<Void>? = nil,
         rotation: RotationAnnouncement? = nil, keyPolicy: any KeyAnchorPolicy = DeliveryAnchorPolicy(), logger: Logger,
         clock: @escaping @Sendable () -> UInt64, onApplied: @escaping @Sendable () -> Void = {},
         onCaughtUp: @escaping @Sendable () async -> Void = {}, stop: SessionStop = SessionStop(),
@@ -87,7 +90,8 @@ public enum SessionRunner {
         do {
             outcome = try await connection.executeThenClose { inbound, outbound in
                 try await drive(
-                    inbound: inbound, outbound: outbound, store: store, peer: peer, mode: mode,
+                    inbound: inbound, outbound: outbound, store: store, storeThreads: storeThreads, peer: peer,
+                    mode: mode,
                     localChanges: localChanges, rotation: rotation, keyPolicy: keyPolicy, logger: logger, clock: clock,
                     onApplied: onApplied, onCaughtUp: onCaughtUp, stop: stop, progress: progress)
             }
@@ -126,12 +130,21 @@ public enum SessionRunner {
 
     static func drive(
         inbound: NIOAsyncChannelInboundStream<Frame>, outbound: NIOAsyncChannelOutboundWriter<Frame>, store: Store,
-        peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?, rotation: RotationAnnouncement?,
+        storeThreads: NIOThreadPool, peer: NodeID, mode: SessionMode, localChanges: AsyncStream<Void>?,
+        rotation: RotationAnnouncement?,
         keyPolicy: any KeyAnchorPolicy, logger: Logger, clock: @escaping @Sendable () -> UInt64,
         onApplied: @escaping @Sendable () -> Void,
         onCaughtUp: @escaping @Sendable () async -> Void, stop: SessionStop, progress: SyncProgress?
     ) async throws -> SessionOutcome {
-        let driver = try SessionDriver(store: store, peer: peer, mode: mode, rotation: rotation, keyPolicy: keyPolicy)
+        let work = try await storeThreads.runIfActive {
+            DriverOnStoreThreads(
+                try SessionDriver(store: store, peer: peer, mode: mode, rotation: rotation, keyPolicy: keyPolicy))
+        }
+        let driver = work.driver
+        /// Runs one call into the driver on the store threads.
+        func onStore(_ call: @escaping @Sendable (SessionDriver) -> [Frame]) async throws -> [Frame] {
+            try await storeThreads.runIfActive { call(work.driver) }
+        }
         let (events, sink) = AsyncStream<Event>.makeStream()
         return try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -161,20 +174,20 @@ public enum SessionRunner {
                 var transportError: (any Error)?
                 var skew: Int64?
                 var caughtUp = false
-                try await outbound.write(contentsOf: driver.start(nowMillis: clock()))
+                try await outbound.write(contentsOf: onStore { $0.start(nowMillis: clock()) })
                 loop: for await event in events {
                     let frames: [Frame]
                     switch event {
                     case .frame(let frame):
                         let before = driver.statistics.applied
-                        frames = driver.receive(frame, nowMillis: clock())
+                        frames = try await onStore { $0.receive(frame, nowMillis: clock()) }
                         if driver.statistics.applied > before { onApplied() }
                         progress?.update(driver.statistics)
-                    case .tick: frames = driver.tick(nowMillis: clock())
-                    case .localChanges: frames = driver.localChangesAvailable(nowMillis: clock())
+                    case .tick: frames = try await onStore { $0.tick(nowMillis: clock()) }
+                    case .localChanges: frames = try await onStore { $0.localChangesAvailable(nowMillis: clock()) }
                     case .shutdown:
                         let closing = stop.closing
-                        frames = driver.abort(closing.code, closing.detail, nowMillis: clock())
+                        frames = try await onStore { $0.abort(closing.code, closing.detail, nowMillis: clock()) }
                     case .closed(let error):
                         transportError = error
                         driver.transportClosed()
@@ -194,6 +207,7 @@ public enum SessionRunner {
                 if !driver.isClosed, Task.isCancelled {
                     // Shutdown: the event stream ends at once in a cancelled task, so say goodbye here.
                     let closing = stop.closing
+                    // Without the store threads: aborting touches no store, and the pool may be stopping.
                     let frames = driver.abort(closing.code, closing.detail, nowMillis: clock())
                     do { try await outbound.write(contentsOf: frames) } catch {
                         logger.debug(
@@ -228,4 +242,12 @@ public enum SessionRunner {
             sink.yield(.shutdown)
         }
     }
+}
+
+/// A session driver handed between the session's task and the store threads. The driver is not
+/// thread-safe; the session's loop awaits each call before the next, so one thread uses it at a
+/// time, which is what `@unchecked` promises here.
+final class DriverOnStoreThreads: @unchecked Sendable {
+    let driver: SessionDriver
+    init(_ driver: SessionDriver) { self.driver = driver }
 }
