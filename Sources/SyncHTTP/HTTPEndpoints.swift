@@ -38,7 +38,8 @@ public enum HTTPEndpoints {
         let http = daemon.runtime.config.http ?? NodeConfig.HTTP(listen: address)
         let tls = try http.servesTLS()
         try NodeConfig.validateHTTPListen(address, option: "[http] listen", tls: tls)
-        let (host, port) = try NodeRuntime.hostPort(address)
+        let endpoint = try NodeSettings.Endpoint(parsing: address, what: "[http] listen")
+        let (host, port) = (endpoint.host, endpoint.port)
         try Loopback.checkBindable(
             host: host, port: port, what: "the console, metrics and health over HTTP ([http] listen)")
         let server: HTTPServerBuilder

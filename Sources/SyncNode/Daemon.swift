@@ -18,8 +18,8 @@ public final class Daemon: Sendable {
     public let book: PeerStatusBook
     public let feed = ChangeFeed()
     let startedAt: UInt64
-    /// node.toml as last loaded: `reload` (after `spsync peer add|remove|block`) replaces it.
-    let current: NIOLockedValueBox<NodeConfig>
+    /// node.toml as last loaded, typed: `reload` (after `spsync peer add|remove|block`) replaces it.
+    let current: NIOLockedValueBox<NodeSettings>
     /// Open sessions, so that a peer removed or blocked while the daemon runs is cut off at once.
     let sessions = SessionRegistry()
     /// One dialling task per scheduled peer, restarted when `reload` changes its entry.
@@ -38,17 +38,17 @@ public final class Daemon: Sendable {
             }
         }
         self.startedAt = WallClock.now()
-        self.current = NIOLockedValueBox(runtime.config)
+        self.current = NIOLockedValueBox(runtime.settings)
     }
 
     /// The configuration in force now.
-    public var config: NodeConfig { current.withLockedValue { $0 } }
+    public var settings: NodeSettings { current.withLockedValue { $0 } }
+    /// node.toml in force now, as written.
+    public var config: NodeConfig { settings.file }
 
     /// Whether `peer` is configured and its pinned key not blocked, as of the last reload.
     func accepts(_ peer: String) -> Bool {
-        let config = self.config
-        guard let p = config.peers.first(where: { $0.id == peer }) else { return false }
-        return p.fingerprint.map(config.blocked.contains) != true
+        settings.accepts(peer)
     }
 
     /// Re-reads node.toml: the trust table follows it at once (for every new handshake, both
@@ -56,22 +56,23 @@ public final class Daemon: Sendable {
     /// peer can dial in and be reached with `spsync sync --now` at once; its own schedule starts
     /// when the daemon next starts. Returns the peers whose sessions were cut.
     public func reload() async throws -> [String] {
-        let config = try runtime.home.config()
-        let trust = try NodeRuntime.trust(config)
-        runtime.trust.update { $0 = trust }
+        // Parsed and checked whole before anything changes: a bad edit keeps the settings in force.
+        let settings = try NodeSettings(try runtime.home.config())
+        let config = settings.file
+        runtime.trust.update { $0 = NodeRuntime.trust(settings) }
         let before = current.withLockedValue { old in
-            defer { old = config }
+            defer { old = settings }
             return old
         }
         await book.reconcile(with: config)
         // A peer whose key or address changed (`spsync peer set`) starts again on the new entry.
         let changed = Set(
-            config.peers.filter { peer in
-                guard let old = before.peers.first(where: { $0.id == peer.id }) else { return false }
+            settings.peers.filter { peer in
+                guard let old = before.peer(peer.id.rawValue) else { return false }
                 return old.fingerprint != peer.fingerprint || old.address != peer.address
-            }.map(\.id))
+            }.map(\.id.rawValue))
         let cut = await sessions.cut { [self] peer in !accepts(peer) || changed.contains(peer) }
-        await links.apply(config, daemon: self)
+        await links.apply(settings, daemon: self)
         runtime.logger.notice(
             "node.toml reloaded",
             metadata: ["peers": "\(config.peers.count)", "cut": "\(cut.joined(separator: ","))"])
@@ -108,7 +109,7 @@ public final class Daemon: Sendable {
     }
 
     /// Whether the peers' listener is bound (`/readyz`); true from the start when none is configured.
-    public var listening: Bool { listenerBound.withLockedValue { $0 } || runtime.config.node.listen == nil }
+    public var listening: Bool { listenerBound.withLockedValue { $0 } || runtime.settings.listen == nil }
 
     /// How many sessions are open now.
     public func openSessions() async -> Int { await sessions.count }
@@ -118,11 +119,10 @@ public final class Daemon: Sendable {
     /// The listening socket is bound first: a daemon that cannot listen says so in one line and
     /// exits before it logs that it started.
     public func run(extra: [any Service] = []) async throws {
-        for peer in runtime.config.peers { _ = try Schedule(peer.schedule ?? "manual") }
         var services: [any Service] = [
             ChangeWatcher(daemon: self), ControlSocketService(daemon: self), PeerLinksService(daemon: self),
         ]
-        if let listen = runtime.config.node.listen {
+        if let listen = runtime.settings.listen {
             services.append(ListenerService(daemon: self, listener: try await bindListener(listen)))
             listenerBound.withLockedValue { $0 = true }
         }
@@ -138,7 +138,7 @@ public final class Daemon: Sendable {
             "daemon started",
             metadata: [
                 "node": "\(runtime.node)", "peers": "\(runtime.config.peers.count)",
-                "listen": "\(runtime.config.node.listen ?? "-")", "pid": "\(getpid())",
+                "listen": "\(runtime.settings.listen.map { "\($0)" } ?? "-")", "pid": "\(getpid())",
             ])
         try await group.run()
         feed.close()
@@ -146,11 +146,11 @@ public final class Daemon: Sendable {
     }
 
     /// Binds the listening socket for `address` (node.toml `listen`).
-    func bindListener(_ address: String) async throws -> TransportListener {
-        let (host, port) = try NodeRuntime.hostPort(address)
+    func bindListener(_ address: NodeSettings.Endpoint) async throws -> TransportListener {
         do {
             return try await TransportListener.bind(
-                host: host, port: port, configuration: runtime.transport, group: runtime.group, logger: runtime.logger,
+                host: address.host, port: address.port, configuration: runtime.transport, group: runtime.group,
+                logger: runtime.logger,
                 onRefusal: { DaemonMetrics.refused($0.error.code.rawValue) })
         } catch let error as IOError {
             throw SyncError(
@@ -167,7 +167,7 @@ public final class Daemon: Sendable {
 
     /// Asks for an immediate sync with one peer or all; returns when each has finished.
     func syncNow(peer: String?) async -> [SessionOutcome] {
-        let peers = config.peers.filter { (peer == nil || $0.id == peer) && accepts($0.id) }
+        let peers = settings.peers.filter { (peer == nil || $0.id.rawValue == peer) && accepts($0.id.rawValue) }
         var outcomes: [SessionOutcome] = []
         for p in peers {
             outcomes.append(await syncOnce(p, via: "sync --now"))
@@ -177,34 +177,35 @@ public final class Daemon: Sendable {
 
     /// One one-shot sync with a peer, with status bookkeeping. While another session with the peer
     /// is open this waits for it (one session per peer); a live session in step carries the sync.
-    func syncOnce(_ peer: PeerConfig, via: String) async -> SessionOutcome {
+    func syncOnce(_ peer: NodeSettings.Peer, via: String) async -> SessionOutcome {
+        let id = peer.id.rawValue
         if runtime.rotation != nil {
             // A rotation is announced at the start of a session: a live session that began before
             // it gives way to a new one.
-            await sessions.supersede(peer.id, "restarted to announce a certificate rotation")
+            await sessions.supersede(id, "restarted to announce a certificate rotation")
         }
-        guard let ticket = await admitDial(peer.id, live: false, seconds: 60) else {
-            var outcome = SessionOutcome(peer: peer.id, succeeded: false, statistics: .init())
-            if await sessions.inStep(peer.id) {
+        guard let ticket = await admitDial(id, live: false, seconds: 60) else {
+            var outcome = SessionOutcome(peer: id, succeeded: false, statistics: .init())
+            if await sessions.inStep(id) {
                 outcome.succeeded = true
-                outcome.note = "in step through the live session with \(peer.id) already open"
+                outcome.note = "in step through the live session with \(id) already open"
             } else {
                 outcome.errorCode = .busy
                 outcome.error =
-                    "a session with \(peer.id) is already open and did not finish within 60 s; it carries the sync "
+                    "a session with \(id) is already open and did not finish within 60 s; it carries the sync "
                     + "(one session per peer): see `spsync status`, or try again later"
             }
             return outcome
         }
-        await book.started(peer.id, at: WallClock.now())
+        await book.started(id, at: WallClock.now())
         let feed = self.feed, runtime = self.runtime
         if await PeerSync.releaseParked(runtime) > 0 { feed.publish() }
         let outcome = await tracked(ticket) { stop in
             await PeerSync.dial(
                 peer, runtime: runtime, mode: .oneShot, onApplied: { feed.publish() }, stop: stop,
-                progress: Daemon.progressLog(peer.id, runtime.logger))
+                progress: Daemon.progressLog(id, runtime.logger))
         }
-        await finish(peer.id, outcome, via: via)
+        await finish(id, outcome, via: via)
         return outcome
     }
 
@@ -400,25 +401,22 @@ struct ListenerService: Service {
 /// whose schedule, address or key changed (`spsync peer set`) is restarted on the new entry at
 /// once, its status history kept.
 public actor PeerLinks {
-    private var running: [String: (peer: PeerConfig, task: Task<Void, Never>)] = [:]
+    private var running: [String: (peer: NodeSettings.Peer, task: Task<Void, Never>)] = [:]
     private var stopped = false
 
     public init() {}
 
-    func apply(_ config: NodeConfig, daemon: Daemon) {
+    func apply(_ settings: NodeSettings, daemon: Daemon) {
         guard !stopped else { return }
-        var wanted: [String: (PeerConfig, Schedule)] = [:]
-        for peer in config.peers {
-            // Manual peers sync only when asked (`spsync sync --now`, through the control socket).
-            guard let schedule = try? Schedule(peer.schedule ?? "manual"), schedule != .manual else { continue }
-            wanted[peer.id] = (peer, schedule)
-        }
-        for (id, link) in running where wanted[id].map({ $0.0 != link.peer }) ?? true {
+        var wanted: [String: NodeSettings.Peer] = [:]
+        // Manual peers sync only when asked (`spsync sync --now`, through the control socket).
+        for peer in settings.peers where peer.schedule != .manual { wanted[peer.id.rawValue] = peer }
+        for (id, link) in running where wanted[id].map({ $0 != link.peer }) ?? true {
             link.task.cancel()
             running[id] = nil
         }
-        for (id, (peer, schedule)) in wanted where running[id] == nil {
-            let link = PeerLink(daemon: daemon, peer: peer, schedule: schedule)
+        for (id, peer) in wanted where running[id] == nil {
+            let link = PeerLink(daemon: daemon, peer: peer)
             running[id] = (peer, Task { await link.run() })
         }
     }
@@ -438,7 +436,7 @@ struct PeerLinksService: Service {
     let daemon: Daemon
 
     func run() async throws {
-        await daemon.links.apply(daemon.config, daemon: daemon)
+        await daemon.links.apply(daemon.settings, daemon: daemon)
         try? await gracefulShutdown()
         await daemon.links.stopAll()
     }
@@ -449,18 +447,19 @@ struct PeerLinksService: Service {
 /// window once, and records when the next sync is due.
 struct PeerLink {
     let daemon: Daemon
-    let peer: PeerConfig
-    let schedule: Schedule
+    let peer: NodeSettings.Peer
+    var schedule: Schedule { peer.schedule }
 
     func run() async {
         let runtime = daemon.runtime
+        let id = peer.id.rawValue
         var plan = LinkPlan(schedule: schedule)
         var random = SystemRandomNumberGenerator()
         while !Task.isCancelled {
-            let status = await daemon.book.snapshot().first { $0.id == peer.id }
+            let status = await daemon.book.snapshot().first { $0.id == id }
             let facts = LinkPlan.Facts(
-                nowMillis: WallClock.now(), accepted: daemon.accepts(peer.id),
-                sessionOpen: schedule == .live ? await daemon.sessions.hasSession(peer.id) : false,
+                nowMillis: WallClock.now(), accepted: daemon.accepts(id),
+                sessionOpen: schedule == .live ? await daemon.sessions.hasSession(id) : false,
                 lastSuccessAt: status?.lastSuccessAt, lastAttemptAt: status?.lastAttemptAt, lastError: status?.lastError
             )
             let (step, missed) = plan.next(facts, calendar: .current)
@@ -468,7 +467,7 @@ struct PeerLink {
                 runtime.logger.warning(
                     "missed the nightly window",
                     metadata: [
-                        "peer": "\(peer.id)", "schedule": "\(schedule)", "closed": "\(missed.closed)",
+                        "peer": "\(id)", "schedule": "\(schedule)", "closed": "\(missed.closed)",
                         "lastSuccess": "\(facts.lastSuccessAt.map { "\($0)" } ?? "never")",
                         "error": "\(facts.lastError ?? "")",
                     ])
@@ -477,25 +476,25 @@ struct PeerLink {
             case .stop:
                 return
             case .sleep(let until, let nextSyncAt):
-                if let nextSyncAt { await daemon.book.update(peer.id) { $0.nextSyncAt = nextSyncAt } }
+                if let nextSyncAt { await daemon.book.update(id) { $0.nextSyncAt = nextSyncAt } }
                 let now = WallClock.now()
                 guard until > now else { continue }
                 do { try await Task.sleep(for: .milliseconds(Int64(until - now))) } catch { return }
             case .dial(let live):
-                await daemon.book.update(peer.id) { $0.nextSyncAt = facts.nowMillis }
+                await daemon.book.update(id) { $0.nextSyncAt = facts.nowMillis }
                 let succeeded: Bool
                 if live {
                     // One session per pair: while the peer's own connection is open, it is the link.
-                    guard let ticket = await daemon.admitDial(peer.id, live: true, seconds: 1) else { continue }
-                    await daemon.book.started(peer.id, at: WallClock.now())
+                    guard let ticket = await daemon.admitDial(id, live: true, seconds: 1) else { continue }
+                    await daemon.book.started(id, at: WallClock.now())
                     let feed = daemon.feed, daemon = self.daemon, peer = self.peer
                     let outcome = await daemon.tracked(ticket) { stop in
                         await PeerSync.dial(
                             peer, runtime: runtime, mode: .live, localChanges: feed.subscribe(),
-                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(peer.id), stop: stop,
-                            progress: Daemon.progressLog(peer.id, runtime.logger))
+                            onApplied: { feed.publish() }, onCaughtUp: daemon.markInStep(id), stop: stop,
+                            progress: Daemon.progressLog(id, runtime.logger))
                     }
-                    await daemon.finish(peer.id, outcome, via: "live")
+                    await daemon.finish(id, outcome, via: "live")
                     succeeded = outcome.succeeded
                 } else {
                     succeeded = await daemon.syncOnce(peer, via: "scheduled").succeeded

@@ -10,7 +10,9 @@ import SyncTransport
 /// Everything a node needs to talk to its peers: configuration, store, identity, TLS and an event loop group.
 public final class NodeRuntime: Sendable {
     public let home: NodeHome
-    public let config: NodeConfig
+    /// node.toml as read when the node opened, and typed (`NodeSettings`).
+    public let settings: NodeSettings
+    public var config: NodeConfig { settings.file }
     public let node: NodeID
     public let store: Store
     public let identity: NodeIdentity
@@ -44,8 +46,9 @@ public final class NodeRuntime: Sendable {
     public init(home: NodeHome, logger: Logger, threads: Int = 1) throws {
         self.home = home
         let config = try home.checkedConfig()
-        self.config = config
-        self.node = try config.nodeID
+        let settings = try NodeSettings(config)
+        self.settings = settings
+        self.node = settings.node
         // A rotation every peer has heard of takes effect now, before the key is loaded: the store
         // then binds the new key from its next seq, handed over by the old one.
         if try PendingRotation.promoteIfAnnounced(home: home, peers: config.peers.map(\.id)) {
@@ -55,7 +58,7 @@ public final class NodeRuntime: Sendable {
         self.identity = try home.identity()
         // Refuses a certificate or store of another node than node.toml names.
         self.store = try home.store(identity: identity)
-        let trust = LiveTrust(try NodeRuntime.trust(config))
+        let trust = LiveTrust(NodeRuntime.trust(settings))
         self.trust = trust
         do {
             self.keyPolicy = NodeKeyPolicy(
@@ -63,12 +66,7 @@ public final class NodeRuntime: Sendable {
         } catch {
             throw SyncError(.usage, "node.toml ca_file: \(error)")
         }
-        let minimum: TLSConfiguration.MinimumVersion
-        switch config.node.tlsMin ?? "1.3" {
-        case "1.3": minimum = .tls13
-        case "1.2": minimum = .tls12
-        case let other: throw SyncError(.usage, "node.toml tls_min = \"\(other)\": use \"1.3\" (default) or \"1.2\"")
-        }
+        let minimum = settings.tlsMinimum
         let limits = store.limits
         self.transport = TransportConfiguration(
             tls: TLSConfiguration(
@@ -97,35 +95,15 @@ public final class NodeRuntime: Sendable {
 
     /// The trust policy from node.toml: each peer's pinned (and announced next) fingerprint, blocked
     /// keys, and in CA mode every configured peer id.
-    static func trust(_ config: NodeConfig) throws -> PinnedPeerTrust {
+    static func trust(_ settings: NodeSettings) -> PinnedPeerTrust {
         var pinned: [CertificateFingerprint: String] = [:]
-        for peer in config.peers {
-            for text in [peer.fingerprint, peer.nextFingerprint].compactMap({ $0 }) {
-                do {
-                    pinned[try CertificateFingerprint(parsing: text)] = peer.id
-                } catch {
-                    throw SyncError(.usage, "node.toml, peer \(peer.id): \(error)")
-                }
+        for peer in settings.peers {
+            for fingerprint in [peer.fingerprint, peer.nextFingerprint].compactMap({ $0 }) {
+                pinned[fingerprint] = peer.id.rawValue
             }
         }
-        var blocked: Set<CertificateFingerprint> = []
-        for text in config.blocked {
-            do { blocked.insert(try CertificateFingerprint(parsing: text)) } catch {
-                throw SyncError(.usage, "node.toml, blocked: \(error)")
-            }
-        }
-        let caPeers = config.node.caFile == nil ? [] : Set(config.peers.map(\.id))
-        return PinnedPeerTrust(pinned: pinned, caPeerIDs: caPeers, blocked: blocked)
-    }
-
-    /// Splits `HOST:PORT`.
-    public static func hostPort(_ address: String) throws -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw SyncError(.usage, "address \(address): give HOST:PORT")
-        }
-        var host = String(address[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host, port)
+        let caPeers = settings.file.node.caFile == nil ? [] : Set(settings.peers.map(\.id.rawValue))
+        return PinnedPeerTrust(pinned: pinned, caPeerIDs: caPeers, blocked: settings.blocked)
     }
 
     /// Carries out what a session learnt about certificates: that this node's rotation reached the

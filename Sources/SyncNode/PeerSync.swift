@@ -11,15 +11,15 @@ import SyncTransport
 public enum PeerSync {
     /// Dials `peer` and runs a session; every failure, from DNS to the last frame, becomes an outcome.
     public static func dial(
-        _ peer: PeerConfig, runtime: NodeRuntime, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
+        _ peer: NodeSettings.Peer, runtime: NodeRuntime, mode: SessionMode, localChanges: AsyncStream<Void>? = nil,
         onApplied: @escaping @Sendable () -> Void = {}, onCaughtUp: @escaping @Sendable () async -> Void = {},
         stop: SessionStop = SessionStop(), progress: SyncProgress? = nil
     ) async -> SessionOutcome {
-        var failed = SessionOutcome(peer: peer.id, succeeded: false, statistics: .init())
+        var failed = SessionOutcome(peer: peer.id.rawValue, succeeded: false, statistics: .init())
         do {
-            let (host, port) = try NodeRuntime.hostPort(peer.address)
             let connection = try await TransportDialer.connect(
-                host: host, port: port, expectedPeerID: peer.id, configuration: runtime.transport, group: runtime.group,
+                host: peer.address.host, port: peer.address.port, expectedPeerID: peer.id.rawValue,
+                configuration: runtime.transport, group: runtime.group,
                 logger: runtime.logger)
             let outcome = await SessionRunner.run(
                 connection, store: runtime.store, storeThreads: runtime.storeThreads, mode: mode,
@@ -56,14 +56,14 @@ public enum PeerSync {
     /// One-shot sync with each of `peers` in turn (releasing parked writes whose time has come
     /// first), each recorded in the peers' status as `via`.
     public static func once(
-        _ peers: [PeerConfig], runtime: NodeRuntime, via: String = "spsync sync",
+        _ peers: [NodeSettings.Peer], runtime: NodeRuntime, via: String = "spsync sync",
         progress: (String) -> SyncProgress? = { _ in nil }
     ) async -> [SessionOutcome] {
         var outcomes: [SessionOutcome] = []
         await releaseParked(runtime)
         for peer in peers {
             let startedAt = WallClock.now()
-            let outcome = await dial(peer, runtime: runtime, mode: .oneShot, progress: progress(peer.id))
+            let outcome = await dial(peer, runtime: runtime, mode: .oneShot, progress: progress(peer.id.rawValue))
             do {
                 try PeerStatusFile.record(
                     [(outcome, startedAt, WallClock.now())], via: via, config: runtime.config, home: runtime.home,

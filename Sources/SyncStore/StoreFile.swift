@@ -22,12 +22,14 @@ enum StoreFile {
         // A store whose last transactions are still in its WAL (its process was killed before a
         // checkpoint) may not have them in the main file yet: SQLite reads both, and the check in
         // `migrate` refuses a file that is not ours before writing anything to it.
-        if fm.fileExists(atPath: path + "-wal") {
-            let walBytes: Int
-            do { walBytes = try fm.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0 } catch {
-                throw SyncError(.io, "cannot read the store's WAL \(path)-wal: \(error.localizedDescription)")
-            }
-            if walBytes > 0 { return }
+        // Another process closing the store (the last connection) deletes its WAL at any moment:
+        // a WAL that is gone between looking and reading counts as none.
+        var wal = stat()
+        if stat(path + "-wal", &wal) == 0 {
+            if wal.st_size > 0 { return }
+        } else if errno != ENOENT {
+            throw SyncError(
+                .io, "cannot read the store's WAL \(path)-wal: \(String(cString: strerror(errno)).lowercased())")
         }
         let header: [UInt8]
         do {

@@ -45,9 +45,9 @@ struct SyncCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("spsync: \(error.message)\n".utf8))
             throw ExitCode(1)
         }
-        var peers = runtime.config.peers
+        var peers = runtime.settings.peers
         if let peer {
-            peers = peers.filter { $0.id == peer }
+            peers = peers.filter { $0.id.rawValue == peer }
             if peers.isEmpty {
                 FileHandle.standardError.write(
                     Data("spsync: \(peer) is not a peer here (see `spsync peer list`)\n".utf8))

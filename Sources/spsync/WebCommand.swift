@@ -49,7 +49,8 @@ struct WebLogin: ParsableCommand {
                 )
             }
             let tls = try http.servesTLS()
-            let (listenHost, port) = try NodeRuntime.hostPort(listen)
+            let endpoint = try NodeSettings.Endpoint(parsing: listen, what: "[http] listen")
+            let (listenHost, port) = (endpoint.host, endpoint.port)
             var name = host ?? listenHost
             if host == nil, ["0.0.0.0", "::"].contains(listenHost), tls, let certificate = http.tlsCertificate,
                 let key = http.tlsKey
