@@ -41,6 +41,8 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         public var listen: String?
         public var tlsMin: String?
         public var caFile: String?
+        /// The local IP address this node dials its peers from (a host with several addresses).
+        public var dialFrom: String?
 
         public init(
             id: String, role: String, name: String, pcn: String? = nil, listen: String? = nil, tlsMin: String? = nil,
@@ -59,6 +61,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
             case id, role, name, pcn, listen
             case tlsMin = "tls_min"
             case caFile = "ca_file"
+            case dialFrom = "dial_from"
         }
     }
 
@@ -217,6 +220,10 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         out += node.tlsMin.map { "tls_min = \(q($0))\n" } ?? "# tls_min = \"1.3\"\n"
         out += "# Optional network CA (PEM): also accept certificates it signed for configured peer ids.\n"
         out += node.caFile.map { "ca_file = \(q($0))\n" } ?? "# ca_file = \"/etc/spsync/network-ca.pem\"\n"
+        if let dialFrom = node.dialFrom {
+            out += "# The local address this node dials its peers from (a host with several addresses).\n"
+            out += "dial_from = \(q(dialFrom))\n"
+        }
         out += "\n# The web console, metrics (Prometheus, /metrics) and health (/healthz, /readyz) over HTTP;\n"
         out += "# off unless set. `spsync init --http 127.0.0.1:9464` sets it. A loopback address only, unless\n"
         out += "# the listener serves TLS (tls_certificate and tls_key, made by `spsync web certificate`).\n"

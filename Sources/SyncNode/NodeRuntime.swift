@@ -68,7 +68,7 @@ public final class NodeRuntime: Sendable {
         }
         let minimum = settings.tlsMinimum
         let limits = store.limits
-        self.transport = TransportConfiguration(
+        var transport = TransportConfiguration(
             tls: TLSConfiguration(
                 identity: identity, trust: trust, minimumVersion: minimum, caFilePath: config.node.caFile,
                 handshakeTimeoutSeconds: Int64(limits.handshakeTimeoutSeconds),
@@ -81,6 +81,8 @@ public final class NodeRuntime: Sendable {
             unauthenticatedMax: limits.unauthenticatedMax,
             unauthenticatedPerAddressMax: limits.unauthenticatedPerAddressMax,
             handshakesPerSecondMax: limits.handshakesPerSecondMax)
+        transport.dialFrom = settings.dialFrom
+        self.transport = transport
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.storeThreads = NIOThreadPool(numberOfThreads: NodeRuntime.storeThreadCount)
         self.storeThreads.start()

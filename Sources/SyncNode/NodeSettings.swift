@@ -1,3 +1,4 @@
+import NIOCore
 import SyncCore
 import SyncTransport
 
@@ -47,6 +48,8 @@ public struct NodeSettings: Sendable, Equatable {
     /// Where the peers' listener binds, if this node listens.
     public let listen: Endpoint?
     public let tlsMinimum: TLSConfiguration.MinimumVersion
+    /// The local IP address outgoing connections leave from, if set (`dial_from`).
+    public let dialFrom: String?
     public let peers: [Peer]
     public let blocked: Set<CertificateFingerprint>
 
@@ -60,6 +63,13 @@ public struct NodeSettings: Sendable, Equatable {
         case let other:
             throw SyncError(.usage, "node.toml tls_min = \(quoted: other): use \"1.3\" (default) or \"1.2\"")
         }
+        if let text = file.node.dialFrom {
+            guard (try? SocketAddress(ipAddress: text, port: 0)) != nil else {
+                throw SyncError(
+                    .usage, "node.toml dial_from = \(quoted: text): give an IP address of this host, such as 10.0.0.5")
+            }
+        }
+        self.dialFrom = file.node.dialFrom
         var peers: [Peer] = []
         for entry in file.peers {
             let what = "peer \(entry.id)"

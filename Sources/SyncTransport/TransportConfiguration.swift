@@ -30,6 +30,9 @@ public struct TransportConfiguration: Sendable {
     /// The clock the listener's per-address handshake windows and refusal log budget read; only
     /// tests replace it (to step through seconds and minutes without waiting for them).
     var clock: @Sendable () -> NIODeadline = { NIODeadline.now() }
+    /// The local IP address outgoing connections leave from (node.toml `dial_from`); nil lets the
+    /// system choose.
+    public var dialFrom: String?
 
     /// Makes a configuration; defaults follow DESIGN.md.
     public init(

@@ -136,9 +136,14 @@ public enum TransportDialer {
         host: String, port: Int, expectedPeerID: String?, tlsContext: TLSContext, configuration: TransportConfiguration,
         group: any EventLoopGroup, logger: Logger
     ) async throws -> TransportConnection {
-        let authenticated = try await ClientBootstrap(group: group)
+        var bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.seconds(configuration.tls.handshakeTimeoutSeconds))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+        if let dialFrom = configuration.dialFrom {
+            bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: dialFrom, port: 0))
+        }
+        let authenticated =
+            try await bootstrap
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try TransportPipeline.configure(

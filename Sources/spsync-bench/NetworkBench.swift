@@ -81,9 +81,49 @@ enum NetworkBench {
         return root
     }
 
-    /// Capacity set at a charity, seen at a practice through the hub, all on live connections.
+    /// Makes `count` practices of the hub (each in its own home, peered both ways), practice `i`
+    /// dialling from loopback address 127.0.0.(1 + i % addresses) (node.toml `dial_from`).
+    static func practices(
+        _ count: Int, root: String, hub: String, hubPort: Int, addresses: Int, schedule: String = "manual",
+        referrals: Int = 0
+    ) throws -> [String] {
+        let hubFP = try fingerprint(hub)
+        var homes: [String] = []
+        for i in 0..<count {
+            let code = String(format: "A%05d", 10000 + i)
+            let home = root + "/" + code
+            try run(["init", "--home", home, "--org", code, "--name", "Practice \(i)", "--pcn", "U12345"])
+            try run([
+                "peer", "add", "--home", home, "U12345", "--fingerprint", hubFP, "--address", "127.0.0.1:\(hubPort)",
+                "--schedule", schedule,
+            ])
+            if addresses > 1 {
+                var config = try NodeConfig.load(home + "/node.toml")
+                config.node.dialFrom = "127.0.0.\(1 + i % addresses)"
+                try config.save(home + "/node.toml")
+            }
+            try run([
+                "peer", "add", "--home", hub, code, "--fingerprint", try fingerprint(home), "--address", "127.0.0.1:1",
+            ])
+            if referrals > 0 {
+                let store = try NodeHome(path: home).store()
+                let domain = try Domain(store: store, pcn: NodeID("U12345"))
+                for r in 0..<referrals {
+                    try domain.createReferral(
+                        Domain.NewReferral(needs: [.loneliness], note: "Referral \(r)"), at: WallClock.now())
+                }
+            }
+            homes.append(home)
+        }
+        return homes
+    }
+
+    /// Capacity set at a charity, seen at a practice through the hub, all on live connections;
+    /// with `--live-practices N`, N more practices hold live sessions with the hub meanwhile.
     static func propagation() throws {
         let rounds = option("--rounds", default: 200)
+        let livePractices = option("--live-practices", default: 0)
+        let addresses = option("--addresses", default: 1)
         let root = try workspace()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (p, h, c) = (root + "/practice", root + "/hub", root + "/charity")
@@ -107,8 +147,33 @@ enum NetworkBench {
             "service", "add", "--home", c, "--name", "Walk", "--category", "physical_activity", "--maximum", "1000",
             "--available", "0",
         ])
+        let others = try practices(
+            livePractices, root: root, hub: h, hubPort: hp, addresses: addresses, schedule: "live")
         let daemons = try [h, c, p].map { try daemon($0) }
-        defer { for d in daemons { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() } }
+        var extra: [Process] = []
+        defer {
+            for d in daemons + extra { kill(d.processIdentifier, SIGTERM) }
+            for d in daemons + extra { d.waitUntilExit() }
+        }
+        if livePractices > 0 {
+            print("starting \(livePractices) more practices, live to the hub …")
+            for home in others { extra.append(try daemon(home)) }
+            // Wait until the hub holds a live session with every one of them.
+            let deadline = Date().addingTimeInterval(Double(120 + livePractices))
+            while true {
+                let status =
+                    try JSONSerialization.jsonObject(
+                        with: Data(try run(["status", "--home", h, "--json"]).utf8)) as? [String: Any]
+                let peers = status?["peers"] as? [[String: Any]] ?? []
+                let connected = peers.filter { $0["state"] as? String == "connected" }.count
+                if connected >= livePractices + 2 { break }
+                guard Date() < deadline else {
+                    throw SyncError(.io, "only \(connected) of \(livePractices + 2) peers connected to the hub")
+                }
+                sleep(1)
+            }
+            print("the hub holds \(livePractices + 2) live sessions")
+        }
         let charity = try NodeHome(path: c).store()
         let practice = try DatabaseQueue(
             path: p + "/store.sqlite",
@@ -145,8 +210,10 @@ enum NetworkBench {
         print(
             String(
                 format:
-                    "capacity propagation charity -> hub -> practice (live, loopback), %d rounds: p50 %.1f ms, p99 %.1f ms, max %.1f ms (target p99 < 100 ms)",
-                rounds, pct(0.5), pct(0.99), latencies.last ?? 0))
+                    "capacity propagation charity -> hub -> practice (live, loopback, %d other live practices at the hub), %d rounds: p50 %.1f ms, p99 %.1f ms, max %.1f ms; hub memory %.1f MiB (peak %.1f)",
+                livePractices, rounds, pct(0.5), pct(0.99), latencies.last ?? 0,
+                memory(daemons[0].processIdentifier).rss,
+                memory(daemons[0].processIdentifier).peak))
     }
 
     /// An idle daemon's memory (a hub with a listener, no peers), 3 s after it answers on its control
@@ -178,35 +245,21 @@ enum NetworkBench {
         let practices = option("--practices", default: 200)
         let concurrency = option("--concurrency", default: 25)
         let referrals = option("--referrals", default: 4)
+        let addresses = option("--addresses", default: 1)
         let root = try workspace()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let hp = try freePort()
         let hub = root + "/hub"
         try run(["init", "--home", hub, "--org", "U12345", "--name", "H", "--listen", "127.0.0.1:\(hp)"])
-        let hubFP = try fingerprint(hub)
-        print("making \(practices) practices with \(referrals) referrals each …")
-        var homes: [String] = []
-        for i in 0..<practices {
-            let code = String(format: "A%05d", 10000 + i)
-            let home = root + "/" + code
-            try run(["init", "--home", home, "--org", code, "--name", "Practice \(i)", "--pcn", "U12345"])
-            try run(["peer", "add", "--home", home, "U12345", "--fingerprint", hubFP, "--address", "127.0.0.1:\(hp)"])
-            try run([
-                "peer", "add", "--home", hub, code, "--fingerprint", try fingerprint(home), "--address", "127.0.0.1:1",
-            ])
-            let store = try NodeHome(path: home).store()
-            let domain = try Domain(store: store, pcn: NodeID("U12345"))
-            for r in 0..<referrals {
-                try domain.createReferral(
-                    Domain.NewReferral(needs: [.loneliness], note: "Referral \(r)"), at: WallClock.now())
-            }
-            homes.append(home)
-        }
+        print("making \(practices) practices with \(referrals) referrals each, dialling from \(addresses) addresses …")
+        let homes = try Self.practices(
+            practices, root: root, hub: hub, hubPort: hp, addresses: addresses, referrals: referrals)
         let d = try daemon(hub)
         defer { kill(d.processIdentifier, SIGTERM); d.waitUntilExit() }
         let start = ContinuousClock.now
-        // Every practice dials from 127.0.0.1 here, so the hub's per-address handshake cap applies to
-        // all of them at once; a refused practice retries after a backoff, as its daemon would.
+        // Practices dial from `--addresses` loopback addresses (one by default), so the hub's
+        // per-address handshake cap applies to each address's share of them at once; a refused
+        // practice retries after a backoff, as its daemon would.
         var pending = homes
         var retries = 0
         var peak = 0.0
@@ -242,8 +295,8 @@ enum NetworkBench {
         print(
             String(
                 format:
-                    "hub with %d practices dialling in (%d at a time): all synced in %.1f s, %d failed; hub peak memory %.1f MiB",
-                practices, concurrency, elapsed, pending.count, peak))
+                    "hub with %d practices dialling in from %d addresses (%d at a time): all synced in %.1f s, %d failed; hub peak memory %.1f MiB",
+                practices, addresses, concurrency, elapsed, pending.count, peak))
     }
 }
 

@@ -179,10 +179,11 @@ default:
     print(
         """
         usage: spsync-bench store [--referrals N] [--batch N]   merge path vs plain SQLite inserts
-               spsync-bench propagation [--rounds N]            capacity charity -> hub -> practice, live
+               spsync-bench propagation [--rounds N] [--live-practices N] [--addresses N]
+                                                                 capacity charity -> hub -> practice, live
                spsync-bench idle                                an idle daemon's memory
                spsync-bench erase [--referrals N] [--rounds N]  what a consent withdrawal's erasure costs
-               spsync-bench hub [--practices N] [--concurrency N] [--referrals N]
+               spsync-bench hub [--practices N] [--concurrency N] [--referrals N] [--addresses N]
                                                                  N practices dialling one hub
                spsync-bench year [--out DIR] [--referrals 3000] [--seed N]
                                                                  a realistic PCN year in real node homes

@@ -72,6 +72,19 @@ struct NodeSettingsTests {
         tls.node.tlsMin = "1.1"
         #expect(message(tls)?.contains("tls_min") == true)
         #expect(message(config([good], blocked: ["nope"]))?.contains("blocked") == true)
+        var from = config([good])
+        from.node.dialFrom = "gateway"
+        #expect(message(from)?.contains("dial_from") == true)
         #expect(message(config([good])) == nil)
+    }
+
+    @Test("dial_from: an IP address of this host, kept when node.toml is written back")
+    func dialFrom() throws {
+        var file = config([])
+        file.node.dialFrom = "127.0.0.7"
+        let reread = try NodeConfig(toml: file.render())
+        #expect(reread.node.dialFrom == "127.0.0.7")
+        #expect(try NodeSettings(reread).dialFrom == "127.0.0.7")
+        #expect(try NodeSettings(config([])).dialFrom == nil)
     }
 }

@@ -45,24 +45,15 @@ extension EchoServer {
         }
     }
 
-    /// What `TransportDialer.connect` does, with the socket bound to `sourceIP` first when given.
+    /// `TransportDialer.connect`, leaving from `sourceIP` when given (node.toml `dial_from`).
     static func dial(
         port: Int, configuration: TransportConfiguration, expectedPeerID: String?, from sourceIP: String?
     ) async throws -> TransportConnection {
-        let tlsContext = try TLSContext(configuration: configuration.tls)
-        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(configuration.tls.handshakeTimeoutSeconds))
-        if let sourceIP {
-            bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: sourceIP, port: 0))
-        }
-        let authenticated = try await bootstrap.connect(host: "127.0.0.1", port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try TransportPipeline.configure(
-                    channel: channel, tlsContext: tlsContext, role: .client(expectedPeerID: expectedPeerID),
-                    configuration: configuration, logger: quietLogger, refusals: nil)
-            }
-        }
-        return try await authenticated.get()
+        var configuration = configuration
+        if let sourceIP { configuration.dialFrom = sourceIP }
+        return try await TransportDialer.connect(
+            host: "127.0.0.1", port: port, expectedPeerID: expectedPeerID, configuration: configuration,
+            group: MultiThreadedEventLoopGroup.singleton, logger: quietLogger)
     }
 
     /// Opens a plain TCP connection (no TLS) to the listener from `sourceIP`, a loopback address.
