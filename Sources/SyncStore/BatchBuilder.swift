@@ -30,6 +30,12 @@ public struct BatchBuilder {
         self.limits = limits
     }
 
+    /// Most rows of the log read for one batch: enough for `batchChangesMax` changes of eight field
+    /// writes (a referral's creation has seven or eight). Read at `batchChangesMax` rows, an initial
+    /// sync of referrals went in batches of 64 changes, eight times as many transactions and
+    /// round trips as the limit allows.
+    var rowsMax: Int { limits.batchChangesMax * 8 }
+
     /// Largest total of field-write bytes put in one batch: half a frame, the rest left for `WIDEN`s.
     var batchBodyBytesMax: Int { limits.frameBytesMax / 2 }
 
@@ -90,7 +96,7 @@ public struct BatchBuilder {
     /// A write held without its value (killed by a redaction) goes with the redactions that killed
     /// it, in the same batch (`Explained`), so no receiver holds a stripped write it cannot explain.
     public func build(after: UInt64, resync: [RecordID], cursor: WidenCursor? = nil) throws -> Built? {
-        let rows = try store.changes(after: after, limit: limits.batchChangesMax)
+        let rows = try store.changes(after: after, limit: rowsMax)
         if rows.isEmpty, resync.isEmpty { return nil }
         let cursor = cursor?.after == after ? cursor : nil
         var upTo = after
@@ -149,6 +155,8 @@ public struct BatchBuilder {
 
         for row in rows {
             if bytes > 0, bytes + row.body.count > batchBodyBytesMax { break }
+            // At most `batchChangesMax` direct changes: stop before a row that would start one more.
+            if items.count >= limits.batchChangesMax, !Self.joins(row, items) { break }
             let record = row.write.record
             if needsLedger(record), !seen.contains(record) {
                 let decision = try decide(record, resync: resyncSet.contains(record), after: after, cursor, &views)
@@ -390,10 +398,16 @@ public struct BatchBuilder {
         return out
     }
 
+    /// Whether a held write joins the last change of a list (is part of it, and follows it).
+    static func joins(_ row: StoredWrite, _ changes: [IncomingChange]) -> Bool {
+        guard let last = changes.last else { return false }
+        return last.origin == row.write.origin && last.seq == row.write.seq && last.record == row.write.record.rawValue
+    }
+
     /// Adds a held write to a list of changes, joining it to the previous change when it is part of it.
     static func append(_ row: StoredWrite, to changes: inout [IncomingChange]) {
         let w = row.write
-        if var last = changes.last, last.origin == w.origin, last.seq == w.seq, last.record == w.record.rawValue {
+        if var last = changes.last, joins(row, changes) {
             last.bodies.append(row.body)
             changes[changes.count - 1] = last
         } else {

@@ -458,17 +458,29 @@ extension Store {
     /// carried (filtered out for the receiver, or sent in another item), from the seals held.
     public func sealed(_ changes: [IncomingChange]) throws -> [IncomingChange] {
         try pool.read { db in
-            try changes.map { change in
+            var originRows: [Origin: Int64] = [:]
+            return try changes.map { change in
                 var out = change
-                guard
-                    let originRow = try Int64.fetchOne(
+                var originRow = originRows[change.origin]
+                if originRow == nil {
+                    originRow = try Int64.fetchOne(
                         db.cachedStatement(sql: "SELECT id FROM origin WHERE node_id = ? AND incarnation = ?"),
-                        arguments: [change.origin.node.rawValue, Data(change.origin.incarnation.bytes)]),
-                    let seal = try Store.heldSeal(originRow: originRow, seq: change.seq, db)
-                else {
+                        arguments: [change.origin.node.rawValue, Data(change.origin.incarnation.bytes)])
+                    originRows[change.origin] = originRow
+                }
+                guard let originRow, let seal = try Store.heldSeal(originRow: originRow, seq: change.seq, db) else {
                     throw SyncError(
                         .storeInvalid,
                         "change \(change.origin.node):\(change.seq) has no seal: the store is damaged; restore it")
+                }
+                out.signature = seal.signature
+                // Every write of the change carried (the common case: a change sent whole): nothing
+                // is withheld, and no body need be decoded and hashed to find out which.
+                if seal.digests.count == change.bodies.count * Seal.digestBytes,
+                    Set(change.bodies).count == change.bodies.count
+                {
+                    out.withheld = []
+                    return out
                 }
                 let record = try RecordID(change.record)
                 var carried = Set<[UInt8]>()
@@ -477,7 +489,6 @@ extension Store {
                         origin: change.origin, seq: change.seq, hlc: change.hlc, record: record, body: body)
                     carried.insert(try w.digest(crypto))
                 }
-                out.signature = seal.signature
                 out.withheld = stride(from: 0, to: seal.digests.count, by: Seal.digestBytes).map {
                     Array(seal.digests[$0..<$0 + Seal.digestBytes])
                 }.filter { !carried.contains($0) }

@@ -155,7 +155,30 @@ func benchStore() throws {
     print(
         String(
             format: "cpu time: merge %.2f s, plain %.2f s, ratio %.2fx", mergeCPU, plainCPU, plainCPU / mergeCPU))
-    print("store size: \(store.fileBytes() / 1_048_576) MiB")
+    print(
+        "store size: \(store.fileBytes() / 1_048_576) MiB = \(store.fileBytes() / writes) B per field write (target <= 120 B)"
+    )
+    // Where the bytes are: each table and index, from SQLite's dbstat (pages in use, WAL included).
+    let reader = try DatabaseQueue(
+        path: dir + "/merge.sqlite",
+        configuration: {
+            var c = Configuration()
+            c.readonly = true
+            return c
+        }())
+    let parts = try reader.read { db in
+        try Row.fetchAll(
+            db, sql: "SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC LIMIT 12")
+    }
+    for part in parts {
+        let bytes: Int = part["bytes"]
+        let name: String = part["name"]
+        print(
+            "  " + name.padding(toLength: 40, withPad: " ", startingAt: 0)
+                + String(
+                    format: "%8.1f MiB  %6.1f B per field write", Double(bytes) / 1_048_576,
+                    Double(bytes) / Double(writes)))
+    }
 }
 
 let command = CommandLine.arguments.dropFirst().first ?? "help"
