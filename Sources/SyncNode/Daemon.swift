@@ -140,7 +140,11 @@ public final class Daemon: Sendable {
                 "node": "\(runtime.node)", "peers": "\(runtime.config.peers.count)",
                 "listen": "\(runtime.settings.listen.map { "\($0)" } ?? "-")", "pid": "\(getpid())",
             ])
-        try await group.run()
+        do { try await group.run() } catch {
+            await book.flush()
+            throw error
+        }
+        await book.flush()
         feed.close()
         runtime.logger.info("daemon stopped")
     }

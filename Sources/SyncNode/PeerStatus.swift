@@ -136,12 +136,42 @@ public actor PeerStatusBook {
     /// When each open session started, for the history.
     private var started: [String: UInt64] = [:]
     private let persist: @Sendable ([PeerStatus]) -> Void
+    /// How long changes gather before `persist` writes them together.
+    private let persistAfter: Duration
+    private var dirty = false
+    private var flushScheduled = false
 
-    /// `persist` is called after every change (the daemon writes the rows beside the store, so
-    /// `spsync status` can show them while the daemon is down).
-    public init(_ initial: [PeerStatus], persist: @escaping @Sendable ([PeerStatus]) -> Void) {
+    /// `persist` is called with every row at most once per `persistAfter` while rows change, and
+    /// by `flush` (the daemon writes the rows beside the store, so `spsync status` can show them
+    /// while the daemon is down; it flushes when it stops). Written after every change, a hub with
+    /// 1,000 peers encoded and wrote all 1,000 rows several times per session: 606 s and 1.6 GiB
+    /// for 1,000 practices dialling in (docs/performance.md).
+    public init(
+        _ initial: [PeerStatus], persistAfter: Duration = .seconds(1),
+        persist: @escaping @Sendable ([PeerStatus]) -> Void
+    ) {
         for p in initial { peers[p.id] = p }
         self.persist = persist
+        self.persistAfter = persistAfter
+    }
+
+    /// Notes a change: the rows are written within `persistAfter`.
+    private func changed() {
+        dirty = true
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        Task { [persistAfter] in
+            try? await Task.sleep(for: persistAfter)
+            self.flush()
+        }
+    }
+
+    /// Writes the rows now if anything changed since they were last written.
+    public func flush() {
+        flushScheduled = false
+        guard dirty else { return }
+        dirty = false
+        persist(snapshot())
     }
 
     public func snapshot() -> [PeerStatus] { peers.values.sorted { $0.id < $1.id } }
@@ -151,14 +181,14 @@ public actor PeerStatusBook {
     public func reconcile(with config: NodeConfig) {
         let rows = PeerStatus.rows(config: config, saved: snapshot())
         peers = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0) })
-        persist(snapshot())
+        changed()
     }
 
     public func update(_ id: String, _ change: (inout PeerStatus) -> Void) {
         guard var p = peers[id] else { return }
         change(&p)
         peers[id] = p
-        persist(snapshot())
+        changed()
     }
 
     public func started(_ id: String, at now: UInt64) {
