@@ -60,6 +60,7 @@ public final class Daemon: Sendable {
         let settings = try NodeSettings(try runtime.home.config())
         let config = settings.file
         runtime.trust.update { $0 = NodeRuntime.trust(settings) }
+        runtime.announcedNext.withLockedValue { $0 = NodeRuntime.announcedNext(settings) }
         let before = current.withLockedValue { old in
             defer { old = settings }
             return old
