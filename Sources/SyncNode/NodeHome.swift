@@ -126,8 +126,11 @@ public struct NodeHome: Sendable {
 ///
 /// `SPSYNC_CLOCK_OFFSET_SECONDS` shifts it, for tests that need a node whose clock runs ahead.
 public enum WallClock {
+    /// `SPSYNC_CLOCK_OFFSET_SECONDS` (tests), read once: reading the environment copies all of it,
+    /// and a hub reads the clock for every session's every tick and frame.
+    static let offsetSeconds = Double(ProcessInfo.processInfo.environment["SPSYNC_CLOCK_OFFSET_SECONDS"] ?? "") ?? 0
+
     public static func now() -> UInt64 {
-        let offset = Double(ProcessInfo.processInfo.environment["SPSYNC_CLOCK_OFFSET_SECONDS"] ?? "") ?? 0
-        return UInt64(max(0, (Date().timeIntervalSince1970 + offset) * 1000))
+        UInt64(max(0, (Date().timeIntervalSince1970 + offsetSeconds) * 1000))
     }
 }

@@ -180,9 +180,10 @@ extension Store {
             // A change's writes are consecutive and share their record: parse its id once.
             var last: (row: Int64, id: RecordID)?
             return try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT field_write.*, record.key AS record_key FROM field_write JOIN record ON record.id = field_write.record WHERE local_seq > ? ORDER BY local_seq LIMIT ?",
+                db.cachedStatement(
+                    sql:
+                        "SELECT field_write.*, record.key AS record_key FROM field_write JOIN record ON record.id = field_write.record WHERE local_seq > ? ORDER BY local_seq LIMIT ?"
+                ),
                 arguments: [Int64(localSeq), limit]
             ).map { row in
                 let recordRow: Int64 = row["record"]

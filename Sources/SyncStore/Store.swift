@@ -233,7 +233,7 @@ public final class Store: Sendable {
     }
 
     static func nodeState(_ db: Database) throws -> NodeState {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM node WHERE id = 1") else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM node WHERE id = 1")) else {
             throw SyncError(.storeInvalid, "the store has no node row: it is damaged; restore it from a backup")
         }
         let rolled: Int64? = row["rolled_back_at"]
