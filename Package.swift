@@ -189,7 +189,8 @@ let package = Package(
         .testTarget(
             name: "SyncNodeTests",
             dependencies: [
-                "SyncCore", "SyncNode", "SyncProtocol", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                "SpsyncTestSupport", "SyncCore", "SyncNode", "SyncProtocol",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -124,6 +124,7 @@ enum NetworkBench {
         let rounds = option("--rounds", default: 200)
         let livePractices = option("--live-practices", default: 0)
         let addresses = option("--addresses", default: 1)
+        let roundTimeout = option("--round-timeout", default: 10)
         let root = try workspace()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (p, h, c) = (root + "/practice", root + "/hub", root + "/charity")
@@ -198,8 +199,8 @@ enum NetworkBench {
             try Domain(store: charity).setCapacity(id, available: round, at: WallClock.now())
             _ = try? ControlClient.send(ControlRequest(command: "changed"), home: NodeHome(path: c), timeoutSeconds: 2)
             while try available() != round {
-                guard ContinuousClock.now - start < .seconds(10) else {
-                    throw SyncError(.io, "round \(round) did not arrive")
+                guard ContinuousClock.now - start < .seconds(roundTimeout) else {
+                    throw SyncError(.io, "round \(round) did not arrive within \(roundTimeout) s")
                 }
                 usleep(500)
             }

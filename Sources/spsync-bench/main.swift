@@ -202,7 +202,7 @@ default:
     print(
         """
         usage: spsync-bench store [--referrals N] [--batch N]   merge path vs plain SQLite inserts
-               spsync-bench propagation [--rounds N] [--live-practices N] [--addresses N]
+               spsync-bench propagation [--rounds N] [--live-practices N] [--addresses N] [--round-timeout S]
                                                                  capacity charity -> hub -> practice, live
                spsync-bench idle                                an idle daemon's memory
                spsync-bench erase [--referrals N] [--rounds N]  what a consent withdrawal's erasure costs

@@ -1,4 +1,5 @@
 import Foundation
+import SpsyncTestSupport
 import SyncNode
 import Testing
 
@@ -6,18 +7,6 @@ import Testing
 /// test holds: no sleeping, no daemon.
 @Suite("peer link plans")
 struct LinkPlanTests {
-    /// SplitMix64: a seeded random source, so each run draws the same jitter.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let utc: Calendar = {
         var c = Calendar(identifier: .gregorian)
         c.timeZone = TimeZone(identifier: "UTC")!
@@ -34,7 +23,7 @@ struct LinkPlanTests {
     )
     func live() {
         var plan = LinkPlan(schedule: .live)
-        var random = Seeded(state: 42)
+        var random = SeededRandom(seed: 42)
         var now = Self.at(9)
         #expect(plan.next(.init(nowMillis: now), calendar: Self.utc).step == .dial(live: true))
         #expect(
@@ -65,10 +54,10 @@ struct LinkPlanTests {
         #expect(plan.failures == 10 && delays.last! >= 48)
         // The same seed draws the same jitter: the plan reads no other randomness.
         var again = LinkPlan(schedule: .live)
-        var random2 = Seeded(state: 42)
+        var random2 = SeededRandom(seed: 42)
         again.finished(succeeded: false, atMillis: Self.at(9), calendar: Self.utc, random: &random2)
         var first = LinkPlan(schedule: .live)
-        var random3 = Seeded(state: 42)
+        var random3 = SeededRandom(seed: 42)
         first.finished(succeeded: false, atMillis: Self.at(9), calendar: Self.utc, random: &random3)
         #expect(again.retryAt == first.retryAt)
         // A live session that ran and ended starts the backoff afresh at 1 s.
@@ -92,7 +81,7 @@ struct LinkPlanTests {
     )
     func nightly() throws {
         var plan = LinkPlan(schedule: try Schedule("nightly 02:00-04:00"))
-        var random = Seeded(state: 7)
+        var random = SeededRandom(seed: 7)
         // 01:00: the window opens at 02:00; the link wakes within a minute to plan again.
         let early = plan.next(.init(nowMillis: Self.at(1)), calendar: Self.utc)
         #expect(early.step == .sleep(untilMillis: Self.at(1, 1), nextSyncAt: Self.at(2)))
@@ -149,7 +138,7 @@ struct LinkPlanTests {
     @Test("every 15m: the last attempt plus the interval")
     func every() throws {
         var plan = LinkPlan(schedule: try Schedule("every 15m"))
-        var random = Seeded(state: 3)
+        var random = SeededRandom(seed: 3)
         #expect(plan.next(.init(nowMillis: Self.at(9)), calendar: Self.utc).step == .dial(live: false))
         plan.finished(succeeded: true, atMillis: Self.at(9), calendar: Self.utc, random: &random)
         let step = plan.next(
