@@ -37,8 +37,7 @@ public enum HTTPEndpoints {
     ) throws -> some Service {
         let http = daemon.runtime.config.http ?? NodeConfig.HTTP(listen: address)
         let tls = try http.servesTLS()
-        try NodeConfig.validateHTTPListen(address, option: "[http] listen", tls: tls)
-        let endpoint = try NodeSettings.Endpoint(parsing: address, what: "[http] listen")
+        let endpoint = try NodeConfig.validateHTTPListen(address, option: "[http] listen", tls: tls)
         let (host, port) = (endpoint.host, endpoint.port)
         try Loopback.checkBindable(
             host: host, port: port, what: "the console, metrics and health over HTTP ([http] listen)")

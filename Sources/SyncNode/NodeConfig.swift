@@ -130,15 +130,17 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     /// Refuses an `[http] listen` that is not `HOST:PORT`, or not on a loopback address while the
     /// listener serves no TLS: console sessions and sign-in links must not cross a network in clear.
     /// With TLS any address is allowed (the operator endpoints still answer loopback clients only).
-    public static func validateHTTPListen(_ address: String, option: String, tls: Bool) throws(SyncError) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-            (1...65_535).contains(port)
-        else {
+    /// Returns the address split.
+    @discardableResult
+    public static func validateHTTPListen(_ address: String, option: String, tls: Bool) throws(SyncError)
+        -> NodeSettings.Endpoint
+    {
+        let endpoint: NodeSettings.Endpoint
+        do { endpoint = try NodeSettings.Endpoint(parsing: address, what: option) } catch {
             throw SyncError(
                 .usage, "\(option) \(address): give HOST:PORT on a loopback address, such as 127.0.0.1:9464")
         }
-        var host = String(address[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let host = endpoint.host
         let loopback =
             host == "localhost" || host == "::1" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
         guard loopback || tls else {
@@ -148,6 +150,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
                     + "as sign-in links and sessions would cross the network in clear; set tls_certificate and tls_key "
                     + "under [http] (`spsync web certificate` makes a pair), or let a reverse proxy with TLS reach it")
         }
+        return endpoint
     }
 
     public var nodeID: NodeID {

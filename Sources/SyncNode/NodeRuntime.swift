@@ -14,7 +14,7 @@ public final class NodeRuntime: Sendable {
     /// node.toml as read when the node opened, and typed (`NodeSettings`).
     public let settings: NodeSettings
     public var config: NodeConfig { settings.file }
-    public let node: NodeID
+    public var node: NodeID { settings.node }
     public let store: Store
     public let identity: NodeIdentity
     public let transport: TransportConfiguration
@@ -54,7 +54,6 @@ public final class NodeRuntime: Sendable {
         let config = try home.checkedConfig()
         let settings = try NodeSettings(config)
         self.settings = settings
-        self.node = settings.node
         // A rotation every peer has heard of takes effect now, before the key is loaded: the store
         // then binds the new key from its next seq, handed over by the old one.
         if try PendingRotation.promoteIfAnnounced(home: home, peers: config.peers.map(\.id)) {

@@ -49,7 +49,7 @@ struct WebLogin: ParsableCommand {
                 )
             }
             let tls = try http.servesTLS()
-            let endpoint = try NodeSettings.Endpoint(parsing: listen, what: "[http] listen")
+            let endpoint = try NodeConfig.validateHTTPListen(listen, option: "[http] listen", tls: tls)
             let (listenHost, port) = (endpoint.host, endpoint.port)
             var name = host ?? listenHost
             if host == nil, ["0.0.0.0", "::"].contains(listenHost), tls, let certificate = http.tlsCertificate,

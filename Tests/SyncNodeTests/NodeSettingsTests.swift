@@ -1,3 +1,4 @@
+import Foundation
 import SyncCore
 import SyncNode
 import Testing
@@ -86,5 +87,36 @@ struct NodeSettingsTests {
         #expect(reread.node.dialFrom == "127.0.0.7")
         #expect(try NodeSettings(reread).dialFrom == "127.0.0.7")
         #expect(try NodeSettings(config([])).dialFrom == nil)
+    }
+}
+
+/// The daemon's peer rows are written together, not after every change.
+@Suite("peer status book")
+struct PeerStatusBookTests {
+    final class Writes: @unchecked Sendable {
+        // Guarded by `lock`.
+        private let lock = NSLock()
+        private var list: [[PeerStatus]] = []
+        func add(_ rows: [PeerStatus]) { lock.withLock { list.append(rows) } }
+        var all: [[PeerStatus]] { lock.withLock { list } }
+    }
+
+    @Test("many changes are one write when flushed; nothing changed, nothing written")
+    func coalesced() async throws {
+        let config = NodeConfig(
+            node: .init(id: "U12345", role: "hub", name: "Riverside PCN"),
+            peers: [PeerConfig(id: "A81001", address: "127.0.0.1:7001", fingerprint: nil)])
+        let writes = Writes()
+        // An hour: the scheduled write never comes within the test; only `flush` writes.
+        let book = PeerStatusBook(
+            PeerStatus.rows(config: config, saved: [], connected: []), persistAfter: .seconds(3600)
+        ) { writes.add($0) }
+        for n in 1...50 { await book.started("A81001", at: UInt64(n)) }
+        #expect(writes.all.isEmpty)
+        await book.flush()
+        #expect(writes.all.count == 1)
+        #expect(writes.all.first?.first?.lastAttemptAt == 50)
+        await book.flush()
+        #expect(writes.all.count == 1)
     }
 }
